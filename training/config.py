@@ -1,0 +1,195 @@
+"""Training configuration: YAML under ``configs/``, overridable as ``--key value`` on the command line.
+
+Every key is a field of :class:`TrainConfig`; ``unet`` is the keyword dictionary of diffusers'
+``UNet2DModel`` and its entries are overridden as ``--unet.key value``. Values from the command line are
+parsed as YAML (``--learning_rate 1e-3``, ``--unet.block_out_channels [32,64,64]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad configuration: the message names the key, the problem and the fix."""
+
+
+def default_unet() -> dict[str, Any]:
+    return {
+        "sample_size": 16, "in_channels": 3, "out_channels": 3, "layers_per_block": 1,
+        "block_out_channels": [32, 64, 64], "norm_num_groups": 8,
+        "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+    }
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one training run (see ``configs/*.yaml`` for commented examples)."""
+
+    output_dir: str = "runs/default"
+    seed: int = 0
+    # data
+    data_path: str | None = None  # folder, .npz/.npy file or hub name; None: $SPRITEDIFF_DATA or ../shared
+    hflip: bool = True
+    # noise schedule (the course's: linear beta 1e-4 .. 0.02, T = 500)
+    num_train_timesteps: int = 500
+    beta_start: float = 1e-4
+    beta_end: float = 0.02
+    # model
+    unet: dict[str, Any] = field(default_factory=default_unet)
+    conditional: bool = False  # condition on the 5 labels (class embedding with a null class)
+    cond_drop_prob: float = 0.1  # probability of training on the null class (classifier-free guidance)
+    # optimisation
+    train_batch_size: int = 128  # global batch: split evenly over processes
+    max_train_steps: int = 1000
+    max_train_minutes: float | None = None  # stop (and save) after this wall time, whatever the step
+    learning_rate: float = 1e-3
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    weight_decay: float = 0.0
+    lr_warmup_steps: int = 100
+    lr_scheduler: str = "cosine"
+    max_grad_norm: float = 1.0
+    ema_decay: float = 0.999
+    mixed_precision: str = "no"
+    # logging, samples, checkpoints
+    log_every: int = 50
+    sample_every: int = 0  # 0: only at the end
+    num_sample_images: int = 50
+    sample_inference_steps: int = 50  # DDIM steps for the periodic sample grids
+    checkpoint_every: int = 500
+    checkpoints_total_limit: int = 2
+    # hub
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_private: bool = False
+
+    def validate(self) -> TrainConfig:
+        """Check ranges and relations; raise :class:`ConfigError` naming the key."""
+        positive = ["num_train_timesteps", "train_batch_size", "max_train_steps", "learning_rate", "log_every",
+                    "checkpoint_every", "checkpoints_total_limit", "num_sample_images", "sample_inference_steps"]
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
+        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every"]:
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not 0 < self.beta_start < self.beta_end < 1:
+            raise ConfigError(f"need 0 < beta_start < beta_end < 1, got beta_start={self.beta_start}, "
+                              f"beta_end={self.beta_end}")
+        for key in ["ema_decay", "adam_beta1", "adam_beta2"]:
+            if not 0 <= getattr(self, key) < 1:
+                raise ConfigError(f"{key} must lie in [0, 1), got {getattr(self, key)}")
+        if not 0 <= self.cond_drop_prob < 1:
+            raise ConfigError(f"cond_drop_prob must lie in [0, 1), got {self.cond_drop_prob}")
+        if self.sample_inference_steps > self.num_train_timesteps:
+            raise ConfigError(f"sample_inference_steps ({self.sample_inference_steps}) cannot exceed "
+                              f"num_train_timesteps ({self.num_train_timesteps})")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise ConfigError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+        if self.lr_scheduler not in ("cosine", "linear", "constant", "constant_with_warmup"):
+            raise ConfigError(f"lr_scheduler must be cosine, linear, constant or constant_with_warmup, "
+                              f"got {self.lr_scheduler!r}")
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise ConfigError(f"max_train_minutes must be positive or null, got {self.max_train_minutes}")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ConfigError("push_to_hub needs hub_model_id (for example --hub_model_id you/sprites-ddpm)")
+        if not isinstance(self.unet, dict):
+            raise ConfigError(f"unet must be a mapping of UNet2DModel arguments, got {type(self.unet).__name__}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _unknown(key: str, valid: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+    return ConfigError(f"unknown config key {key!r} in {where}{hint}")
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Check a value against the field's default type (ints accepted for floats; None where allowed)."""
+    f = _field_types()[key]
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if value is None:
+        if default is None or "None" in str(f.type):
+            return None
+        raise ConfigError(f"{key} cannot be null")
+    if default is None:
+        return value
+    want = type(default)
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if want is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise ConfigError(f"{key} must be of type {want.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _apply(cfg: dict[str, Any], key: str, value: Any, where: str) -> None:
+    fields = _field_types()
+    top, _, sub = key.partition(".")
+    if top not in fields:
+        raise _unknown(top, list(fields), where)
+    if sub:
+        if top != "unet":
+            raise ConfigError(f"{key!r} in {where}: only unet takes dotted sub-keys")
+        cfg["unet"][sub] = value
+    elif top == "unet":
+        if not isinstance(value, dict):
+            raise ConfigError(f"unet in {where} must be a mapping of UNet2DModel arguments")
+        cfg["unet"] = {**default_unet(), **value}
+    else:
+        cfg[top] = _coerce(top, value)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``--key value`` overrides, validate. Unknown keys suggest the closest one."""
+    cfg = TrainConfig().to_dict()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found (see configs/ for the shipped ones)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        for key, value in data.items():
+            _apply(cfg, key, value, str(path))
+    overrides = list(overrides or [])
+    i = 0
+    while i < len(overrides):
+        flag = overrides[i]
+        if not flag.startswith("--"):
+            raise ConfigError(f"unexpected argument {flag!r}; overrides take the form --key value")
+        key, eq, inline = flag[2:].partition("=")
+        if eq:
+            raw, i = inline, i + 1
+        elif i + 1 < len(overrides) and not overrides[i + 1].startswith("--"):
+            raw, i = overrides[i + 1], i + 2
+        else:
+            raw, i = "true", i + 1  # a bare flag such as --push_to_hub
+        _apply(cfg, key, yaml.safe_load(raw), "the command line")
+    return TrainConfig(**cfg).validate()
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,227 @@
+"""The sprites data set as a HuggingFace ``datasets.Dataset``.
+
+Three sources are accepted (see :func:`load_sprites`):
+
+* the original course files ``sprites_1788_16x16.npy`` + ``sprite_labels_nc_1788_16x16.npy`` in any folder;
+* the compact ``.npz`` with arrays ``images`` (N,16,16,3) and ``labels`` (N,5), as in ``../shared/data/sprites``;
+* a hub data set name (``user/name``) through ``datasets.load_dataset``, for users who are online.
+
+The default location is ``$SPRITEDIFF_DATA`` or ``../shared/data/sprites`` next to the project; the data is
+never shipped with the project. Sprites by ElvGames, FrootsnVeggies and kyrise (research and education only).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+SPRITE_CLASSES: tuple[str, ...] = ("hero", "non-hero", "food", "spell", "side-facing")
+IMAGE_SHAPE = (16, 16, 3)
+COURSE_IMAGES = "sprites_1788_16x16.npy"
+COURSE_LABELS = "sprite_labels_nc_1788_16x16.npy"
+N_UNIQUE = 1788  # the course file repeats 1,788 base sprites 50 times (row i is sprite i % 1788)
+DATA_ENV = "SPRITEDIFF_DATA"
+
+
+class SpritesDataError(ValueError):
+    """Bad sprites input: the message names the file, the problem and the fix."""
+
+
+def default_data_path() -> Path:
+    """``$SPRITEDIFF_DATA`` if set, else ``../shared/data/sprites`` beside the project folder."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "sprites"
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise SpritesDataError(f"{path}: {what} file not found. Point --data_path (or ${DATA_ENV}) at the folder "
+                               f"holding {COURSE_IMAGES} + {COURSE_LABELS} or the sprites .npz.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise SpritesDataError(f"{path}: cannot read {what} ({type(exc).__name__}: {exc}); the file is corrupt or "
+                               "truncated. Copy it again from its source.") from None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    archive = _load_array(path, "sprites .npz")
+    try:
+        with archive:
+            missing = {"images", "labels"} - set(archive.files)
+            if missing:
+                raise SpritesDataError(f"{path}: the .npz lacks array(s) {sorted(missing)}; it must hold 'images' "
+                                       "(N,16,16,3) uint8 and 'labels' (N,5) one-hot.")
+            return archive["images"], archive["labels"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, SpritesDataError):
+            raise
+        raise SpritesDataError(f"{path}: cannot read the .npz ({type(exc).__name__}: {exc}); the file is corrupt "
+                               "or truncated. Copy it again from its source.") from None
+
+
+def check_images(images: np.ndarray, path: Path | str) -> np.ndarray:
+    """Validate an image array and return it as uint8 (N,16,16,3). Float arrays must lie in [0, 1]."""
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise SpritesDataError(f"{path}: images have shape {images.shape}, expected (N, 16, 16, 3) (channels last).")
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.floating):
+        if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+            raise SpritesDataError(f"{path}: float images must lie in [0, 1], found values in "
+                                   f"[{np.nanmin(images):.3g}, {np.nanmax(images):.3g}].")
+        return np.round(images * 255).astype(np.uint8)
+    if np.issubdtype(images.dtype, np.integer):
+        if images.min() < 0 or images.max() > 255:
+            raise SpritesDataError(f"{path}: integer images must lie in [0, 255], found values in "
+                                   f"[{images.min()}, {images.max()}].")
+        return images.astype(np.uint8)
+    raise SpritesDataError(f"{path}: images have dtype {images.dtype}, expected uint8 (or float in [0, 1]).")
+
+
+def check_labels(labels: np.ndarray, n_images: int, path: Path | str) -> np.ndarray:
+    """Validate labels, one-hot (N,5) or integer (N,), and return int64 class indices."""
+    if labels.shape[0] != n_images:
+        raise SpritesDataError(f"{path}: {labels.shape[0]} labels for {n_images} images; the two files must have "
+                               "the same number of rows.")
+    if labels.ndim == 2 and labels.shape[1] == len(SPRITE_CLASSES):
+        if not np.isin(labels, (0, 1)).all() or not (labels.sum(1) == 1).all():
+            raise SpritesDataError(f"{path}: labels of shape (N, 5) must be one-hot (a single 1 per row).")
+        return labels.argmax(1).astype(np.int64)
+    if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
+        if labels.min() < 0 or labels.max() >= len(SPRITE_CLASSES):
+            raise SpritesDataError(f"{path}: integer labels must lie in [0, 4], found [{labels.min()}, {labels.max()}].")
+        return labels.astype(np.int64)
+    raise SpritesDataError(f"{path}: labels have shape {labels.shape} and dtype {labels.dtype}; expected one-hot "
+                           "(N, 5) or integer class indices (N,).")
+
+
+def _dedupe_tiled(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The course file is ``np.tile(base, (50,1,1,1))``: keep the 1,788 base sprites when that holds exactly."""
+    n = images.shape[0]
+    if n <= N_UNIQUE or n % N_UNIQUE:
+        return images, labels
+    reps = n // N_UNIQUE
+    base_x, base_y = images[:N_UNIQUE], labels[:N_UNIQUE]
+    same = (images.reshape(reps, N_UNIQUE, *IMAGE_SHAPE) == base_x).all() and \
+        (labels.reshape(reps, N_UNIQUE) == base_y).all()
+    return (base_x, base_y) if same else (images, labels)
+
+
+def read_sprites_arrays(path: str | Path | None = None, unique: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Read sprites from a folder or file; return (uint8 images (N,16,16,3), int64 labels (N,)).
+
+    A folder may hold the course pair (``sprites_1788_16x16.npy`` + ``sprite_labels_nc_1788_16x16.npy``,
+    preferred when present) or one ``.npz`` with ``images`` and ``labels``. ``unique`` keeps only the 1,788
+    base sprites when the file is the course's 50-fold tiling of them.
+    """
+    path = Path(path) if path is not None else default_data_path()
+    if path.is_dir():
+        if (path / COURSE_IMAGES).exists():
+            images_file, labels_file = path / COURSE_IMAGES, path / COURSE_LABELS
+        else:
+            npz = sorted(path.glob("*.npz"))
+            if not npz:
+                raise SpritesDataError(f"{path}: no sprites found; the folder needs {COURSE_IMAGES} + {COURSE_LABELS} "
+                                       f"or a .npz with 'images' and 'labels'. Set --data_path or ${DATA_ENV}.")
+            images_file, labels_file = npz[0], None
+    elif path.suffix == ".npz":
+        images_file, labels_file = path, None
+    elif path.suffix == ".npy":
+        images_file, labels_file = path, path.with_name(COURSE_LABELS)
+    elif not path.exists():
+        raise SpritesDataError(f"{path}: no such file or folder. Set --data_path or ${DATA_ENV} to the sprites folder.")
+    else:
+        raise SpritesDataError(f"{path}: unknown sprites file type {path.suffix!r}; use the course .npy pair or a .npz.")
+
+    if labels_file is None:
+        raw_images, raw_labels = _read_npz(images_file)
+    else:
+        raw_images = _load_array(images_file, "images")
+        raw_labels = _load_array(labels_file, "labels")
+    images = check_images(raw_images, images_file)
+    labels = check_labels(raw_labels, images.shape[0], labels_file or images_file)
+    return _dedupe_tiled(images, labels) if unique else (images, labels)
+
+
+def sprites_dataset_from_arrays(images: np.ndarray, labels: np.ndarray):
+    """Wrap validated arrays as a ``datasets.Dataset`` with ``image`` (uint8 16x16x3) and ``label`` (ClassLabel)."""
+    import datasets
+
+    features = datasets.Features({
+        "image": datasets.Array3D(shape=IMAGE_SHAPE, dtype="uint8"),
+        "label": datasets.ClassLabel(names=list(SPRITE_CLASSES)),
+    })
+    return datasets.Dataset.from_dict({"image": images, "label": labels}, features=features)
+
+
+def _load_hub(name: str, split: str):
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(name, split=split)
+    except Exception as exc:  # network errors come in many types; all mean the same to the user
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise SpritesDataError(f"hub data set {name!r}: could not load it ({reason}). If this machine is offline, "
+                               "pass a local folder with the sprites files instead.") from None
+    columns = set(ds.column_names)
+    if not {"image", "label"} <= columns:
+        raise SpritesDataError(f"hub data set {name!r}: needs columns 'image' and 'label', has {sorted(columns)}.")
+    images = np.stack([np.asarray(im.convert("RGB") if hasattr(im, "convert") else im) for im in ds["image"]])
+    images = check_images(images, name)
+    labels = check_labels(np.asarray(ds["label"]), images.shape[0], name)
+    return sprites_dataset_from_arrays(images, labels)
+
+
+def load_sprites(source: str | Path | None = None, *, unique: bool = True, split: str = "train"):
+    """Load the sprites as a ``datasets.Dataset`` (columns ``image``, ``label``).
+
+    ``source`` is a folder, a ``.npz``/``.npy`` file, or a hub data set name such as ``user/sprites``;
+    ``None`` means :func:`default_data_path`.
+    """
+    if source is not None and not Path(source).exists() and "/" in str(source) and not str(source).startswith(
+            (".", "/", "~")) and Path(source).suffix == "":
+        return _load_hub(str(source), split)
+    return sprites_dataset_from_arrays(*read_sprites_arrays(source, unique=unique))
+
+
+def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N,16,16,3) -> float32 (N,3,16,16) in [-1, 1]."""
+    x = torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """float (N,3,H,W) in [-1, 1] -> uint8 (N,H,W,3); values outside are clipped."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class SpritesTorchDataset(TorchDataset):
+    """Training view of a sprites ``datasets.Dataset``: float tensors in [-1, 1], optional horizontal flip.
+
+    Items are ``(image (3,16,16), label)``. The conversion is done once; the flip draws from torch's global
+    generator, so it follows ``torch.manual_seed`` and accelerate's checkpointed RNG state.
+    """
+
+    def __init__(self, dataset, hflip: bool = False):
+        arr = np.asarray(dataset.with_format("numpy")["image"], dtype=np.uint8)
+        self.images = images_to_tensor(arr)
+        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i]
+        if self.hflip and torch.rand(()) < 0.5:
+            x = x.flip(-1)
+        return x, self.labels[i]
