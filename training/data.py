@@ -97,7 +97,8 @@ def check_labels(labels: np.ndarray, n_images: int, path: Path | str) -> np.ndar
         return labels.argmax(1).astype(np.int64)
     if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
         if labels.min() < 0 or labels.max() >= len(SPRITE_CLASSES):
-            raise SpritesDataError(f"{path}: integer labels must lie in [0, 4], found [{labels.min()}, {labels.max()}].")
+            raise SpritesDataError(f"{path}: integer labels must lie in [0, 4], "
+                                   f"found [{labels.min()}, {labels.max()}].")
         return labels.astype(np.int64)
     raise SpritesDataError(f"{path}: labels have shape {labels.shape} and dtype {labels.dtype}; expected one-hot "
                            "(N, 5) or integer class indices (N,).")
@@ -139,7 +140,8 @@ def read_sprites_arrays(path: str | Path | None = None, unique: bool = True) -> 
     elif not path.exists():
         raise SpritesDataError(f"{path}: no such file or folder. Set --data_path or ${DATA_ENV} to the sprites folder.")
     else:
-        raise SpritesDataError(f"{path}: unknown sprites file type {path.suffix!r}; use the course .npy pair or a .npz.")
+        raise SpritesDataError(f"{path}: unknown sprites file type {path.suffix!r}; "
+                               "use the course .npy pair or a .npz.")
 
     if labels_file is None:
         raw_images, raw_labels = _read_npz(images_file)
