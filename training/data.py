@@ -167,6 +167,12 @@ def sprites_dataset_from_arrays(images: np.ndarray, labels: np.ndarray):
 def _load_hub(name: str, split: str):
     import datasets
 
+    from training.hub import hub_unreachable_reason
+
+    reason = hub_unreachable_reason()
+    if reason:
+        raise SpritesDataError(f"hub data set {name!r}: {reason}; this machine looks offline. Pass a local folder "
+                               f"with {COURSE_IMAGES} + {COURSE_LABELS} or the sprites .npz instead.")
     try:
         ds = datasets.load_dataset(name, split=split)
     except Exception as exc:  # network errors come in many types; all mean the same to the user

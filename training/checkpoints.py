@@ -1,0 +1,106 @@
+"""Run-folder safety: atomic folder writes, checkpoint discovery and pruning, refusing to clobber a run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from training.config import ConfigError, TrainConfig
+
+# Keys that may differ when a run is resumed: they change when and how much it logs or trains, not what.
+RESUMABLE_CHANGES = {"max_train_steps", "max_train_minutes", "log_every", "sample_every", "checkpoint_every",
+                     "checkpoints_total_limit", "push_to_hub", "hub_model_id", "hub_private", "num_sample_images",
+                     "sample_inference_steps", "data_path"}
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``final`` by rename, on error it is removed.
+
+    A crash mid-write leaves ``final`` as it was (readers skip names starting with a dot).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def list_checkpoints(out: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (temporary folders of unfinished saves are skipped)."""
+    folder = Path(out) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
+             and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def find_checkpoint(out: Path, resume: str) -> Path | None:
+    """``resume`` is 'latest' (None if the run has no checkpoint yet) or a checkpoint folder."""
+    if resume == "latest":
+        found = list_checkpoints(out)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not path.is_dir() or not path.name.split("-")[-1].isdigit():
+        raise ConfigError(f"--resume {resume}: not a checkpoint folder (expected .../checkpoints/checkpoint-NNNNNNN "
+                          "or 'latest')")
+    return path
+
+
+def prune_checkpoints(out: Path, keep: int) -> None:
+    """Delete the oldest complete checkpoints beyond ``keep`` (called only after a new one is in place)."""
+    for old in list_checkpoints(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def truncate_stats(stats: Path, step: int) -> None:
+    """Drop log rows past ``step`` (written by a run that died after its last checkpoint)."""
+    if not stats.is_file():
+        return
+    rows = [line for line in stats.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = stats.with_name(stats.name + ".tmp")
+    tmp.write_text("".join(r + "\n" for r in rows))
+    tmp.replace(stats)
+
+
+def refuse_foreign_run(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: bool) -> None:
+    """Never train into a folder that holds another run, unless asked to resume it or move it aside."""
+    out = Path(out)
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if overwrite:
+        aside = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        out.rename(aside)
+        print(f"--overwrite: moved the previous run to {aside}")
+        return
+    saved = out / "config.yaml"
+    if not resume:
+        raise ConfigError(f"output_dir {out} already holds a run; continue it with --resume latest, move it aside "
+                          "with --overwrite, or choose another --output_dir")
+    if not saved.is_file():
+        raise ConfigError(f"output_dir {out} is not empty and holds no spritediff run (no config.yaml); "
+                          "choose another --output_dir or pass --overwrite")
+    old = yaml.safe_load(saved.read_text()) or {}
+    new = cfg.to_dict()
+    changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
+    if changed:
+        raise ConfigError(f"--resume: the config differs from the run in {out} in {', '.join(changed)}; resume with "
+                          "the same settings (see its config.yaml) or start a new --output_dir")
