@@ -66,9 +66,14 @@ def find_checkpoint(out: Path, resume: str) -> Path | None:
 
 
 def prune_checkpoints(out: Path, keep: int) -> None:
-    """Delete the oldest complete checkpoints beyond ``keep`` (called only after a new one is in place)."""
+    """Delete the oldest complete checkpoints beyond ``keep``, and leftovers of saves that were killed.
+
+    Called only after a new checkpoint is complete, by the one process that writes them.
+    """
     for old in list_checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
+    for stale in (Path(out) / "checkpoints").glob(".checkpoint-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def truncate_stats(stats: Path, step: int) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -43,6 +45,17 @@ from training.model import NULL_CLASS, build_unet
 from training.noise import make_scheduler, perturb_input
 
 logger = logging.getLogger("spritediff.train")
+FAULT_ENV = "SPRITEDIFF_FAULT"  # fault injection for the tests: "kill@STEP", "kill-in-save@STEP" or "nan@STEP"
+
+
+def inject_fault(kind: str, step: int) -> bool:
+    """True (or a SIGKILL of this process) when ``$SPRITEDIFF_FAULT`` asks for fault ``kind`` at ``step``."""
+    want = os.environ.get(FAULT_ENV, "")
+    if want != f"{kind}@{step}":
+        return False
+    if kind.startswith("kill"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
 
 
 class DiffusionLoss:
@@ -202,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         y = torch.where(drop, NULL_CLASS, labels[idx]).to(accelerator.device) if cfg.conditional else None
         with accelerator.autocast():
             loss = loss_fn(unet, x0, t.to(accelerator.device), noise.to(accelerator.device), y)
+        if inject_fault("nan", step + 1):
+            loss = loss * float("nan")
         if not torch.isfinite(loss):
             status = "nan"
             logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
@@ -236,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 final = out / "checkpoints" / f"checkpoint-{step:07d}"
                 with atomic_dir(final) as tmp:
                     accelerator.save_state(str(tmp))
+                    inject_fault("kill-in-save", step)
                 prune_checkpoints(out, cfg.checkpoints_total_limit)
         if accelerator.is_main_process and cfg.sample_every and step % cfg.sample_every == 0:
             ema.store(unet.parameters())
@@ -244,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
             ema.restore(unet.parameters())
             unet.train()
+        inject_fault("kill", step)
         if out_of_time:
             status = "time"
             logger.info("max_train_minutes reached at step %d", step)

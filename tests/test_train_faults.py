@@ -1,0 +1,176 @@
+"""Training that survives faults (issue 6): resume after kill -9, atomic saves, bad input, NaN, determinism,
+and two processes agreeing with one. Every run is a real subprocess of the training script on a micro UNet."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+MICRO = ["--config", "configs/tiny.yaml", "--unet.block_out_channels", "[8,16,16]", "--train_batch_size", "16",
+         "--max_train_steps", "12", "--checkpoint_every", "4", "--log_every", "2", "--lr_warmup_steps", "2",
+         "--num_sample_images", "4", "--sample_inference_steps", "2", "--checkpoints_total_limit", "2"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(out: Path, *extra: str, fault: str | None = None, launcher: list[str] | None = None,
+          env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    env.pop("SPRITEDIFF_FAULT", None)
+    if fault:
+        env["SPRITEDIFF_FAULT"] = fault
+    cmd = [*(launcher or [sys.executable, "-m", "training.train"]), *MICRO, "--output_dir", str(out), *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def weights(run: Path, step: int = 12) -> dict[str, torch.Tensor]:
+    return load_file(run / "checkpoints" / f"checkpoint-{step:07d}" / "model.safetensors")
+
+
+def ema_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    worst = max((a[k] - b[k]).abs().max().item() for k in a)
+    assert worst <= atol, f"max weight difference {worst}"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = train(out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def test_run_folder_holds_config_stats_log_curve_samples_checkpoints_pipeline(reference):
+    for name in ["config.yaml", "stats.jsonl", "log.txt", "loss.png", "samples/final.png", "pipeline/model_index.json",
+                 "pipeline/README.md"]:
+        assert (reference / name).is_file(), name
+    rows = [json.loads(line) for line in (reference / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(2, 13, 2))
+    assert {"step", "loss", "lr", "images_per_s"} <= rows[0].keys()
+    # checkpoints_total_limit 2: only the two newest remain
+    assert sorted(p.name for p in (reference / "checkpoints").iterdir()) == ["checkpoint-0000008", "checkpoint-0000012"]
+
+
+def test_same_seed_same_losses_and_samples(reference, tmp_path):
+    again = tmp_path / "again"
+    assert train(again).returncode == 0
+    losses = [json.loads(line)["loss"] for line in (reference / "stats.jsonl").read_text().splitlines()]
+    losses2 = [json.loads(line)["loss"] for line in (again / "stats.jsonl").read_text().splitlines()]
+    assert losses == losses2
+    assert np.array_equal(np.asarray(Image.open(reference / "samples/final.png")),
+                          np.asarray(Image.open(again / "samples/final.png")))
+    assert_same(ema_weights(reference), ema_weights(again))
+
+
+def test_kill9_then_resume_latest_ends_with_the_same_weights(reference, tmp_path):
+    out = tmp_path / "killed"
+    r = train(out, fault="kill@6")
+    assert r.returncode == -9 and not (out / "pipeline").exists()
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-0000004"]
+    r = train(out, "--resume", "latest")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resumed from" in r.stderr
+    assert_same(weights(out), weights(reference), atol=1e-6)
+    assert_same(ema_weights(out), ema_weights(reference), atol=1e-6)
+    steps = [json.loads(line)["step"] for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert steps == list(range(2, 13, 2))  # rows the killed run logged past its checkpoint are replaced
+
+
+def test_kill_during_a_save_keeps_the_previous_checkpoint(reference, tmp_path):
+    out = tmp_path / "killed_in_save"
+    r = train(out, fault="kill-in-save@8")
+    assert r.returncode == -9
+    names = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert "checkpoint-0000004" in names and "checkpoint-0000008" not in names
+    assert any(n.startswith(".checkpoint-0000008.tmp") for n in names)  # the half-written save, never used
+    r = train(out, "--resume", "latest")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "checkpoint-0000004" in r.stderr
+    assert_same(weights(out), weights(reference), atol=1e-6)
+    assert not any(p.name.startswith(".") for p in (out / "checkpoints").iterdir())
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "nan"
+    r = train(out, fault="nan@6")
+    assert r.returncode == 3
+    assert "loss is nan" in r.stderr and "last good checkpoint" in r.stderr
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint-0000004"]
+    assert not (out / "pipeline").exists()
+
+
+def test_an_output_folder_with_another_run_is_refused(reference, tmp_path):
+    before = sorted(p.name for p in reference.rglob("*"))
+    r = train(reference)
+    assert r.returncode == 2 and "already holds a run" in r.stderr and "Traceback" not in r.stderr
+    assert sorted(p.name for p in reference.rglob("*")) == before
+    r = train(reference, "--resume", "latest", "--learning_rate", "0.5")
+    assert r.returncode == 2 and "differs from the run" in r.stderr and "learning_rate" in r.stderr
+
+
+def test_overwrite_moves_the_old_run_aside(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("seed: 1\n")
+    r = train(out, "--max_train_steps", "2", "--overwrite")
+    assert r.returncode == 0, r.stderr[-2000:]
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
+    assert len(aside) == 1 and (aside[0] / "config.yaml").read_text() == "seed: 1\n"
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--learning_rate", "-1"], "learning_rate must be positive"),
+    (["--beta_end", "1e-5"], "beta_start < beta_end"),
+    (["--sample_inference_steps", "900"], "cannot exceed num_train_timesteps"),
+    (["--lerning_rate", "1e-3"], "did you mean 'learning_rate'"),
+    (["--unet.block_out_channel", "[8,16,16]"], "UNet2DModel rejects"),
+    (["--resume", "/nonexistent/checkpoint-0000004"], "not a checkpoint folder"),
+])
+def test_bad_settings_fail_before_any_work(tmp_path, extra, match):
+    out = tmp_path / "run"
+    r = train(out, *extra)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "checkpoints").exists()
+
+
+def test_corrupt_data_file_fails_before_any_work(tmp_path):
+    bad = tmp_path / "sprites.npz"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip")
+    out = tmp_path / "run"
+    r = train(out, "--data_path", str(bad))
+    assert r.returncode == 2 and str(bad) in r.stderr and "corrupt or truncated" in r.stderr
+    assert not out.exists()
+
+
+def test_push_to_hub_offline_fails_at_the_start(tmp_path):
+    out = tmp_path / "run"
+    r = train(out, "--push_to_hub", "--hub_model_id", "someone/sprites")
+    assert r.returncode == 2 and "--push_to_hub" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (out / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_with_the_same_global_batch(reference, tmp_path):
+    out = tmp_path / "ddp"
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+                "29517", "-m", "training.train"]
+    r = train(out, launcher=launcher, env_extra={"ACCELERATE_USE_CPU": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "on 2 process(es)" in r.stderr
+    assert_same(weights(out), weights(reference), atol=1e-5)
+    assert_same(ema_weights(out), ema_weights(reference), atol=1e-5)
