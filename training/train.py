@@ -94,14 +94,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 
 
 def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> None:
-    """Save a DDIM sample grid of the (EMA) model with a fixed seed."""
+    """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles the 5 classes)."""
     from pipelines import SpritesDDIMPipeline
     from training.sample import save_grid
 
     pipe = SpritesDDIMPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
+    extra = {"class_labels": [i % 5 for i in range(cfg.num_sample_images)]} if cfg.conditional else {}
     images = pipe(batch_size=cfg.num_sample_images, num_inference_steps=cfg.sample_inference_steps,
-                  generator=torch.Generator().manual_seed(cfg.seed), output_type="np").images
+                  generator=torch.Generator().manual_seed(cfg.seed), output_type="np", **extra).images
     save_grid((images * 255).round().astype("uint8"), path, caption)
 
 
