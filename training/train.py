@@ -148,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     n_proc, rank = accelerator.num_processes, accelerator.process_index
     try:
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched != n_proc:
+            raise ConfigError(f"{launched} processes were launched but accelerate sees {n_proc}: on CPU set "
+                              "ACCELERATE_USE_CPU=1 (torchrun) or use accelerate launch --multi_gpu")
         if cfg.train_batch_size % n_proc:
             raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) is the global batch and must divide evenly "
                               f"over {n_proc} processes")
