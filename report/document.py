@@ -1,0 +1,156 @@
+"""A small report document: numbered, captioned figures and tables, each with the command that reproduces it,
+written as Markdown and as a self-contained HTML folder (images copied beside the pages)."""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+
+@dataclass
+class Item:
+    kind: str  # "figure" | "table" | "text" | "heading"
+    body: str = ""  # markdown text, or a table as markdown
+    caption: str = ""
+    command: str = ""
+    image: Path | None = None
+    number: int = 0
+
+
+@dataclass
+class Report:
+    """Collects sections; figures and tables are numbered in order of addition."""
+
+    title: str
+    items: list[Item] = field(default_factory=list)
+
+    def heading(self, text: str) -> None:
+        self.items.append(Item("heading", text))
+
+    def text(self, markdown: str) -> None:
+        self.items.append(Item("text", markdown))
+
+    def figure(self, image: str | Path, caption: str, command: str = "") -> int:
+        n = 1 + sum(i.kind == "figure" for i in self.items)
+        self.items.append(Item("figure", caption=caption, command=command, image=Path(image), number=n))
+        return n
+
+    def table(self, rows: list[dict], caption: str, command: str = "") -> int:
+        n = 1 + sum(i.kind == "table" for i in self.items)
+        self.items.append(Item("table", body=markdown_table(rows), caption=caption, command=command, number=n))
+        return n
+
+    def write(self, out: str | Path) -> tuple[Path, Path]:
+        """Write ``report.md`` and ``report.html`` (+ ``figures/``) into ``out``, atomically; return both paths."""
+        out = Path(out)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "figures").mkdir(parents=True)
+        md, body = [f"# {self.title}", ""], [f"<h1>{html.escape(self.title)}</h1>"]
+        for item in self.items:
+            if item.kind == "heading":
+                md += [f"## {item.body}", ""]
+                body.append(f"<h2>{html.escape(item.body)}</h2>")
+            elif item.kind == "text":
+                md += [item.body, ""]
+                body.append(f"<p>{_inline(item.body)}</p>")
+            elif item.kind == "figure":
+                name = f"fig{item.number:02d}_{item.image.name}"
+                shutil.copy(item.image, tmp / "figures" / name)
+                label = f"Figure {item.number}. {item.caption}"
+                md += [f"![{label}](figures/{name})", "", f"*{label}*", ""]
+                body.append(f'<figure><img src="figures/{html.escape(name)}" alt="{html.escape(label)}">'
+                            f"<figcaption>{html.escape(label)}</figcaption></figure>")
+            elif item.kind == "table":
+                label = f"Table {item.number}. {item.caption}"
+                md += [f"*{label}*", "", item.body, ""]
+                body.append(f"<table><caption>{html.escape(label)}</caption>{_html_table(item.body)}</table>")
+            if item.command:
+                md += ["Reproduce with:", "", "```bash", item.command, "```", ""]
+                body.append(f"<pre class='cmd'>$ {html.escape(item.command)}</pre>")
+        (tmp / "report.md").write_text("\n".join(md))
+        (tmp / "report.html").write_text(HTML.format(title=html.escape(self.title), body="\n".join(body)))
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+        return out / "report.md", out / "report.html"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no rows)"
+    cols = list(rows[0])
+    fmt = [[_fmt(r.get(c, "")) for c in cols] for r in rows]
+    return "\n".join(["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)] + ["| " + " | ".join(r) + " |"
+                                                                                     for r in fmt])
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _inline(text: str) -> str:
+    """Escape text for HTML, keeping `code` spans."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)).replace("\n", "<br>")
+
+
+def _html_table(md: str) -> str:
+    lines = [line.strip().strip("|").split("|") for line in md.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return f"<tr><td>{html.escape(md)}</td></tr>"
+    head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in lines[0])
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in lines[2:])
+    return f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+
+
+def environment() -> list[dict]:
+    """Package versions, CPU and threads, as table rows."""
+    import torch
+
+    rows = [{"item": "python", "value": sys.version.split()[0]},
+            {"item": "platform", "value": platform.platform()},
+            {"item": "cpu", "value": _cpu_name()},
+            {"item": "cores (os.cpu_count)", "value": os.cpu_count()},
+            {"item": "torch threads", "value": torch.get_num_threads()}]
+    for pkg in ["torch", "diffusers", "accelerate", "datasets", "numpy", "scipy", "matplotlib", "safetensors"]:
+        try:
+            rows.append({"item": pkg, "value": metadata.version(pkg)})
+        except metadata.PackageNotFoundError:
+            rows.append({"item": pkg, "value": "not installed"})
+    return rows
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+figure {{ margin: 1.5rem 0; }} img {{ max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }}
+figcaption, caption {{ font-size: 0.92rem; color: #444; margin-top: .4rem; text-align: left; }}
+table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
+td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
+pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; overflow-x: auto; }}
+</style></head><body>
+{body}
+</body></html>
+"""
