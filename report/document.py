@@ -152,5 +152,14 @@ td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
 pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; overflow-x: auto; }}
 </style></head><body>
 {body}
+<script>
+// Marks each image as loaded or broken, so a headless browser (tests/test_report.py) can check the report.
+window.addEventListener("load", () => {{
+  const imgs = [...document.images];
+  imgs.forEach(i => i.dataset.ok = (i.complete && i.naturalWidth > 0) ? "1" : "0");
+  document.body.dataset.images = imgs.length;
+  document.body.dataset.broken = imgs.filter(i => i.dataset.ok === "0").length;
+}});
+</script>
 </body></html>
 """

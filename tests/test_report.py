@@ -1,0 +1,59 @@
+"""The report document: numbering, captions, commands, and a real browser that loads every image."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from report.browser import find_chromium, image_status, screenshot
+from report.document import Report
+
+
+def _png(path, seed):
+    rgb = np.random.default_rng(seed).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture
+def report_dir(tmp_path):
+    r = Report("Test report")
+    r.heading("Section")
+    r.text("Some `code` and text.")
+    r.figure(_png(tmp_path / "a.png", 0), "First figure.", command="python -m something --flag")
+    r.table([{"method": "ddpm", "time_s": 1.23456}, {"method": "ddim", "time_s": 0.5}], "A table.", command="cmd")
+    r.figure(_png(tmp_path / "b.png", 1), "Second figure.")
+    md, page = r.write(tmp_path / "out")
+    return tmp_path / "out", md, page
+
+
+def test_figures_and_tables_are_numbered_and_captioned(report_dir):
+    _, md, page = report_dir
+    text = md.read_text()
+    assert "*Figure 1. First figure.*" in text and "*Figure 2. Second figure.*" in text
+    assert "*Table 1. A table.*" in text and "| ddpm | 1.235 |" in text
+    assert "python -m something --flag" in text
+    html = page.read_text()
+    assert html.count("<figure>") == 2 and "Table 1. A table." in html
+
+
+def test_rewriting_replaces_the_folder_whole(tmp_path, report_dir):
+    out, _, _ = report_dir
+    r = Report("Again")
+    r.text("only text")
+    r.write(out)
+    assert not list((out / "figures").iterdir()) and "Again" in (out / "report.md").read_text()
+
+
+@pytest.mark.skipif(find_chromium() is None and not os.environ.get("SPRITEDIFF_REQUIRE_BROWSER"),
+                    reason="Chromium is not installed (apt-get install chromium)")
+def test_every_image_loads_in_headless_chromium(report_dir, tmp_path):
+    out, _, page = report_dir
+    assert image_status(page, tmp_path / "profile") == (2, 0)
+    (out / "figures" / next(iter(sorted((out / "figures").iterdir()))).name).unlink()  # break one image
+    assert image_status(page, tmp_path / "profile") == (2, 1)
+    shot = screenshot(page, tmp_path / "shot.png", tmp_path / "profile")
+    assert Image.open(shot).size == (1100, 1500)
