@@ -183,6 +183,8 @@ def kid_from_features(a: Any, b: Any, subset_size: int | None = None, n_subsets:
     if not isinstance(degree, (int, np.integer)) or degree < 1:
         raise ValueError(f"degree must be a positive integer, got {degree!r}")
     kernel = {"degree": int(degree), "gamma": gamma, "coef": coef}
+    if subset_size == fa.shape[0] == fb.shape[0]:  # every subset is the whole of both sets: one exact value
+        return _mmd2_unbiased(fa, fb, **kernel), 0.0
     rng = np.random.default_rng(seed)
     values = np.empty(n_subsets)
     for i in range(n_subsets):

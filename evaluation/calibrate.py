@@ -1,0 +1,129 @@
+"""Calibrate sprite-FID and sprite-KID: the real-vs-real floor and known corruptions of real sprites.
+
+    python -m evaluation.calibrate [--data_path DIR] [--weights FILE] [--seeds 5] [--json out.json]
+
+Prints Markdown tables (the numbers in docs/evaluation.md come from this command):
+
+* the *floor*: two halves of the real sprites (split by mirror pairs and class, so no sprite meets its mirror
+  across the halves) compared with each other, for several sizes of the first set, over a few split seeds;
+* the classifier's held-out sprites against its training sprites;
+* corruptions of half A against half B: pure noise, blur, pixel noise, swapped colour channels, down-sampling,
+  a single class, a few sprites repeated (mode collapse), and mirror images (which should stay at the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
+from evaluation.metrics import fid_from_features, kid_from_features
+from evaluation.splits import halves_by_pairs
+from training.data import read_sprites_arrays
+
+KID_SUBSETS = 100
+
+
+def _clip_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def corruptions(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Named functions uint8 (N,16,16,3) -> uint8 (N,16,16,3); the random ones draw from ``rng``."""
+    return {
+        "uniform noise images": lambda x: rng.integers(0, 256, x.shape, dtype=np.uint8),
+        "Gaussian blur sigma=1 px": lambda x: _clip_uint8(ndimage.gaussian_filter(x.astype(float), (0, 1, 1, 0))),
+        "Gaussian blur sigma=0.5 px": lambda x: _clip_uint8(ndimage.gaussian_filter(x.astype(float),
+                                                                                     (0, 0.5, 0.5, 0))),
+        "pixel noise sd=25 (of 255)": lambda x: _clip_uint8(x + rng.normal(0, 25, x.shape)),
+        "pixel noise sd=8 (of 255)": lambda x: _clip_uint8(x + rng.normal(0, 8, x.shape)),
+        "RGB -> BGR": lambda x: x[..., ::-1].copy(),
+        "8x8 down, nearest up": lambda x: x[:, ::2, ::2].repeat(2, 1).repeat(2, 2),
+        "10 sprites repeated": lambda x: x[rng.choice(len(x), 10, replace=False)][rng.integers(0, 10, len(x))],
+        "mirrored (hflip)": lambda x: x[:, :, ::-1].copy(),
+    }
+
+
+def _row(name: str, fa: np.ndarray, fb: np.ndarray, seed: int) -> dict:
+    m = min(len(fa), len(fb), 1000)
+    kid, kid_std = kid_from_features(fa, fb, subset_size=m, n_subsets=KID_SUBSETS, seed=seed)
+    return {"set": name, "n_a": len(fa), "n_b": len(fb), "sprite_fid": fid_from_features(fa, fb),
+            "kid": kid, "kid_subset_std": kid_std}
+
+
+def calibrate(data_path: str | None = None, weights: str | None = None, seeds: int = 5,
+              sizes: tuple[int, ...] = (100, 250, 500, 894)) -> dict:
+    images, labels = read_sprites_arrays(data_path)
+    net = load_sprite_feature_net(weights)
+    meta = load_sprite_feature_meta(weights)
+    feats = extract_sprite_features(images, net)
+    floor = []
+    for n in sizes:
+        fids, kids = [], []
+        for seed in range(seeds):
+            a, b = halves_by_pairs(labels, seed)
+            rng = np.random.default_rng(seed)
+            a_sub = rng.choice(a, min(n, len(a)), replace=False)
+            r = _row("", feats[a_sub], feats[b], seed)
+            fids.append(r["sprite_fid"])
+            kids.append(r["kid"])
+        floor.append({"n_a": int(min(n, len(a))), "n_b": int(len(b)), "sprite_fid_mean": float(np.mean(fids)),
+                      "sprite_fid_std": float(np.std(fids)), "kid_mean": float(np.mean(kids)),
+                      "kid_std": float(np.std(kids))})
+    held = np.asarray(meta["held_out_indices"])
+    train = np.setdiff1d(np.arange(len(labels)), held)
+    rows = [_row("classifier held-out vs its training sprites", feats[held], feats[train], 0)]
+    a, b = halves_by_pairs(labels, 0)
+    rows.append(_row("half A vs half B (no corruption)", feats[a], feats[b], 0))
+    rng = np.random.default_rng(0)
+    for name, fn in corruptions(rng).items():
+        rows.append(_row(name, extract_sprite_features(fn(images[a]), net), feats[b], 0))
+    return {"weights_version": meta["version"], "data_sha256": meta["data_sha256"],
+            "data_matches_weights": bool(meta["data_sha256"] == _sha(images, labels)),
+            "floor": floor, "rows": rows, "seeds": seeds}
+
+
+def _sha(images: np.ndarray, labels: np.ndarray) -> str:
+    from evaluation.splits import data_sha256
+
+    return data_sha256(images, labels)
+
+
+def to_markdown(result: dict) -> str:
+    lines = [f"sprite feature network {result['weights_version']}; data matches the weights' training data: "
+             f"{result['data_matches_weights']}", "",
+             f"Floor: N sprites of half A vs all of half B (mean +- sd over {result['seeds']} pair splits)", "",
+             "| N (half A) | N (half B) | sprite-FID | sprite-KID |", "| ---: | ---: | ---: | ---: |"]
+    for f in result["floor"]:
+        lines.append(f"| {f['n_a']} | {f['n_b']} | {f['sprite_fid_mean']:.3f} +- {f['sprite_fid_std']:.3f} | "
+                     f"{f['kid_mean']:.5f} +- {f['kid_std']:.5f} |")
+    lines += ["", "Sanity checks (split seed 0; corruptions applied to half A, compared with half B)", "",
+              "| set | N | vs N | sprite-FID | sprite-KID |", "| --- | ---: | ---: | ---: | ---: |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['set']} | {r['n_a']} | {r['n_b']} | {r['sprite_fid']:.3f} | {r['kid']:.5f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Real-vs-real floor and corruption checks of sprite-FID/KID.")
+    parser.add_argument("--data_path", default=None, help="sprites folder or file (default: $SPRITEDIFF_DATA or "
+                        "../shared/data/sprites)")
+    parser.add_argument("--weights", default=None, help="sprite feature weights (default: the committed v1)")
+    parser.add_argument("--seeds", type=int, default=5, help="number of pair splits for the floor")
+    parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    result = calibrate(args.data_path, args.weights, args.seeds)
+    print(to_markdown(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
