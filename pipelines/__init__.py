@@ -1,0 +1,7 @@
+"""Sampling pipelines for the sprites UNet: DDPM (Ho et al. 2020, Algorithm 2) and DDIM (Song et al. 2021)."""
+
+from pipelines.common import SpritesPipelineOutput
+from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
+from pipelines.pipeline_sprites_ddpm import SpritesDDPMPipeline
+
+__all__ = ["SpritesDDPMPipeline", "SpritesDDIMPipeline", "SpritesPipelineOutput"]
