@@ -1,0 +1,200 @@
+"""Write real and generated sprites as PNG folders for standard FID with pytorch-fid.
+
+    python -m evaluation.export --real outputs/fid/real
+    python -m evaluation.export --generated outputs/fid/ddim50 --generated-from runs/sprites_ddpm/pipeline \\
+        --sampler ddim --steps 50 --num-images 1788 --seed 0
+    python -m evaluation.export --generated outputs/fid/gen --generated-from samples.npz
+
+and then, on a machine that has pytorch-fid and its Inception weights:
+
+    python -m pytorch_fid outputs/fid/real outputs/fid/ddim50 --device cpu
+
+Each folder is written to a temporary sibling and renamed into place when complete, so a folder that exists
+is whole (an interrupted export leaves no half folder under the final name). PNGs are lossless 16x16 RGB:
+pytorch-fid reads them back to exactly the uint8 values written here, then resizes them to 299x299 itself.
+``--generated-from`` takes a ``.npz`` (array ``images``, or its only array) or ``.npy`` of images (uint8
+``(N, 16, 16, 3)``, or float ``(N, 3, 16, 16)`` / ``(N, 16, 16, 3)`` in ``--value-range``, default -1 1), or a
+saved pipeline folder (``model_index.json`` + ``unet/`` + ``scheduler/``) that is sampled here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from evaluation.features import to_uint8_nhwc
+
+__all__ = ["export_png_folder", "export_real_sprites", "load_generated_images", "sample_pipeline"]
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy"}
+
+
+def export_png_folder(images: Any, directory: str | Path, overwrite: bool = False,
+                      value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
+    """Write images as ``00000.png``, ``00001.png``, ... into ``directory`` (created atomically) and return it.
+
+    ``images``: uint8 (N, H, W, 3), or float in ``value_range`` (channels first or last). An existing
+    ``directory`` is an error unless ``overwrite``, which replaces it only if it holds nothing but image files
+    (so a mistyped path cannot wipe unrelated data).
+    """
+    arr = to_uint8_nhwc(images, value_range)
+    if arr.shape[0] == 0:
+        raise ValueError("no images to export")
+    directory = Path(directory)
+    if directory.exists():
+        if not overwrite:
+            raise FileExistsError(f"{directory} exists; pass overwrite=True (--overwrite) to replace it")
+        if not directory.is_dir():
+            raise FileExistsError(f"{directory} exists and is not a folder")
+        others = [p.name for p in directory.iterdir() if p.suffix.lower() not in IMAGE_SUFFIXES]
+        if others:
+            raise FileExistsError(f"{directory} holds files that are not images ({others[:3]}); refusing to replace "
+                                  "it, choose an empty or new folder")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        width = max(5, len(str(arr.shape[0] - 1)))
+        for i, image in enumerate(arr):
+            Image.fromarray(np.ascontiguousarray(image)).save(tmp / f"{i:0{width}d}.png", format="PNG")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{time.time_ns()}")
+            directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def export_real_sprites(directory: str | Path, data_path: str | Path | None = None, subset: str = "all",
+                        overwrite: bool = False) -> Path:
+    """Export the real sprites from the project loader: ``subset`` is ``all`` (the 1,788 unique sprites),
+    ``held_out`` or ``train`` (the sprite feature network's split, read from its weights' JSON)."""
+    from training.data import read_sprites_arrays
+
+    images, labels = read_sprites_arrays(data_path)
+    if subset != "all":
+        from evaluation.features import load_sprite_feature_meta
+
+        held = np.asarray(load_sprite_feature_meta()["held_out_indices"])
+        if subset == "held_out":
+            images = images[held]
+        elif subset == "train":
+            images = images[np.setdiff1d(np.arange(len(images)), held)]
+        else:
+            raise ValueError(f"subset must be 'all', 'held_out' or 'train', got {subset!r}")
+    return export_png_folder(images, directory, overwrite=overwrite)
+
+
+def sample_pipeline(pipeline_dir: str | Path, num_images: int, sampler: str = "ddpm", steps: int | None = None,
+                    seed: int = 0, batch_size: int = 256, **call_kwargs: Any) -> np.ndarray:
+    """Sample uint8 (N, 16, 16, 3) sprites from a saved pipeline folder with the project's DDPM or DDIM pipeline.
+
+    Batch ``b`` uses ``torch.Generator().manual_seed(seed + b)``, so a run is reproducible for a fixed
+    ``batch_size``. ``call_kwargs`` go to the pipeline call (for example ``class_labels``, ``eta``).
+    """
+    import torch
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
+
+    pipeline_dir = Path(pipeline_dir)
+    if not (pipeline_dir / "model_index.json").is_file():
+        raise FileNotFoundError(f"{pipeline_dir}: not a saved pipeline (no model_index.json)")
+    if sampler not in ("ddpm", "ddim"):
+        raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+    unet = UNet2DModel.from_pretrained(pipeline_dir, subfolder="unet").eval()
+    scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
+    cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
+    pipe = cls(unet=unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    out = []
+    for b, start in enumerate(range(0, num_images, batch_size)):
+        n = min(batch_size, num_images - start)
+        generator = torch.Generator().manual_seed(seed + b)
+        result = pipe(batch_size=n, generator=generator, num_inference_steps=steps, output_type="np", **call_kwargs)
+        out.append(to_uint8_nhwc(result.images, value_range=(0.0, 1.0)))
+    return np.concatenate(out)
+
+
+def load_generated_images(source: str | Path, value_range: tuple[float, float] = (-1.0, 1.0),
+                          **sample_kwargs: Any) -> np.ndarray:
+    """uint8 (N, H, W, 3) images from a ``.npz``/``.npy`` file or a pipeline folder (see :func:`sample_pipeline`)."""
+    source = Path(source)
+    if source.is_dir():
+        if not sample_kwargs.get("num_images"):
+            raise ValueError(f"{source}: sampling a pipeline needs num_images (--num-images)")
+        return sample_pipeline(source, **sample_kwargs)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    if source.suffix == ".npy":
+        arr = np.load(source, allow_pickle=False)
+    elif source.suffix == ".npz":
+        with np.load(source, allow_pickle=False) as archive:
+            if "images" in archive.files:
+                arr = archive["images"]
+            elif len(archive.files) == 1:
+                arr = archive[archive.files[0]]
+            else:
+                raise ValueError(f"{source}: the .npz holds {archive.files}; name the image array 'images'")
+    else:
+        raise ValueError(f"{source}: expected a .npz, a .npy or a pipeline folder")
+    return to_uint8_nhwc(arr, value_range)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Export real and generated sprites as PNG folders for "
+                                                 "`python -m pytorch_fid DIR1 DIR2`.")
+    parser.add_argument("--real", help="folder to write the real sprites to")
+    parser.add_argument("--real-subset", default="all", choices=["all", "held_out", "train"],
+                        help="which real sprites (held_out/train: the sprite feature network's split)")
+    parser.add_argument("--data_path", default=None, help="sprites folder or file (default: $SPRITEDIFF_DATA or "
+                        "../shared/data/sprites)")
+    parser.add_argument("--generated", help="folder to write the generated sprites to")
+    parser.add_argument("--generated-from", help=".npz / .npy of images, or a saved pipeline folder to sample")
+    parser.add_argument("--value-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
+                        help="range of float images in a .npz/.npy (default -1 1)")
+    parser.add_argument("--num-images", type=int, default=None, help="images to sample from a pipeline")
+    parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
+    parser.add_argument("--steps", type=int, default=None, help="inference steps (default: all T for DDPM)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output folders of images")
+    args = parser.parse_args(argv)
+    if not args.real and not args.generated:
+        parser.error("give --real DIR and/or --generated DIR --generated-from SOURCE")
+    if bool(args.generated) != bool(args.generated_from):
+        parser.error("--generated and --generated-from go together")
+    try:
+        if args.real:
+            out = export_real_sprites(args.real, args.data_path, args.real_subset, args.overwrite)
+            print(f"wrote {len(list(out.glob('*.png')))} real sprites to {out}")
+        if args.generated:
+            kwargs = {}
+            if Path(args.generated_from).is_dir():
+                kwargs = {"num_images": args.num_images, "sampler": args.sampler, "steps": args.steps,
+                          "seed": args.seed, "batch_size": args.batch_size}
+            images = load_generated_images(args.generated_from, tuple(args.value_range), **kwargs)
+            out = export_png_folder(images, args.generated, overwrite=args.overwrite)
+            print(f"wrote {len(images)} generated sprites to {out}")
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.real and args.generated:
+        print(f"on a machine with pytorch-fid and its weights: python -m pytorch_fid {args.real} {args.generated}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
