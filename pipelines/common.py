@@ -67,17 +67,20 @@ class SpritesPipelineOutput(BaseOutput):
 def read_schedule(scheduler) -> tuple[np.ndarray, np.ndarray]:
     """(betas, alphas_cumprod) of a ``DDPMScheduler`` or ``DDIMScheduler`` as float64 arrays of length T.
 
-    Only the schedule is read; the schedulers' ``step`` is never called (the update rules are ours).
+    Only ``scheduler.betas`` (and ``config.prediction_type``) are read; alpha_bar_t = prod_{s<=t} (1 - beta_s)
+    is formed in float64, so alpha_t = 1 - beta_t and alpha_bar_t agree to the last bit (the scheduler's own
+    float32 ``alphas_cumprod`` differs by ~1e-7, and ratios of it lose ~1e-3 of beta_t near t = 0). The
+    schedulers' ``step`` is never called: the update rules are ours.
     """
-    for attr in ("betas", "alphas_cumprod"):
-        if not isinstance(getattr(scheduler, attr, None), torch.Tensor):
-            raise ValueError(f"scheduler: {type(scheduler).__name__} has no '{attr}' tensor; pass a DDPMScheduler "
-                             "or DDIMScheduler (for example training.noise.make_scheduler()).")
+    if not isinstance(getattr(scheduler, "betas", None), torch.Tensor):
+        raise ValueError(f"scheduler: {type(scheduler).__name__} has no 'betas' tensor; pass a DDPMScheduler or "
+                         "DDIMScheduler (for example training.noise.make_scheduler()).")
     prediction = scheduler.config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise ValueError(f"scheduler: prediction_type is {prediction!r}; these pipelines need a model trained to "
                          "predict the noise (prediction_type='epsilon').")
-    return scheduler.betas.double().cpu().numpy(), scheduler.alphas_cumprod.double().cpu().numpy()
+    betas = scheduler.betas.double().cpu().numpy()
+    return betas, np.cumprod(1 - betas)
 
 
 def spaced_timesteps(num_train_timesteps: int, num_inference_steps: int, spacing: str = "leading") -> list[int]:

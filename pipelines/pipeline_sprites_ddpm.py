@@ -50,7 +50,7 @@ def ddpm_steps(betas: np.ndarray, alphas_cumprod: np.ndarray, timesteps: list[in
     steps = []
     for i, t in enumerate(timesteps):
         prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-        alpha = float(np.prod(1 - betas[prev + 1:t + 1]))  # = 1 - beta_t when prev = t - 1
+        alpha = float(np.prod(1 - betas[prev + 1:t + 1]))  # 1 - beta_t; over a stride alpha_bar_t / alpha_bar_prev
         alpha_bar, alpha_bar_prev = float(alphas_cumprod[t]), float(alphas_cumprod[prev]) if prev >= 0 else 1.0
         if prev < 0:
             sigma = 0.0
