@@ -139,7 +139,16 @@ def load_pipeline(folder: str | Path, sampler: str, device: str = "cpu"):
 
     from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 
+    for part in ("unet", "scheduler"):
+        if not (folder / part).is_dir():
+            raise SystemExit(f"error: {folder} is incomplete: the {part}/ folder is missing; save or copy the "
+                             "pipeline again")
+    if not any((folder / "unet").glob("diffusion_pytorch_model*")):
+        raise SystemExit(f"error: {folder} is incomplete: no weights in unet/ (diffusion_pytorch_model.safetensors); "
+                         "save or copy the pipeline again")
     diffusers_logging.disable_progress_bar()
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # our error below says it all, in one line
     cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
     try:
         pipe = cls.from_pretrained(folder).to(device)
@@ -147,6 +156,8 @@ def load_pipeline(folder: str | Path, sampler: str, device: str = "cpu"):
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise SystemExit(f"error: cannot load the pipeline in {folder} ({type(exc).__name__}: {reason}); the folder "
                          "is incomplete or corrupt: save or copy it again") from None
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

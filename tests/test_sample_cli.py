@@ -1,0 +1,106 @@
+"""python -m training.sample on a tiny random pipeline: grid PNG, GIF, labels, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipelines import SpritesDDPMPipeline
+from training.config import load_config
+from training.model import build_unet
+from training.noise import make_scheduler
+from training.sample import main, save_grid, tile_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _save(folder: Path, conditional: bool = False) -> Path:
+    torch.manual_seed(0)
+    unet = build_unet(load_config("configs/tiny.yaml").unet, conditional).eval()
+    SpritesDDPMPipeline(unet=unet, scheduler=make_scheduler()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pipeline_dir(tmp_path_factory) -> Path:
+    return _save(tmp_path_factory.mktemp("pipe") / "pipeline")
+
+
+def test_grid_and_gif(pipeline_dir, tmp_path, capsys):
+    out, gif = tmp_path / "grids" / "ddim.png", tmp_path / "denoise.gif"
+    assert main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--steps", "4", "--num_images", "12",
+                 "--seed", "1", "--out", str(out), "--gif", str(gif)]) == 0
+    printed = capsys.readouterr().out
+    assert "DDIM eta=0, 4 steps, seed 1, 12 images in" in printed
+    grid = Image.open(out)
+    assert grid.format == "PNG" and grid.width == 10 * (64 + 4) + 4 and grid.height > 2 * (64 + 4) + 4
+    animation = Image.open(gif)
+    assert animation.format == "GIF" and animation.n_frames == 5  # x_T and 4 steps
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["ddim.png", "denoise.gif", "grids"]  # no temp files
+
+
+def test_ddpm_reproducible(pipeline_dir, tmp_path):
+    for name in ("a.png", "b.png"):
+        main(["--pipeline", str(pipeline_dir), "--steps", "3", "--num_images", "4", "--out", str(tmp_path / name)])
+    a, b = (np.asarray(Image.open(tmp_path / n))[-(64 + 8):] for n in ("a.png", "b.png"))  # the grid, not the caption
+    np.testing.assert_array_equal(a, b)
+
+
+def test_conditional_labels(tmp_path):
+    folder = _save(tmp_path / "cond", conditional=True)
+    out = tmp_path / "cond.png"
+    main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "2", "--num_images", "6", "--class_labels",
+          "hero", "2", "0.5,0,0.5,0,0", "--guidance_scale", "2", "--out", str(out)])
+    assert out.is_file()
+    with pytest.raises(SystemExit, match="unknown class name 'dragon'"):
+        main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "2", "--num_images", "2", "--class_labels",
+              "dragon", "--out", str(out)])
+
+
+def test_missing_and_broken_folders(pipeline_dir, tmp_path):
+    with pytest.raises(SystemExit, match=r"pipeline folder .*nowhere not found"):
+        main(["--pipeline", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="no model_index.json"):
+        main(["--pipeline", str(tmp_path), "--out", str(tmp_path / "x.png")])
+    broken = _save(tmp_path / "broken")
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(SystemExit, match="cannot load the pipeline in .*broken .*corrupt") as err:
+        main(["--pipeline", str(broken), "--out", str(tmp_path / "x.png")])
+    assert "\n" not in str(err.value)
+    (broken / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(SystemExit, match="incomplete: no weights in unet/"):
+        main(["--pipeline", str(broken), "--out", str(tmp_path / "x.png")])
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_error_is_one_line_without_traceback(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "training.sample", "--pipeline", str(tmp_path / "missing"),
+                          "--out", str(tmp_path / "x.png")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip().startswith("error: pipeline folder") and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_save_grid_for_training(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (7, 16, 16, 3), dtype=np.uint8)
+    tiled = tile_images(images, ncols=3)
+    assert tiled.shape == (3 * 17 + 1, 3 * 17 + 1, 3)
+    np.testing.assert_array_equal(tiled[1 + 17:1 + 17 + 16, 1:17], images[3])
+    path = save_grid(images, tmp_path / "g.png", "a caption")
+    assert path == tmp_path / "g.png" and Image.open(path).width == 7 * 68 + 4
+    with pytest.raises(ValueError, match="uint8"):
+        save_grid(images.astype(np.float32), tmp_path / "h.png")
