@@ -3,8 +3,23 @@
 ``fid_from_features`` and ``kid_from_features`` work on any two feature arrays. The default offline metric is
 *sprite-FID*: the Frechet distance in the feature space of a small network trained by this project on the
 sprites (:mod:`evaluation.features`). It is not comparable with Inception FID; see docs/evaluation.md.
+
+Modules: :mod:`evaluation.metrics` (the distances), :mod:`evaluation.features` (sprite network, sprite-FID/KID),
+:mod:`evaluation.inception` (FID Inception-v3, local weights only), :mod:`evaluation.export` (PNG folders for
+pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes), :mod:`evaluation.calibrate` (floor and
+sanity numbers), :mod:`evaluation.splits` (mirror-pair splits).
 """
 
+from evaluation.features import extract_sprite_features, load_sprite_feature_net, sprite_fid, sprite_kid
 from evaluation.metrics import feature_stats, fid_from_features, frechet_distance, kid_from_features
 
-__all__ = ["feature_stats", "fid_from_features", "frechet_distance", "kid_from_features"]
+__all__ = [
+    "extract_sprite_features",
+    "feature_stats",
+    "fid_from_features",
+    "frechet_distance",
+    "kid_from_features",
+    "load_sprite_feature_net",
+    "sprite_fid",
+    "sprite_kid",
+]

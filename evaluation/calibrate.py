@@ -50,15 +50,20 @@ def corruptions(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np
     }
 
 
-def _row(name: str, fa: np.ndarray, fb: np.ndarray, seed: int) -> dict:
+def _row(name: str, fa: np.ndarray, fb: np.ndarray, seed: int, kid_subsets: int = KID_SUBSETS) -> dict:
     m = min(len(fa), len(fb), 1000)
-    kid, kid_std = kid_from_features(fa, fb, subset_size=m, n_subsets=KID_SUBSETS, seed=seed)
+    kid, kid_std = kid_from_features(fa, fb, subset_size=m, n_subsets=kid_subsets, seed=seed)
     return {"set": name, "n_a": len(fa), "n_b": len(fb), "sprite_fid": fid_from_features(fa, fb),
             "kid": kid, "kid_subset_std": kid_std}
 
 
 def calibrate(data_path: str | None = None, weights: str | None = None, seeds: int = 5,
-              sizes: tuple[int, ...] = (100, 250, 500, 894)) -> dict:
+              sizes: tuple[int | None, ...] = (100, 250, 500, None), kid_subsets: int = KID_SUBSETS,
+              only: tuple[str, ...] | None = None) -> dict:
+    """The floor for each size in ``sizes`` (``None``: all of half A) and the sanity rows; see the module doc.
+
+    ``only`` restricts the corruptions to those names (tests use it to stay fast).
+    """
     images, labels = read_sprites_arrays(data_path)
     net = load_sprite_feature_net(weights)
     meta = load_sprite_feature_meta(weights)
@@ -69,21 +74,24 @@ def calibrate(data_path: str | None = None, weights: str | None = None, seeds: i
         for seed in range(seeds):
             a, b = halves_by_pairs(labels, seed)
             rng = np.random.default_rng(seed)
-            a_sub = rng.choice(a, min(n, len(a)), replace=False)
-            r = _row("", feats[a_sub], feats[b], seed)
+            a_sub = a if n is None else rng.choice(a, min(n, len(a)), replace=False)
+            r = _row("", feats[a_sub], feats[b], seed, kid_subsets)
             fids.append(r["sprite_fid"])
             kids.append(r["kid"])
-        floor.append({"n_a": int(min(n, len(a))), "n_b": int(len(b)), "sprite_fid_mean": float(np.mean(fids)),
+        floor.append({"n_a": "all" if n is None else int(min(n, len(a))), "n_b": int(len(b)),
+                      "sprite_fid_mean": float(np.mean(fids)),
                       "sprite_fid_std": float(np.std(fids)), "kid_mean": float(np.mean(kids)),
                       "kid_std": float(np.std(kids))})
     held = np.asarray(meta["held_out_indices"])
     train = np.setdiff1d(np.arange(len(labels)), held)
-    rows = [_row("classifier held-out vs its training sprites", feats[held], feats[train], 0)]
+    rows = [_row("classifier held-out vs its training sprites", feats[held], feats[train], 0, kid_subsets)]
     a, b = halves_by_pairs(labels, 0)
-    rows.append(_row("half A vs half B (no corruption)", feats[a], feats[b], 0))
+    rows.append(_row("half A vs half B (no corruption)", feats[a], feats[b], 0, kid_subsets))
     rng = np.random.default_rng(0)
     for name, fn in corruptions(rng).items():
-        rows.append(_row(name, extract_sprite_features(fn(images[a]), net), feats[b], 0))
+        corrupted = fn(images[a])  # always drawn, so that ``only`` does not change the random corruptions
+        if only is None or name in only:
+            rows.append(_row(name, extract_sprite_features(corrupted, net), feats[b], 0, kid_subsets))
     return {"weights_version": meta["version"], "data_sha256": meta["data_sha256"],
             "data_matches_weights": bool(meta["data_sha256"] == _sha(images, labels)),
             "floor": floor, "rows": rows, "seeds": seeds}
@@ -99,7 +107,7 @@ def to_markdown(result: dict) -> str:
     lines = [f"sprite feature network {result['weights_version']}; data matches the weights' training data: "
              f"{result['data_matches_weights']}", "",
              f"Floor: N sprites of half A vs all of half B (mean +- sd over {result['seeds']} pair splits)", "",
-             "| N (half A) | N (half B) | sprite-FID | sprite-KID |", "| ---: | ---: | ---: | ---: |"]
+             "| N of half A | half B (N) | sprite-FID | sprite-KID |", "| ---: | ---: | ---: | ---: |"]
     for f in result["floor"]:
         lines.append(f"| {f['n_a']} | {f['n_b']} | {f['sprite_fid_mean']:.3f} +- {f['sprite_fid_std']:.3f} | "
                      f"{f['kid_mean']:.5f} +- {f['kid_std']:.5f} |")

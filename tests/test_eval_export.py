@@ -112,10 +112,10 @@ def test_sampling_a_saved_pipeline_folder(tmp_path):
 def test_sprite_fid_metric_matches_the_function(sprites_arrays):
     tm = pytest.importorskip("evaluation.tm_metrics")
     images = sprites_arrays[0]
-    real, fake = images[::2], images[1::2][:300]
+    real, fake = images[::4], images[1::4][:200]
     metric = tm.SpriteFID()
-    metric.update(torch.from_numpy(real[:500]), real=True)
-    metric.update(real[500:], real=True)
+    metric.update(torch.from_numpy(real[:200]), real=True)
+    metric.update(real[200:], real=True)
     metric.update(fake, real=False)
     value = metric.compute()
     assert value.dtype == torch.float64
@@ -126,8 +126,8 @@ def test_sprite_fid_metric_matches_the_function(sprites_arrays):
     kept.reset()
     with pytest.raises(RuntimeError, match="update"):
         kept.compute()
-    kept.update(images[1::2][300:], real=False)
-    assert float(kept.compute()) == pytest.approx(sprite_fid(real, images[1::2][300:]), rel=1e-9)
+    kept.update(images[1::4][200:], real=False)
+    assert float(kept.compute()) == pytest.approx(sprite_fid(real, images[1::4][200:]), rel=1e-9)
 
 
 def test_sprite_kid_metric_matches_the_function(sprites_arrays):

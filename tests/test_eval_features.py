@@ -141,3 +141,18 @@ def test_train_classifier_rejects_bad_config(capsys):
     assert main(["--config", "configs/sprite_classifier.yaml", "--epoch", "3"]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err
     assert main(["--config", "configs/sprite_classifier.yaml", "--held_out_fraction", "1.5"]) == 2
+
+
+def test_calibrate_orders_corruptions_above_the_floor():
+    """A small run of ``python -m evaluation.calibrate``: mirrors stay at the floor, damage scores far above."""
+    from evaluation.calibrate import calibrate, to_markdown
+
+    names = ("uniform noise images", "Gaussian blur sigma=1 px", "10 sprites repeated", "mirrored (hflip)")
+    result = calibrate(seeds=1, sizes=(100,), kid_subsets=5, only=names)
+    assert result["data_matches_weights"] and result["weights_version"] == "v1"
+    rows = {r["set"]: r["sprite_fid"] for r in result["rows"]}
+    floor = rows["half A vs half B (no corruption)"]
+    assert rows["mirrored (hflip)"] == pytest.approx(floor, rel=0.2)
+    for name in names[:3]:
+        assert rows[name] > 50 * floor, name
+    assert "| 100 |" in to_markdown(result)
