@@ -1,0 +1,244 @@
+"""Sampling time: DDPM (all T steps) against DDIM (25 and 50 steps), ours against diffusers' stock pipelines.
+
+    python bench/sampling_time.py --pipeline runs/tiny/pipeline [--num_images 50] [--repeats 3] [--json out.json]
+    python bench/sampling_time.py --random-unet configs/sprites_ddpm.yaml ...   (before a model is trained)
+
+The course's ``%timeit -r 1 sample_ddim(50)`` against ``sample_ddpm(50)``, done fairly on a noisy machine: in one
+run, each setting is timed as (1) a bare loop of UNet calls on fixed inputs, the floor any sampler pays, (2) our
+pipeline, (3) the stock ``DDPMPipeline`` / ``DDIMPipeline`` on the same model; the three are interleaved and
+their order rotates from repeat to repeat; medians are reported. Timing does not depend on the weights, so a
+randomly initialised UNet of a config's size gives the same numbers as a trained one.
+
+Targets (issue 2): our pipelines at most 5% over the bare loop, never slower than stock; DDIM's speed-up over
+DDPM at least 90% of the step-count ratio (T / DDIM steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+OVERHEAD_TARGET_PCT = 5.0
+SPEEDUP_FRACTION_TARGET = 0.90
+IMPLS = ("bare", "ours", "stock")
+
+
+def load_model(args: argparse.Namespace):
+    """(unet, scheduler, description) from a pipeline folder or a config's UNet block with random weights."""
+    if args.pipeline:
+        from training.sample import load_pipeline
+
+        pipe = load_pipeline(args.pipeline, "ddpm")
+        return pipe.unet.eval(), pipe.scheduler, f"pipeline {args.pipeline}"
+    from training.config import ConfigError, load_config
+    from training.model import build_unet
+    from training.noise import make_scheduler
+
+    try:
+        cfg = load_config(args.random_unet)
+        torch.manual_seed(args.seed)
+        unet = build_unet(cfg.unet, cfg.conditional).eval()
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
+    return unet, scheduler, f"random UNet of {args.random_unet}"
+
+
+def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Callable[[str, int], Callable[[], None]]]:
+    """For each implementation, a factory (sampler, steps) -> a no-argument callable that samples once."""
+    from diffusers import DDIMPipeline, DDPMPipeline
+
+    from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
+    from pipelines.common import spaced_timesteps
+
+    conditional = unet.config.num_class_embeds is not None
+    labels = [i % 5 for i in range(num_images)] if conditional else None
+    T = scheduler.config.num_train_timesteps
+    ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
+            "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}
+    stock = {"ddpm": DDPMPipeline(unet=unet, scheduler=scheduler), "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)}
+    for pipe in (*ours.values(), *stock.values()):
+        pipe.set_progress_bar_config(disable=True)
+    size = unet.config.sample_size
+    x = torch.randn(num_images, unet.config.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
+    class_labels = torch.tensor(labels) if conditional else None
+
+    def bare(sampler: str, steps: int) -> Callable[[], None]:
+        timesteps = [torch.tensor(t) for t in spaced_timesteps(T, steps)]
+
+        def run() -> None:
+            with torch.inference_mode():
+                for t in timesteps:
+                    unet(x, t, class_labels=class_labels)
+        return run
+
+    def ours_run(sampler: str, steps: int) -> Callable[[], None]:
+        extra = {"class_labels": labels} if conditional else {}
+        return lambda: ours[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
+                                     num_inference_steps=steps, output_type="pt", **extra)
+
+    def stock_run(sampler: str, steps: int) -> Callable[[], None]:
+        return lambda: stock[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
+                                      num_inference_steps=steps, output_type="pt")
+
+    runners = {"bare": bare, "ours": ours_run}
+    if not conditional:  # the stock pipelines cannot pass class labels
+        runners["stock"] = stock_run
+    return runners
+
+
+def timed(fn: Callable[[], None]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(runners, settings: list[tuple[str, str, int]], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Interleaved timings: for each repeat, every setting, every implementation (order rotated per repeat)."""
+    calls = {name: {impl: make(sampler, steps) for impl, make in runners.items()} for name, sampler, steps in settings}
+    for _, sampler, _ in settings:  # warm-up: allocator, first-call code paths
+        for make in runners.values():
+            make(sampler, 2)()
+    times = {name: {impl: [] for impl in runners} for name, _, _ in settings}
+    impls = list(runners)
+    for r in range(repeats):
+        order = impls[r % len(impls):] + impls[:r % len(impls)]
+        for name, _, _ in settings:
+            for impl in order:
+                times[name][impl].append(timed(calls[name][impl]))
+                print(f"  repeat {r + 1}/{repeats} {name:>9} {impl:>5}: {times[name][impl][-1]:7.2f} s",
+                      file=sys.stderr, flush=True)
+    return times
+
+
+def summarise(times, settings, ddpm_name: str) -> tuple[list[dict], list[dict]]:
+    rows = []
+    for name, sampler, steps in settings:
+        med = {impl: statistics.median(v) for impl, v in times[name].items()}
+        rows.append({"setting": name, "sampler": sampler, "steps": steps, "times_s": times[name], "median_s": med,
+                     "ours_over_bare_pct": 100 * (med["ours"] / med["bare"] - 1),
+                     "ours_over_stock": med["ours"] / med["stock"] if "stock" in med else None})
+    ddpm = next(r for r in rows if r["setting"] == ddpm_name)
+    speedups = []
+    for row in rows:
+        if row["sampler"] != "ddim":
+            continue
+        ratio = ddpm["steps"] / row["steps"]
+        entry = {"ddim": row["setting"], "step_ratio": ratio}
+        for impl in row["median_s"]:
+            speedup = ddpm["median_s"][impl] / row["median_s"][impl]
+            entry[impl] = {"speedup": speedup, "fraction_of_step_ratio": speedup / ratio}
+        speedups.append(entry)
+    return rows, speedups
+
+
+def markdown(rows, speedups) -> str:
+    def f(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    lines = ["| setting | bare loop s | ours s | stock s | ours/bare overhead % | ours/stock ratio |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        m = r["median_s"]
+        lines.append(f"| {r['setting']} | {m['bare']:.2f} | {m['ours']:.2f} | {f(m.get('stock'), '.2f')} | "
+                     f"{r['ours_over_bare_pct']:+.1f} | {f(r['ours_over_stock'], '.3f')} |")
+    lines += ["", "| DDPM / DDIM speed-up | step ratio | ours (fraction of ratio) | bare loop | stock |",
+              "|---|---:|---:|---:|---:|"]
+    for s in speedups:
+        def cell(impl, s=s):
+            if impl not in s:
+                return "n/a"
+            return f"{s[impl]['speedup']:.2f}x ({100 * s[impl]['fraction_of_step_ratio']:.0f}%)"
+        lines.append(f"| DDPM {rows[0]['steps']} / {s['ddim']} | {s['step_ratio']:.0f} | {cell('ours')} | "
+                     f"{cell('bare')} | {cell('stock')} |")
+    return "\n".join(lines)
+
+
+def check_targets(rows, speedups) -> dict[str, bool]:
+    targets = {f"overhead <= {OVERHEAD_TARGET_PCT:g}% ({r['setting']})": r["ours_over_bare_pct"] <= OVERHEAD_TARGET_PCT
+               for r in rows}
+    targets.update({f"not slower than stock ({r['setting']})": r["ours_over_stock"] <= 1.0
+                    for r in rows if r["ours_over_stock"] is not None})
+    targets.update({f"speed-up >= {100 * SPEEDUP_FRACTION_TARGET:.0f}% of step ratio ({s['ddim']})":
+                    s["ours"]["fraction_of_step_ratio"] >= SPEEDUP_FRACTION_TARGET for s in speedups})
+    return targets
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pipeline", help="a saved pipeline folder (unet + scheduler)")
+    src.add_argument("--random-unet", dest="random_unet", metavar="CONFIG",
+                     help="a training config: time a randomly initialised UNet of its size")
+    p.add_argument("--num_images", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--ddim_steps", type=int, nargs="+", default=[50, 25])
+    p.add_argument("--ddpm_steps", type=int, default=None, help="default: all T steps")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args(argv)
+    if args.num_images < 1 or args.repeats < 1:
+        p.error("--num_images and --repeats must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    unet, scheduler, what = load_model(args)
+    T = scheduler.config.num_train_timesteps
+    ddpm_steps = args.ddpm_steps or T
+    for n in (ddpm_steps, *args.ddim_steps):
+        if not 1 <= n <= T:
+            raise SystemExit(f"error: steps must lie in 1..{T}, got {n}")
+    settings = [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in args.ddim_steps]]
+    runners = make_runners(unet, scheduler, args.num_images, args.seed)
+    n_params = sum(p.numel() for p in unet.parameters())
+    print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
+          f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)
+    times = measure(runners, settings, args.repeats)
+    rows, speedups = summarise(times, settings, settings[0][0])
+    targets = check_targets(rows, speedups)
+    table = markdown(rows, speedups)
+    print(table)
+    print()
+    for name, ok in targets.items():
+        print(f"{'PASS' if ok else 'MISS'}  {name}")
+    if args.json:
+        import diffusers
+
+        result = {
+            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+            "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "torch": torch.__version__, "diffusers": diffusers.__version__,
+                        "python": platform.python_version()},
+            "rows": rows, "speedups": speedups, "targets": targets, "table_markdown": table,
+        }
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, out)
+        print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
