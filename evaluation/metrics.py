@@ -59,10 +59,18 @@ def feature_stats(features: Any) -> tuple[np.ndarray, np.ndarray]:
     return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
+def _psd_eigenvalues_floor(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a PSD matrix with round-off removed: values below ``D * eps * max`` (negative ones
+    included) cannot be told from 0 and are set to 0. Their square roots would otherwise add noise of order
+    ``sqrt(eps)``, e.g. -2e-7 instead of 0 for identical sets with dead (constant) features."""
+    tol = max(float(w.max(initial=0.0)), 0.0) * len(w) * np.finfo(np.float64).eps
+    return np.where(w > tol, w, 0.0)
+
+
 def _sqrt_psd(m: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric positive semi-definite matrix; round-off negatives are set to 0."""
+    """Symmetric square root of a symmetric positive semi-definite matrix (round-off eigenvalues set to 0)."""
     w, v = linalg.eigh((m + m.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (v * np.sqrt(_psd_eigenvalues_floor(w))) @ v.T
 
 
 def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
@@ -70,7 +78,7 @@ def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     root1 = _sqrt_psd(sigma1)
     middle = root1 @ sigma2 @ root1
     eigenvalues = linalg.eigvalsh((middle + middle.T) / 2)
-    return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+    return float(np.sqrt(_psd_eigenvalues_floor(eigenvalues)).sum())
 
 
 def _trace_sqrt_product_sqrtm(sigma1: np.ndarray, sigma2: np.ndarray, eps: float = SQRTM_EPS) -> float:
@@ -101,10 +109,10 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any,
     ``method="eigh"`` (the default) uses the identity
     :math:`\operatorname{Tr}(\Sigma_1\Sigma_2)^{1/2} = \operatorname{Tr}(\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2})^{1/2}`:
     the matrix on the right is symmetric positive semi-definite, so its eigenvalues come from a symmetric
-    eigensolver, are real, and the few that round-off makes slightly negative are clipped to 0. This needs no
-    diagonal offset and stays exact when a covariance is singular (fewer samples than feature dimensions,
-    or constant features), which is the common case for small sample counts; the general ``sqrtm`` of the
-    non-symmetric product can return NaN or complex values there.
+    eigensolver and are real; those that round-off leaves at about 0 (or slightly negative) are set to 0.
+    This needs no diagonal offset and stays exact when a covariance is singular (fewer samples than feature
+    dimensions, or constant features), which is the common case for small sample counts; the general
+    ``sqrtm`` of the non-symmetric product can return NaN or complex values there.
 
     ``method="sqrtm"`` reproduces pytorch-fid's computation (``scipy.linalg.sqrtm`` of the product, retried with
     a 1e-6 diagonal offset when the result is not finite) for cross-checks. Both agree to round-off on

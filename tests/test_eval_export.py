@@ -139,3 +139,20 @@ def test_sprite_kid_metric_matches_the_function(sprites_arrays):
     mean, std = metric.compute()
     ref = sprite_kid(images[:400], images[400:600], subset_size=100, n_subsets=5, seed=2)
     assert (float(mean), float(std)) == pytest.approx(ref, rel=1e-9)
+
+
+def test_score_command_on_a_png_folder_and_an_npz(tmp_path, sprites_arrays, capsys):
+    from evaluation.score import main as score_main
+
+    images = sprites_arrays[0]
+    export_png_folder(images[::3], tmp_path / "a")
+    np.savez(tmp_path / "b.npz", images=images[1::3])
+    assert score_main([str(tmp_path / "a"), str(tmp_path / "b.npz"), "--kid-subsets", "5",
+                       "--json", str(tmp_path / "s.json")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    assert result["sprite_fid"] == pytest.approx(sprite_fid(images[::3], images[1::3]), rel=1e-9)
+    assert result["n_generated"] == 596 and result["sprite_features_version"] == "v1"
+    assert "inception_fid" not in result
+    capsys.readouterr()
+    assert score_main([str(tmp_path / "a"), "--inception-weights", str(tmp_path / "none.pth")]) == 2
+    assert "nothing is downloaded" in capsys.readouterr().err
