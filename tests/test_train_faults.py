@@ -65,7 +65,7 @@ def test_run_folder_holds_config_stats_log_curve_samples_checkpoints_pipeline(re
 
 
 def test_same_seed_same_losses_and_samples(reference, tmp_path):
-    again = tmp_path / "again"
+    again = tmp_path / "run"  # the same folder name as the reference: the grid caption names it
     assert train(again).returncode == 0
     losses = [json.loads(line)["loss"] for line in (reference / "stats.jsonl").read_text().splitlines()]
     losses2 = [json.loads(line)["loss"] for line in (again / "stats.jsonl").read_text().splitlines()]
@@ -164,13 +164,19 @@ def test_push_to_hub_offline_fails_at_the_start(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_processes_match_one_with_the_same_global_batch(reference, tmp_path):
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     out = tmp_path / "ddp"
     launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
                 "29517", "-m", "training.train"]
-    r = train(out, launcher=launcher, env_extra={"ACCELERATE_USE_CPU": "1"})
+    # Biases just before a GroupNorm have a zero gradient in exact arithmetic; in floats it is ~1e-9 noise that
+    # differs with the reduction order, and Adam's g / (|g| + eps) turns it into steps of order lr. A larger
+    # Adam epsilon (the same in both runs) keeps that noise from being amplified, so float tolerance applies.
+    adam = ("--adam_epsilon", "1e-4")
+    one = tmp_path / "one"
+    assert train(one, *adam).returncode == 0
+    r = train(out, *adam, launcher=launcher, env_extra={"ACCELERATE_USE_CPU": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     assert "on 2 process(es)" in r.stderr
-    assert_same(weights(out), weights(reference), atol=1e-5)
-    assert_same(ema_weights(out), ema_weights(reference), atol=1e-5)
+    assert_same(weights(out), weights(one), atol=1e-5)
+    assert_same(ema_weights(out), ema_weights(one), atol=1e-5)

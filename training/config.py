@@ -53,6 +53,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
     weight_decay: float = 0.0
     lr_warmup_steps: int = 100
     lr_scheduler: str = "cosine"
@@ -78,7 +79,7 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every"]:
+        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every", "adam_epsilon"]:
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 0 < self.beta_start < self.beta_end < 1:

@@ -157,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
                               f"over {n_proc} processes")
         if accelerator.is_main_process:
             refuse_foreign_run(out, cfg, resume=args.resume is not None, overwrite=args.overwrite)
+        ckpt = find_checkpoint(out, args.resume) if args.resume else None
         if cfg.push_to_hub:
             check_hub_access(cfg.hub_model_id)
         dataset = load_sprites(cfg.data_path)
         if len(dataset) < cfg.train_batch_size:
             raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) exceeds the data set ({len(dataset)} images)")
+        torch.manual_seed(cfg.seed)  # the initial weights follow the seed
         unet = build_unet(cfg.unet, cfg.conditional)
     except (ConfigError, SpritesDataError, HubError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -174,14 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                             handlers=[logging.FileHandler(out / "log.txt"), logging.StreamHandler(sys.stderr)])
         logging.getLogger("accelerate").setLevel(logging.WARNING)
-    torch.manual_seed(cfg.seed)
     images = images_to_tensor(dataset.with_format("numpy")["image"])
     labels = torch.as_tensor(dataset["label"], dtype=torch.long)
     scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
     loss_fn = DiffusionLoss(scheduler.alphas_cumprod)
 
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                                  weight_decay=cfg.weight_decay)
+                                  eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                  num_training_steps=cfg.max_train_steps)
     ema = EMAModel(unet.parameters(), decay=cfg.ema_decay)
@@ -191,7 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     accelerator.register_for_checkpointing(ema)
 
     step = 0
-    ckpt = find_checkpoint(out, args.resume) if args.resume else None
     if ckpt is not None:
         accelerator.load_state(str(ckpt))
         step = int(ckpt.name.split("-")[-1])
