@@ -1,0 +1,49 @@
+"""bench/sampling_time.py runs end to end (a few steps of the tiny config) and writes its table and JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("sampling_time", ROOT / "bench" / "sampling_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_smoke(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert _bench().main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2", "--repeats", "2",
+                          "--ddpm_steps", "6", "--ddim_steps", "3", "2", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| DDPM 6 |" in table and "| DDIM 3 |" in table and "| DDPM 6 / DDIM 2 | 3 |" in table
+    result = json.loads(out.read_text())
+    for clock in ("wall", "cpu"):
+        rows = result[clock]["rows"]
+        assert [r["setting"] for r in rows] == ["DDPM 6", "DDIM 3", "DDIM 2"]
+        assert all(len(r["times_s"][impl]) == 2 for r in rows for impl in ("bare", "ours", "stock"))
+        assert result[clock]["speedups"][0]["step_ratio"] == 2
+    assert "machine" in result and result["clock_for_targets"] == "wall" and result["targets"]
+
+
+def test_benchmark_conditional_model_has_no_stock_column(tmp_path, capsys):
+    _bench().main(["--random-unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
+                   "--repeats", "1", "--ddpm_steps", "3", "--ddim_steps", "1"])
+    table = capsys.readouterr().out
+    assert "| DDPM 3 |" in table and "n/a" in table
