@@ -194,7 +194,8 @@ def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, ba
         raise ValueError(f"the sprite feature network takes 16x16 images, got {arr.shape[1]}x{arr.shape[2]}")
     was_training = net.training
     net.eval()
-    out = [net.features(_uint8_to_model_input(arr[i:i + batch_size])).double()
+    device = next(net.parameters()).device
+    out = [net.features(_uint8_to_model_input(arr[i:i + batch_size]).to(device)).double().cpu()
            for i in range(0, arr.shape[0], batch_size)]
     net.train(was_training)
     if not out:
