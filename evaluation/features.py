@@ -29,6 +29,7 @@ from evaluation.metrics import fid_from_features, kid_from_features
 __all__ = [
     "DEFAULT_WEIGHTS",
     "SPRITE_FEATURES_VERSION",
+    "SpriteFeatureExtractor",
     "SpriteFeatureNet",
     "SpriteNetConfig",
     "extract_sprite_features",
@@ -78,10 +79,6 @@ class SpriteFeatureNet(nn.Module):
         self.hidden = nn.Sequential(nn.Linear(w3, self.config.feature_dim), nn.ReLU(inplace=True))
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(self.config.feature_dim, self.config.num_classes)
-
-    @property
-    def num_features(self) -> int:  # the attribute torchmetrics looks for on a custom feature extractor
-        return self.config.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.hidden(self.body(x))
@@ -201,6 +198,21 @@ def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, ba
     if not out:
         return np.zeros((0, net.config.feature_dim))
     return torch.cat(out).numpy()
+
+
+class SpriteFeatureExtractor(nn.Module):
+    """``forward(images) -> features`` (float64 tensor (N, feature_dim)) for code that wants a feature module,
+    such as torchmetrics' ``FrechetInceptionDistance(feature=SpriteFeatureExtractor())``; images as
+    :func:`extract_sprite_features` takes them."""
+
+    def __init__(self, net: SpriteFeatureNet | None = None, value_range: tuple[float, float] = (-1.0, 1.0)):
+        super().__init__()
+        self.net = net if net is not None else load_sprite_feature_net()
+        self.value_range = value_range
+        self.num_features = self.net.config.feature_dim  # read by torchmetrics
+
+    def forward(self, images: Any) -> torch.Tensor:
+        return torch.from_numpy(extract_sprite_features(images, self.net, value_range=self.value_range))
 
 
 def sprite_fid(images_a: Any, images_b: Any, net: SpriteFeatureNet | None = None,

@@ -165,3 +165,15 @@ def test_score_command_on_a_png_folder_and_an_npz(tmp_path, sprites_arrays, caps
     capsys.readouterr()
     assert score_main([str(tmp_path / "a"), "--inception-weights", str(tmp_path / "none.pth")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err
+
+
+def test_torchmetrics_own_fid_with_the_sprite_feature_module_agrees(sprites_arrays):
+    """torchmetrics' FrechetInceptionDistance with our feature module = our sprite-FID on the same sprites."""
+    fid_module = pytest.importorskip("torchmetrics.image.fid")
+    from evaluation.features import SpriteFeatureExtractor
+
+    images = torch.from_numpy(sprites_arrays[0])
+    metric = fid_module.FrechetInceptionDistance(feature=SpriteFeatureExtractor())
+    metric.update(images[::3], real=True)
+    metric.update(images[1::3], real=False)
+    assert float(metric.compute()) == pytest.approx(sprite_fid(images[::3], images[1::3]), rel=1e-6)
