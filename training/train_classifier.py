@@ -9,8 +9,9 @@ script writes ``<output_dir>/sprite_features_<version>.safetensors`` and a JSON 
 the sha256 of the data arrays, the held-out indices and accuracy. A few minutes on 2 CPU cores.
 
 The committed file ``evaluation/weights/sprite_features_v1.safetensors`` was made by this script with the
-shipped config. Retraining gives slightly different weights (thread counts, library versions), so sprite-FID
-numbers are comparable only between runs that use the same file: to change it, bump ``version``.
+shipped config; rerunning it on the same machine (one thread) reproduces the file bit for bit, but other CPUs or
+library versions may give slightly different weights. sprite-FID numbers are comparable only between runs that use
+the same file: to change it, bump ``version``.
 """
 
 from __future__ import annotations
