@@ -85,6 +85,9 @@ def draw_trajectories(ax: Axes, path: Tensor, extent: Extent) -> None:
 def _square(ax: Axes, extent: Extent) -> None:
     ax.set_xlim(*extent)
     ax.set_ylim(*extent)
+    ticks = np.linspace(extent[0], extent[1], 5)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
 

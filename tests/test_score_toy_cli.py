@@ -1,0 +1,70 @@
+"""``python -m score_toy --quick`` end to end, and the guard against overwriting another run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from score_toy.__main__ import main
+from score_toy.experiments import OutputDirError, claim_output_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_run_writes_numbered_captioned_figures_and_finite_metrics(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "score_toy", "--quick", "--student-id", "42", "--out", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "annealed Langevin" in proc.stdout and "Song & Ermon" in proc.stdout  # the printed table
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["student_id"] == "42"
+    figures = metrics["figures"]
+    assert [f["number"] for f in figures] == list(range(1, 7))
+    for f in figures:
+        png = out / f["file"]
+        assert f["file"].startswith(f"fig{f['number']}_") and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(f["caption"]) > 40
+    assert json.loads((out / "figures.json").read_text()) == figures
+    assert "## Figure 6" in (out / "captions.md").read_text()
+
+    rows = metrics["samplers"]
+    assert {r["sampler"] for r in rows} == {"i.i.d. draws", "deterministic ascent", "Langevin", "annealed Langevin"}
+    assert any("exact" in r["score"] for r in rows if r["sampler"] == "Langevin")
+    assert any("learned" in r["score"] for r in rows if r["sampler"] == "Langevin")
+    for r in rows:
+        for key in ("weight_tv", "energy_distance_p", "energy_distance_p_sigma", "mean_log_p"):
+            assert math.isfinite(r[key]), (r, key)
+        assert len(r["weights"]) == 2 and sum(r["weights"]) == pytest.approx(1.0)
+    for m in metrics["models"]:
+        errs = m["relative_score_error"]
+        assert all(math.isfinite(v) for v in (errs.values() if isinstance(errs, dict) else [errs]))
+    se = metrics["song_ermon"]
+    assert se["true_weights"] == [0.8, 0.2] and set(se["weights"]) == {"iid", "langevin", "annealed"}
+    assert not list(out.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_output_dir_holding_another_run_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    claim_output_dir(out, {"student_id": "1", "quick": True})
+    claim_output_dir(out, {"student_id": "1", "quick": True})  # the same run again is fine
+    with pytest.raises(OutputDirError, match="different run"):
+        claim_output_dir(out, {"student_id": "2", "quick": True})
+    claim_output_dir(out, {"student_id": "2", "quick": True}, force=True)
+    assert json.loads((out / "run.json").read_text())["student_id"] == "2"
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["--quick", "--out", str(other)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["--quick", "--student-id", "-5", "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()
