@@ -34,7 +34,7 @@ from evaluation.features import to_uint8_nhwc
 
 __all__ = ["export_png_folder", "export_real_sprites", "load_generated_images", "sample_pipeline"]
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def export_png_folder(images: Any, directory: str | Path, overwrite: bool = False,

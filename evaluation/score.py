@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the result to this file")
     args = parser.parse_args(argv)
     try:
+        if args.inception or args.inception_weights:  # fail before any work when the weights are missing
+            from evaluation.inception import find_fid_inception_weights
+
+            find_fid_inception_weights(args.inception_weights)
         value_range = tuple(args.value_range)
         generated = load_image_set(args.generated, args.data_path, value_range)
         reference = load_image_set(args.reference, args.data_path, value_range)

@@ -16,6 +16,7 @@ from evaluation.features import (
     sprite_kid,
     to_uint8_nhwc,
 )
+from evaluation.metrics import fid_from_features, kid_from_features
 from evaluation.splits import data_sha256, halves_by_pairs, pair_ids, split_by_pairs
 from training.data import images_to_tensor
 
@@ -98,15 +99,18 @@ def test_sprite_fid_floor_is_far_below_corrupted_sprites(net, sprites_arrays):
     images, labels = sprites_arrays
     a, b = halves_by_pairs(labels, seed=0)
     assert sprite_fid(images[a], images[a], net) == pytest.approx(0.0, abs=1e-9)  # dead units: singular cov
-    floor = sprite_fid(images[a], images[b], net)
     noise = np.random.default_rng(0).integers(0, 256, images[a].shape, dtype=np.uint8)
     blurred = ((images[a].astype(np.uint16) + np.roll(images[a], 1, 1) + np.roll(images[a], 1, 2)) // 3)
+    fa, fb, f_noise, f_blur = (extract_sprite_features(x, net) for x in (images[a], images[b], noise,
+                                                                        blurred.astype(np.uint8)))
+    floor = fid_from_features(fa, fb)
     assert floor < 0.1
-    assert sprite_fid(noise, images[b], net) > 100 * floor
-    assert sprite_fid(blurred.astype(np.uint8), images[b], net) > 20 * floor
-    kid_floor, _ = sprite_kid(images[a], images[b], net, subset_size=200, n_subsets=20)
-    kid_noise, _ = sprite_kid(noise, images[b], net, subset_size=200, n_subsets=20)
+    assert fid_from_features(f_noise, fb) > 100 * floor
+    assert fid_from_features(f_blur, fb) > 20 * floor
+    kid_floor, _ = kid_from_features(fa, fb, subset_size=200, n_subsets=10)
+    kid_noise, _ = kid_from_features(f_noise, fb, subset_size=200, n_subsets=10)
     assert kid_noise > 0.1 and abs(kid_floor) < 0.01
+    assert sprite_kid(images[a][:50], images[b][:50], net, subset_size=50) == kid_from_features(fa[:50], fb[:50])
 
 
 def test_pair_split_keeps_mirrors_together_and_stratifies(sprites_arrays):
