@@ -142,7 +142,7 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     log(f"student {student_id}: weights {_weights(true_w)}, means {mixture.means.round(decimals=2).tolist()}")
 
     # Figure 1: the analytic score of p.
-    fig, ax = panels(1, 1, size=5.2)
+    fig, ax = panels(1, 1, size=6.5)
     draw_density(ax[0, 0], mixture, ext, dgrid)
     draw_score_field(ax[0, 0], mixture.score_fn, None, ext, arrows)
     ax[0, 0].set_title(f"p(x) and its score, weights {_weights(true_w)}", fontsize=9)
@@ -254,8 +254,8 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     save(fig, "samples", f"{n} points from each method (orange) over p (contours), all from the same uniform starts "
          f"on {smp['start_box']}^2; titles give the mode weights found (true {_weights(true_w)}). Deterministic "
          "ascent collapses every point onto a mode. Langevin dynamics spreads them like p (exact score of p) or "
-         f"like the wider p_{sig_s:g} (exact or learned score at sigma = {sig_s:g}), but keeps the weights of the "
-         "starting points, because no point crosses between modes.")
+         f"like the wider p_{sig_s:g} (exact or learned score at sigma = {sig_s:g}), but its weights are the "
+         "shares of the starts in the two basins of attraction, because no point crosses between modes.")
 
     # Noise-conditional model and annealed Langevin dynamics.
     nc = cfg["noise_conditional"]

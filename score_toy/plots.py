@@ -36,7 +36,7 @@ def draw_density(ax: Axes, mixture: GaussianMixture2D, extent: Extent, n: int = 
     gx, gy, pts = _grid(extent, n)
     p = mixture.log_prob(pts).exp().reshape(gx.shape).numpy()
     levels = p.max() * np.array(DENSITY_LEVELS)
-    ax.contourf(gx, gy, p, levels=levels, cmap="Blues", vmin=-0.3 * p.max(), vmax=1.2 * p.max(), extend="max")
+    ax.contourf(gx, gy, p, levels=[*levels, 1.001 * p.max()], cmap="Blues", vmin=-0.2 * p.max(), vmax=1.4 * p.max())
     ax.contour(gx, gy, p, levels=levels, colors="steelblue", linewidths=0.4)
     _square(ax, extent)
 
@@ -103,11 +103,11 @@ def save_figure(fig: Figure, path: str | Path, number: int, caption: str, dpi: i
     files); atomic (temp file, rename). The figure must use the constrained layout (see ``panels``)."""
     path = Path(path)
     width_in, height_in = fig.get_size_inches()
-    lines = textwrap.wrap(f"Figure {number}. {caption}", width=max(40, int(width_in * 12.5)))
+    lines = textwrap.wrap(f"Figure {number}. {caption}", width=max(40, int(width_in * 13.5)))
     caption_in = 0.25 + 0.19 * len(lines)
     fig.set_size_inches(width_in, height_in + caption_in)
     footer = caption_in / (height_in + caption_in)
-    fig.get_layout_engine().set(rect=(0, footer, 1, 1 - footer))
+    fig.get_layout_engine().set(rect=(0, footer, 1, 1 - footer - 0.1 / (height_in + caption_in)), h_pad=0.06)
     fig.text(0.012, footer - 0.08 / (height_in + caption_in), "\n".join(lines), ha="left", va="top", fontsize=10)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
