@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -41,8 +43,8 @@ def mean_log_likelihood(mixture: GaussianMixture2D, x: Tensor) -> float:
     return float(mixture.log_prob(check_points(x).to(torch.float64)).mean())
 
 
-def relative_score_error(score_fn, mixture: GaussianMixture2D, sigma: float | None, n: int = 4000,
-                         generator: torch.Generator | None = None) -> float:
+def relative_score_error(score_fn: Callable[[Tensor, float | None], Tensor], mixture: GaussianMixture2D,
+                         sigma: float | None, n: int = 4000, generator: torch.Generator | None = None) -> float:
     """E_{x ~ p_sigma} || s(x, sigma) - grad log p_sigma(x) ||^2 / E || grad log p_sigma(x) ||^2 (0 is exact)."""
     target = mixture if sigma is None else mixture.perturbed(sigma)
     x = target.sample(n, generator)

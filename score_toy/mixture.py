@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -150,8 +151,9 @@ class GaussianMixture2D:
     def sample(self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
                return_labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """n independent draws, shape (n, 2); with ``return_labels`` also the component of each draw."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"n must be an integer >= 0, got {n!r}")
+        n = int(n)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator) if n else \
             torch.zeros(0, dtype=torch.long)
         z = torch.randn(n, 2, generator=generator, dtype=torch.float64)

@@ -36,7 +36,10 @@ class _FixedSigma(nn.Module):
 
     def _check(self, x: Tensor, sigma: float | Tensor | None) -> None:
         check_points(x)
-        if sigma is not None and (self.sigma is None or not math.isclose(float(sigma), self.sigma, rel_tol=1e-6)):
+        if sigma is None:
+            return
+        values = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1).unique().tolist()
+        if self.sigma is None or len(values) != 1 or not math.isclose(values[0], self.sigma, rel_tol=1e-6):
             raise ValueError(f"this model scores noise level sigma={self.sigma} only, got sigma={sigma!r}")
 
 
