@@ -3,5 +3,6 @@
 from pipelines.common import SpritesPipelineOutput
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import SpritesDDPMPipeline
+from pipelines.pipeline_sprites_es_ddpm import SpritesESDDPMPipeline
 
-__all__ = ["SpritesDDPMPipeline", "SpritesDDIMPipeline", "SpritesPipelineOutput"]
+__all__ = ["SpritesDDPMPipeline", "SpritesDDIMPipeline", "SpritesESDDPMPipeline", "SpritesPipelineOutput"]
