@@ -127,6 +127,30 @@ def measure(runners, settings: list[tuple[str, str, int]], repeats: int) -> dict
     return times
 
 
+def sampler_cost(unet, runners, settings, repeats: int) -> dict[str, dict[str, float]]:
+    """Per-step cost of each pipeline without the UNet, in ms: ``unet.forward`` is swapped for a stub that returns
+    a fixed eps, so only the sampler's own work is timed (best of ``repeats``; low-noise, unlike a difference of
+    two end-to-end times)."""
+    from diffusers.models.unets.unet_2d import UNet2DOutput
+
+    fixed: dict[tuple, torch.Tensor] = {}  # one eps per input shape, made once
+
+    def stub(sample, timestep, class_labels=None, **kwargs):
+        if sample.shape not in fixed:
+            fixed[sample.shape] = torch.full(sample.shape, 0.1, dtype=sample.dtype)
+        return UNet2DOutput(sample=fixed[sample.shape])
+
+    cost = {}
+    unet.forward = stub
+    try:
+        for name, sampler, steps in settings:
+            calls = {impl: make(sampler, steps) for impl, make in runners.items() if impl != "bare"}
+            cost[name] = {impl: 1e3 * min(timed(fn)[0] for _ in range(repeats)) / steps for impl, fn in calls.items()}
+    finally:
+        del unet.forward  # back to the class's forward
+    return cost
+
+
 def summarise(times, settings, ddpm_name: str) -> tuple[list[dict], list[dict]]:
     rows = []
     for name, sampler, steps in settings:
@@ -167,6 +191,17 @@ def markdown(rows, speedups) -> str:
             return f"{s[impl]['speedup']:.2f}x ({100 * s[impl]['fraction_of_step_ratio']:.0f}%)"
         lines.append(f"| DDPM {rows[0]['steps']} / {s['ddim']} | {s['step_ratio']:.0f} | {cell('ours')} | "
                      f"{cell('bare')} | {cell('stock')} |")
+    return "\n".join(lines)
+
+
+def cost_table(cost, rows) -> str:
+    lines = ["| setting | UNet call ms/step (bare loop) | ours ms/step | stock ms/step | ours/bare overhead % |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        c, unet_ms = cost[r["setting"]], 1e3 * r["median_s"]["bare"] / r["steps"]
+        stock = f"{c['stock']:.3f}" if "stock" in c else "n/a"
+        overhead = 100 * c["ours"] / unet_ms
+        lines.append(f"| {r['setting']} | {unet_ms:.1f} | {c['ours']:.3f} | {stock} | {overhead:.2f} |")
     return "\n".join(lines)
 
 
@@ -217,13 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in unet.parameters())
     print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
           f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)
-    times = measure(runners, settings, args.repeats)
+    gc.collect()
+    gc.freeze()  # the objects of the imports stay put: the collections between timings are then quick
+    try:
+        times = measure(runners, settings, args.repeats)
+        cost = sampler_cost(unet, runners, settings, max(3, args.repeats))
+    finally:
+        gc.unfreeze()
     results = {clock: summarise(times[clock], settings, settings[0][0]) for clock in CLOCKS}
     tables = {clock: markdown(*results[clock]) for clock in CLOCKS}
+    tables["sampler_cost"] = cost_table(cost, results[args.clock][0])
     targets = check_targets(*results[args.clock])
     for clock in sorted(CLOCKS, key=lambda c: c != args.clock):
         print(f"{'Wall-clock' if clock == 'wall' else 'CPU'} time, median of {args.repeats} "
               f"({'targets' if clock == args.clock else 'for reference'}):\n\n{tables[clock]}\n")
+    print(f"Sampler cost without the UNet (stub eps; wall, best of {max(3, args.repeats)}) against the UNet calls "
+          f"of the bare loop:\n\n{tables['sampler_cost']}\n")
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
     if args.json:
@@ -238,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                         "torch": torch.__version__, "diffusers": diffusers.__version__,
                         "python": platform.python_version()},
             "clock_for_targets": args.clock, "targets": targets,
+            "sampler_cost_ms_per_step": cost, "sampler_cost_table": tables["sampler_cost"],
             **{clock: {"rows": results[clock][0], "speedups": results[clock][1], "table_markdown": tables[clock]}
                for clock in CLOCKS},
         }
