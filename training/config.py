@@ -45,6 +45,7 @@ class TrainConfig:
     # model
     unet: dict[str, Any] = field(default_factory=default_unet)
     conditional: bool = False  # condition on the 5 labels (class embedding with a null class)
+    init_from: str | None = None  # start from the UNet of this pipeline folder (new class embeddings start at 0)
     cond_drop_prob: float = 0.1  # probability of training on the null class (classifier-free guidance)
     # optimisation
     train_batch_size: int = 128  # global batch: split evenly over processes

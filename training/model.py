@@ -21,3 +21,35 @@ def build_unet(unet_kwargs: dict[str, Any], conditional: bool = False) -> UNet2D
         return UNet2DModel(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"unet: UNet2DModel rejects these settings ({exc})") from None
+
+
+def init_unet_from(unet: UNet2DModel, pipeline_dir: str) -> list[str]:
+    """Load the UNet weights of a saved pipeline into ``unet``; return the names it did not provide.
+
+    Only a class embedding may be missing (fine-tuning an unconditional model into a conditional one): it is
+    zeroed, so the new model starts as exactly the old one and learns the labels from there.
+    """
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = Path(pipeline_dir) / "unet"
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ConfigError(f"init_from: {folder} holds no .safetensors weights; point it at a saved pipeline folder")
+    try:
+        state = load_file(files[0])
+    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a bad file
+        raise ConfigError(f"init_from: cannot read {files[0]} ({exc}); the file is corrupt or truncated") from None
+    try:
+        missing, unexpected = unet.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ConfigError(f"init_from: the weights in {files[0]} do not fit this UNet ({str(exc)[:200]})") from None
+    bad = [k for k in missing if not k.startswith("class_embedding.")] + list(unexpected)
+    if bad:
+        raise ConfigError(f"init_from: {files[0]} does not match the configured UNet (e.g. {bad[:3]})")
+    if missing:
+        with torch.no_grad():
+            unet.class_embedding.weight.zero_()
+    return list(missing)

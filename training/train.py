@@ -41,7 +41,7 @@ from training.checkpoints import (
 from training.config import ConfigError, TrainConfig, load_config, save_config
 from training.data import SpritesDataError, images_to_tensor, load_sprites
 from training.hub import HubError, check_hub_access, push_pipeline, write_model_card
-from training.model import NULL_CLASS, build_unet
+from training.model import NULL_CLASS, build_unet, init_unet_from
 from training.noise import make_scheduler, perturb_input
 
 logger = logging.getLogger("spritediff.train")
@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) exceeds the data set ({len(dataset)} images)")
         torch.manual_seed(cfg.seed)  # the initial weights follow the seed
         unet = build_unet(cfg.unet, cfg.conditional)
+        if cfg.init_from and ckpt is None:
+            init_unet_from(unet, cfg.init_from)
     except (ConfigError, SpritesDataError, HubError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
