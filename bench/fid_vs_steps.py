@@ -1,0 +1,388 @@
+"""DDPM against DDIM: sample quality (sprite-FID, sprite-KID) and speed against the number of steps, with a
+memorisation check (nearest training sprite of every sample).
+
+    python bench/fid_vs_steps.py --pipeline runs/sprites_ddpm/pipeline [--config configs/bench_fid.yaml]
+        [--num-images 1000] [--batch-size 250] [--seed 0] [--ddim-steps 10 20 50 100 500] [--etas 0 1]
+        [--threads N] [--cache DIR] [--out outputs/bench/fid_vs_steps] [--overwrite]
+
+For DDPM (all T steps by default) and DDIM at each step count and eta, N sprites are sampled from the same
+seeds (every setting starts from the same x_T), timed, and scored:
+
+* sprite-FID and sprite-KID against real half B (the pair-aware held-out half of docs/evaluation.md) and
+  against all 1,788 real sprites; the floor is real half A (N of them, or all 894) against half B;
+* memorisation: the pixel distance ([0, 1] scale) of every sample to its nearest training sprite (all 1,788
+  and their exact flips), and the same in the sprite network's feature space, beside the reference
+  distribution of real sprites against the training set without themselves and their mirrors
+  (leave-one-pair-out). Reported: the median, and the share of samples closer than the real distances'
+  quantiles (the median is the typical gap between a real sprite and its nearest other sprite).
+
+Outputs in --out (the folder appears complete or not at all; an existing one is replaced only with
+--overwrite): ``results.json``, ``table.md``, ``fid_vs_steps.png`` (sprite-FID against steps, log x, wall time on
+a second axis), ``nn_histograms.png``, ``same_noise.png`` (the first 10 samples of every setting, same x_T),
+and per setting ``grid_<setting>.png`` and ``closest_<setting>.png`` (the 10 samples closest to a training
+sprite, each above its nearest real sprite). ``--cache DIR`` keeps each setting's samples and timing as .npz
+and reuses them when the pipeline, seed, N, batch size and sampler settings match (to resume a long run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import difflib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from evaluation.compare import (
+    TrainingReference,
+    check_output_dir,
+    fid_kid,
+    load_bench_pipelines,
+    memorisation_summary,
+    output_dir,
+    pipeline_info,
+    plain_log_ticks,
+    pyplot,
+    real_floor,
+    sample_in_batches,
+    save_figure,
+    save_labelled_grids,
+    write_text_atomic,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = ROOT / "configs" / "bench_fid.yaml"
+MARKER = "results.json"
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Settings of one benchmark run (see configs/bench_fid.yaml)."""
+
+    num_images: int = 1000
+    batch_size: int = 250
+    seed: int = 0
+    ddpm: bool = True
+    ddpm_steps: int | None = None
+    ddpm_variance: str = "beta"
+    ddim_steps: list[int] = dataclasses.field(default_factory=lambda: [10, 20, 50, 100, 500])
+    etas: list[float] = dataclasses.field(default_factory=lambda: [0.0, 1.0])
+    split_seed: int = 0
+    kid_subsets: int = 100
+    include_flips: bool = True
+    feature_nn: bool = True
+    nn_quantiles: list[float] = dataclasses.field(default_factory=lambda: [0.01, 0.05, 0.5])
+    grid_images: int = 50
+    closest_pairs: int = 10
+    threads: int | None = 1
+
+    def check(self) -> None:
+        if self.num_images < 2 or self.batch_size < 1:
+            raise ValueError(f"num_images must be >= 2 and batch_size >= 1, got {self.num_images}, {self.batch_size}")
+        if not self.ddpm and not self.ddim_steps:
+            raise ValueError("nothing to run: ddpm is false and ddim_steps is empty")
+        if any(int(s) < 1 for s in self.ddim_steps) or (self.ddim_steps and not self.etas):
+            raise ValueError(f"ddim_steps must be >= 1 and etas non-empty, got {self.ddim_steps}, {self.etas}")
+        if any(not 0 < q < 1 for q in self.nn_quantiles):
+            raise ValueError(f"nn_quantiles must lie in (0, 1), got {self.nn_quantiles}")
+
+
+def load_bench_config(path: str | Path | None) -> BenchConfig:
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise SystemExit(f"error: config {path} not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    names = [f.name for f in dataclasses.fields(BenchConfig)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        hint = difflib.get_close_matches(unknown[0], names, n=1)
+        hint_text = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise SystemExit(f"error: {path}: unknown key {unknown[0]!r}{hint_text}")
+    return BenchConfig(**raw)
+
+
+# ------------------------------------------------------------------------------------------------- settings
+
+
+def settings_of(cfg: BenchConfig, T: int) -> list[dict[str, Any]]:
+    """The sampler settings, DDPM first: name, file slug, sampler, steps, eta, pipeline keyword arguments."""
+    out = []
+    if cfg.ddpm:
+        steps = cfg.ddpm_steps or T
+        out.append({"name": f"DDPM {steps}", "slug": f"ddpm_{steps:03d}", "sampler": "ddpm", "steps": steps,
+                    "eta": None, "kwargs": {"num_inference_steps": steps, "variance": cfg.ddpm_variance}})
+    for eta in cfg.etas:
+        for steps in sorted(int(s) for s in cfg.ddim_steps):
+            out.append({"name": f"DDIM {steps} eta={eta:g}", "slug": f"ddim_{steps:03d}_eta{eta:g}", "sampler": "ddim",
+                        "steps": steps, "eta": float(eta), "kwargs": {"num_inference_steps": steps, "eta": float(eta)}})
+    for s in out:
+        if not 1 <= s["steps"] <= T:
+            raise SystemExit(f"error: {s['name']}: steps must lie in 1..{T}")
+    return out
+
+
+def sample_setting(pipes, setting: dict, cfg: BenchConfig, cache: Path | None, pipe_id: str) -> tuple[np.ndarray, dict]:
+    """The setting's uint8 samples and timing, from the cache when it holds a matching run."""
+    meta = {"pipeline": pipe_id, "num_images": cfg.num_images, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "sampler": setting["sampler"], **setting["kwargs"]}
+    file = cache / f"{setting['slug']}.npz" if cache else None
+    if file is not None and file.is_file():
+        with np.load(file, allow_pickle=False) as z:
+            if json.loads(str(z["meta"])) == meta:
+                print(f"  {setting['name']}: cached samples from {file}", file=sys.stderr)
+                return z["images"], {**json.loads(str(z["timing"])), "from_cache": True}
+    images, timing = sample_in_batches(pipes[setting["sampler"]], cfg.num_images, cfg.batch_size, cfg.seed,
+                                       **setting["kwargs"])
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, images=images, meta=json.dumps(meta), timing=json.dumps(timing))
+        os.replace(tmp, file)
+    return images, {**timing, "from_cache": False}
+
+
+# ------------------------------------------------------------------------------------------------- figures
+
+
+def matplotlib_null_locator():
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
+
+
+def plot_fid_vs_steps(rows: list[dict], floor: dict, path: Path) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    ax2 = ax.twinx()
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ddim = sorted({r["eta"] for r in rows if r["sampler"] == "ddim"})
+    for i, eta in enumerate(ddim):
+        rr = sorted((r for r in rows if r["eta"] == eta), key=lambda r: r["steps"])
+        c = colours[i % len(colours)]
+        ax.plot([r["steps"] for r in rr], [r["vs_half_b"]["sprite_fid"] for r in rr], "o-", color=c,
+                label=f"DDIM eta={eta:g}: sprite-FID")
+        ax2.plot([r["steps"] for r in rr], [r["timing"]["wall_s"] for r in rr], "--", marker=".", color=c, alpha=0.6,
+                 label=f"DDIM eta={eta:g}: wall time")
+    for r in rows:
+        if r["sampler"] == "ddpm":
+            ax.plot([r["steps"]], [r["vs_half_b"]["sprite_fid"]], "*", ms=15, color="k",
+                    label=f"{r['name']}: sprite-FID")
+            ax2.plot([r["steps"]], [r["timing"]["wall_s"]], "x", ms=9, color="k", alpha=0.6,
+                     label=f"{r['name']}: wall time")
+    ax.axhline(floor["sprite_fid"], color="grey", ls=":", label=f"floor: real A ({floor['n']}) vs B")
+    ax.set(xscale="log", yscale="log", xlabel="sampling steps (log)", ylabel="sprite-FID vs real half B (log)",
+           title=f"DDPM vs DDIM, {rows[0]['vs_half_b']['n']} samples per setting")
+    ax2.set(yscale="log", ylabel="wall time, s (log)")
+    steps = sorted({r["steps"] for r in rows})
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(s) for s in steps])
+    ax.xaxis.set_minor_locator(matplotlib_null_locator())
+    plain_log_ticks(ax.yaxis)
+    plain_log_ticks(ax2.yaxis)
+    ax.grid(alpha=0.3)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_nn_histograms(rows: list[dict], distances: dict[str, np.ndarray], real: np.ndarray, path: Path) -> None:
+    plt = pyplot()
+    n = len(rows)
+    ncols = min(4, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.5 * nrows), sharex=True, squeeze=False)
+    top = max(float(np.quantile(real, 0.99)), *(float(np.quantile(d, 0.99)) for d in distances.values()))
+    bins = np.linspace(0, top, 40)
+    for ax, r in zip(axes.flat, rows, strict=False):
+        ax.hist(real, bins=bins, density=True, alpha=0.5, color="grey", label="real (leave pair out)")
+        ax.hist(distances[r["slug"]], bins=bins, density=True, histtype="step", lw=1.5, label="generated")
+        ax.axvline(np.median(real), color="grey", ls=":")
+        ax.set_title(r["name"], fontsize=9)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("pixel L2 to nearest training sprite")
+    fig.suptitle("Nearest training sprite: generated samples vs real sprites held out with their mirror", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------- table
+
+
+def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) -> str:
+    q = sorted(real_nn["pixel"]["quantiles"], key=float)
+    low, mid = q[min(1, len(q) - 1)], "0.5" if "0.5" in q else q[-1]
+    head = ["setting", "steps", "wall s", "img/s", "sprite-FID vs B", "KID vs B", "sprite-FID vs all", "KID vs all",
+            "NN px median", f"< real q{low}", f"< real q{mid}"]
+    if feature:
+        head.append("NN feat median")
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        m = r["memorisation"]["pixel"]
+        cells = [r["name"], str(r["steps"]), f"{r['timing']['wall_s']:.1f}", f"{r['timing']['images_per_s']:.2f}",
+                 f"{r['vs_half_b']['sprite_fid']:.3f}", f"{r['vs_half_b']['sprite_kid']:.4f}",
+                 f"{r['vs_all']['sprite_fid']:.3f}", f"{r['vs_all']['sprite_kid']:.4f}",
+                 f"{m['generated_median']:.3f}", f"{100 * m['share_below_real_quantile'][low]:.1f}%",
+                 f"{100 * m['share_below_real_quantile'][mid]:.1f}%"]
+        if feature:
+            cells.append(f"{r['memorisation']['feature']['generated_median']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    p = real_nn["pixel"]
+    cells = [f"real half A ({floor['n']}) vs B / real leave-pair-out NN", "", "", "", f"{floor['sprite_fid']:.3f}",
+             f"{floor['sprite_kid']:.4f}", "", "", f"{p['median']:.3f}", f"{100 * float(low):g}%",
+             f"{100 * float(mid):g}%"]
+    if feature:
+        cells.append(f"{real_nn['feature']['median']:.3f}")
+    lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p.add_argument("--pipeline", required=True, help="a saved pipeline folder (e.g. runs/sprites_ddpm/pipeline)")
+    p.add_argument("--config", default=None, help=f"benchmark settings (default {DEFAULT_CONFIG.relative_to(ROOT)})")
+    p.add_argument("--num-images", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--ddim-steps", type=int, nargs="+", default=None)
+    p.add_argument("--etas", type=float, nargs="+", default=None)
+    p.add_argument("--no-ddpm", action="store_true", help="leave DDPM out")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (config default 1)")
+    p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
+    p.add_argument("--cache", default=None, help="folder for per-setting samples (.npz), reused when they match")
+    p.add_argument("--out", default="outputs/bench/fid_vs_steps", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder of this command")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = load_bench_config(args.config)
+    for key in ("num_images", "batch_size", "seed", "ddim_steps", "etas", "threads"):
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.no_ddpm:
+        cfg.ddpm = False
+    try:
+        cfg.check()
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+    import torch
+
+    from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
+    from evaluation.splits import data_sha256, halves_by_pairs
+    from training.data import read_sprites_arrays
+    from training.sample import save_grid
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out_dir = Path(args.out)
+    try:
+        check_output_dir(out_dir, MARKER, args.overwrite)  # before any work
+    except FileExistsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    pipes = load_bench_pipelines(args.pipeline)
+    info = pipeline_info(args.pipeline)
+    T = pipes["ddpm"].scheduler.config.num_train_timesteps
+    settings = settings_of(cfg, T)
+    unet_steps = sum(s["steps"] for s in settings) * cfg.num_images
+    print(f"{len(settings)} settings, {cfg.num_images} images each: {unet_steps:,} image-steps of the UNet; "
+          f"{torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+
+    real, labels = read_sprites_arrays(args.data_path)
+    net = load_sprite_feature_net()
+    real_feats = extract_sprite_features(real, net)
+    half_a, half_b = halves_by_pairs(labels, cfg.split_seed)
+    floor = real_floor(real_feats, half_a, half_b, cfg.num_images, cfg.split_seed, cfg.kid_subsets)
+    reference = TrainingReference(real, cfg.include_flips, net if cfg.feature_nn else None)
+    real_nn = reference.real_leave_pair_out()
+    real_nn_summary = {}
+    for space, d in real_nn.items():
+        if d is None:
+            continue
+        d = d[np.isfinite(d)]
+        real_nn_summary[space] = {"median": float(np.median(d)), "mean": float(d.mean()),
+                                  "quantiles": {f"{q:g}": float(np.quantile(d, q)) for q in cfg.nn_quantiles},
+                                  "share_exact_duplicates": float((d == 0).mean()), "n": int(len(d))}
+
+    cache = Path(args.cache) if args.cache else None
+    rows, samples, nn_pixel = [], {}, {}
+    for s in settings:
+        print(f"sampling {s['name']} ...", file=sys.stderr, flush=True)
+        images, timing = sample_setting(pipes, s, cfg, cache, info["unet_sha256_16"] or info["path"])
+        feats = extract_sprite_features(images, net)
+        d_px, i_px = reference.pixel(images)
+        d_ft = reference.feature(feats)[0] if cfg.feature_nn else None
+        mem = memorisation_summary(d_px, real_nn["pixel"], cfg.nn_quantiles, d_ft, real_nn["feature"])
+        row = {"name": s["name"], "slug": s["slug"], "sampler": s["sampler"], "steps": s["steps"], "eta": s["eta"],
+               "call_kwargs": s["kwargs"], "timing": timing,
+               "vs_half_b": fid_kid(feats, real_feats[half_b], cfg.kid_subsets, cfg.seed),
+               "vs_all": fid_kid(feats, real_feats, cfg.kid_subsets, cfg.seed), "memorisation": mem}
+        rows.append(row)
+        samples[s["slug"]], nn_pixel[s["slug"]] = (images, i_px), d_px
+        print(f"  {s['name']}: {timing['wall_s']:.1f} s, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
+              f"NN median {mem['pixel']['generated_median']:.3f}", file=sys.stderr, flush=True)
+
+    table = markdown_table(rows, floor, real_nn_summary, cfg.feature_nn)
+    ddpm = next((r for r in rows if r["sampler"] == "ddpm"), None)
+    for r in rows:
+        r["time_ratio_to_ddpm"] = r["timing"]["wall_s"] / ddpm["timing"]["wall_s"] if ddpm else None
+    import diffusers
+
+    result = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["python", "bench/fid_vs_steps.py", *(argv if argv is not None else sys.argv[1:])]),
+        "pipeline": info, "config": dataclasses.asdict(cfg), "num_train_timesteps": T,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "diffusers": diffusers.__version__, "python": platform.python_version(),
+                    "load_1min_at_end": os.getloadavg()[0]},
+        "data": {"n_real": int(len(real)), "sha256": data_sha256(real, labels), "half_a": int(len(half_a)),
+                 "half_b": int(len(half_b))},
+        "sprite_features_version": load_sprite_feature_meta()["version"],
+        "floor": floor, "real_nn": real_nn_summary, "rows": rows, "table_markdown": table,
+    }
+    with output_dir(out_dir, MARKER, args.overwrite) as tmp:
+        plot_fid_vs_steps(rows, floor, tmp / "fid_vs_steps.png")
+        plot_nn_histograms(rows, nn_pixel, real_nn["pixel"][np.isfinite(real_nn["pixel"])], tmp / "nn_histograms.png")
+        first = []
+        for r in rows:
+            images, idx = samples[r["slug"]]
+            caption = (f"{r['name']}: {cfg.grid_images} of {cfg.num_images} samples, seed {cfg.seed}; sprite-FID vs "
+                       f"half B {r['vs_half_b']['sprite_fid']:.3f} (floor {floor['sprite_fid']:.3f})")
+            save_grid(images[:cfg.grid_images], tmp / f"grid_{r['slug']}.png", caption)
+            k = min(cfg.closest_pairs, len(images))
+            order = np.argsort(nn_pixel[r["slug"]], kind="stable")[:k]
+            pairs = np.concatenate([images[order], reference.images[idx[order]]])
+            dists = ", ".join(f"{v:.2f}" for v in nn_pixel[r["slug"]][order])
+            save_grid(pairs, tmp / f"closest_{r['slug']}.png", f"{r['name']}: the {k} samples closest to a training "
+                      f"sprite (top) and that sprite (bottom); pixel L2 {dists}; real median "
+                      f"{real_nn_summary['pixel']['median']:.2f}", ncols=k)
+            first.append(images[:10])
+        save_labelled_grids([("same seeds, so the same x_T in every row", first)], [r["name"] for r in rows],
+                            tmp / "same_noise.png", "The first 10 samples of every setting")
+        result["figures"] = sorted(p.name for p in tmp.glob("*.png"))
+        write_text_atomic(tmp / "table.md", table + "\n")
+        write_text_atomic(tmp / MARKER, json.dumps(result, indent=1) + "\n")
+    print(table)
+    print(f"\nwrote {out_dir}/ ({MARKER}, table.md, {len(result['figures'])} figures)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Classifier-free guidance of the class-conditional model: does the sample show the requested class, and at
+what cost in sprite-FID, for guidance scales w = 0 (unconditional), 1 (plain conditional), 2, 4.
+
+    python bench/guidance.py --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num-per-class 10]
+        [--num-images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--batch-size 250] [--seed 0]
+        [--threads N] [--out outputs/bench/guidance] [--overwrite]
+
+For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same seeds (the same x_T) at every w:
+
+* evaluation set: ``--num-images`` samples whose requested classes follow the real class mix (9% hero,
+  36% non-hero, 7% food, 39% spell, 9% side-facing; sprite-FID punishes a wrong mix, see docs/evaluation.md).
+  The sprite network (``load_sprite_feature_net()``; its logits, held-out accuracy 0.978) predicts each
+  sample's class: the share that matches the requested class, per class and balanced; sprite-FID/KID against
+  real half B and all 1,788, and the real floor (half A vs B at the same N). At w = 0 the label is ignored, so
+  the match there is the chance level of the unconditional class mix.
+* a grid per class (rows = classes, ``--num-per-class`` columns) and a grid of mixed contexts (soft labels:
+  hero+food, non-hero+spell, food+spell at 0.5/0.5 and 0.75/0.25), with the predicted class shares of the
+  mixed samples.
+
+Outputs in --out (complete or not at all; replaced only with --overwrite): ``results.json``, ``table.md``,
+``classes.png``, ``mixes.png`` (one panel per scale), ``guidance.png`` (match share and sprite-FID against w).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from evaluation.compare import (
+    check_output_dir,
+    class_match,
+    fid_kid,
+    load_bench_pipelines,
+    pipeline_info,
+    plain_log_ticks,
+    predict_classes,
+    pyplot,
+    real_floor,
+    sample_in_batches,
+    save_figure,
+    save_labelled_grids,
+    write_text_atomic,
+)
+from training.data import SPRITE_CLASSES
+
+MARKER = "results.json"
+SHORT = {"hero": "hero", "non-hero": "non-hero", "food": "food", "spell": "spell", "side-facing": "side"}
+# (first class, second class, weight of the first)
+DEFAULT_MIXES = [("hero", "food", 0.5), ("non-hero", "spell", 0.5), ("food", "spell", 0.5),
+                 ("hero", "food", 0.75), ("non-hero", "spell", 0.75), ("food", "spell", 0.75)]
+
+
+def mix_weights(first: str, second: str, w: float) -> list[float]:
+    """Five class weights with ``w`` on ``first`` and ``1 - w`` on ``second``."""
+    weights = [0.0] * len(SPRITE_CLASSES)
+    weights[SPRITE_CLASSES.index(first)] += w
+    weights[SPRITE_CLASSES.index(second)] += 1 - w
+    return weights
+
+
+def proportional_labels(class_labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` class labels in the proportions of ``class_labels`` (largest remainders), in a seeded random order."""
+    counts = np.bincount(class_labels, minlength=len(SPRITE_CLASSES)) / len(class_labels) * n
+    whole = np.floor(counts).astype(int)
+    order = np.argsort(-(counts - whole), kind="stable")
+    whole[order[:n - whole.sum()]] += 1
+    return np.random.default_rng(seed).permutation(np.repeat(np.arange(len(whole)), whole))
+
+
+def mix_shares(predicted: np.ndarray, first: str, second: str) -> dict[str, float]:
+    """Shares of the samples predicted as ``first``, as ``second`` and as any other class."""
+    a, b = SPRITE_CLASSES.index(first), SPRITE_CLASSES.index(second)
+    return {first: float((predicted == a).mean()), second: float((predicted == b).mean()),
+            "other": float(((predicted != a) & (predicted != b)).mean())}
+
+
+def plot_guidance(rows: list[dict], floor: dict, chance: float | None, path: Path) -> None:
+    plt = pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
+    w = [r["scale"] for r in rows]
+    ax.plot(w, [r["match"]["match"] for r in rows], "o-", color="k", lw=2, label="all samples")
+    ax.plot(w, [r["match"]["balanced"] for r in rows], "s--", color="k", label="balanced over classes")
+    for c, name in enumerate(SPRITE_CLASSES):
+        ax.plot(w, [r["match"]["per_class"][c] for r in rows], ".-", alpha=0.7, label=name)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", label="chance (class mix)")
+    ax.set(xlabel="guidance scale w", ylabel="share predicted = requested", ylim=(0, 1.02),
+           title="Requested class recognised by the sprite network")
+    ax.set_xticks(w)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    bx.plot(w, [r["vs_half_b"]["sprite_fid"] for r in rows], "o-", label="vs real half B")
+    bx.plot(w, [r["vs_all"]["sprite_fid"] for r in rows], "s--", label="vs all 1,788")
+    bx.axhline(floor["sprite_fid"], color="grey", ls=":", label=f"floor: real A ({floor['n']}) vs B")
+    bx.set(xlabel="guidance scale w", ylabel="sprite-FID (log)", yscale="log",
+           title=f"sprite-FID, {rows[0]['vs_half_b']['n']} samples per scale")
+    bx.set_xticks(w)
+    plain_log_ticks(bx.yaxis)
+    bx.grid(alpha=0.3)
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def markdown_tables(rows: list[dict], floor: dict, mixes: list[dict]) -> str:
+    head = ["w", "match", "balanced", *[SHORT[c] for c in SPRITE_CLASSES], "sprite-FID vs B", "KID vs B",
+            "sprite-FID vs all", "wall s", "img/s"]
+    lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
+    for r in rows:
+        m = r["match"]
+        lines.append("| " + " | ".join([
+            f"{r['scale']:g}", f"{m['match']:.3f}", f"{m['balanced']:.3f}",
+            *[f"{v:.2f}" if v is not None else "-" for v in m["per_class"]],
+            f"{r['vs_half_b']['sprite_fid']:.3f}", f"{r['vs_half_b']['sprite_kid']:.4f}",
+            f"{r['vs_all']['sprite_fid']:.3f}", f"{r['timing']['wall_s']:.1f}",
+            f"{r['timing']['images_per_s']:.2f}"]) + " |")
+    lines.append(f"| real A ({floor['n']}) vs B |  |  |" + "  |" * len(SPRITE_CLASSES) +
+                 f" {floor['sprite_fid']:.3f} | {floor['sprite_kid']:.4f} |  |  |  |")
+    if mixes:
+        scales = [s["scale"] for s in mixes[0]["by_scale"]]
+        lines += ["", "Mixed contexts: predicted class shares (first / second / other) of the "
+                  f"{mixes[0]['by_scale'][0]['n']} samples per mix", "",
+                  "| mix | " + " | ".join(f"w={w:g}" for w in scales) + " |", "|---|" + "---:|" * len(scales)]
+        for mix in mixes:
+            cells = []
+            for s in mix["by_scale"]:
+                v = s["shares"]
+                cells.append(f"{v[mix['first']]:.2f} / {v[mix['second']]:.2f} / {v['other']:.2f}")
+            lines.append(f"| {mix['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p.add_argument("--pipeline", required=True, help="a saved class-conditional pipeline folder")
+    p.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0], help="guidance scales w")
+    p.add_argument("--num-per-class", type=int, default=10, help="columns of the class and mix grids")
+    p.add_argument("--num-images", type=int, default=1000, help="evaluation samples per scale (real class mix)")
+    p.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: all T when 0)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=0, help="the pair-aware halves A / B of the real sprites")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--no-mixes", action="store_true", help="skip the mixed-context grid")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steadier and, on a shared "
+                   "machine, much faster; 0: torch's default)")
+    p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
+    p.add_argument("--out", default="outputs/bench/guidance", help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder of this command")
+    args = p.parse_args(argv)
+    if args.num_images < 2 or args.num_per_class < 1 or args.batch_size < 1:
+        p.error("--num-images must be >= 2, --num-per-class and --batch-size >= 1")
+    if any(w < 0 for w in args.scales):
+        p.error("guidance scales must be >= 0")
+    if args.sampler == "ddpm" and args.eta != 0:
+        p.error("--eta applies to --sampler ddim only")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from evaluation.compare import output_dir
+    from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
+    from evaluation.splits import halves_by_pairs
+    from training.data import read_sprites_arrays
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out_dir = Path(args.out)
+    try:
+        check_output_dir(out_dir, MARKER, args.overwrite)
+    except FileExistsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    pipes = load_bench_pipelines(args.pipeline)
+    pipe = pipes[args.sampler]
+    if pipe.unet.config.get("num_class_embeds") is None or pipe.unet.config.num_class_embeds <= len(SPRITE_CLASSES):
+        raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet with a null class "
+                         f"(num_class_embeds = {len(SPRITE_CLASSES) + 1}); this one has "
+                         f"{pipe.unet.config.get('num_class_embeds')}")
+    T = pipe.scheduler.config.num_train_timesteps
+    steps = args.steps or T
+    if not 1 <= steps <= T:
+        raise SystemExit(f"error: --steps must lie in 1..{T}")
+    call = {"num_inference_steps": steps, **({"eta": args.eta} if args.sampler == "ddim" else {})}
+    info = pipeline_info(args.pipeline)
+    k = args.num_per_class
+    mixes = [] if args.no_mixes else DEFAULT_MIXES
+    per_scale = args.num_images + k * len(SPRITE_CLASSES) + k * len(mixes)
+    cost = sum(per_scale * steps * (2 if w not in (0, 1) else 1) for w in args.scales)
+    print(f"{len(args.scales)} scales x {per_scale} images, {args.sampler} {steps} steps: {cost:,} image-steps of "
+          f"the UNet; {torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+
+    real, labels = read_sprites_arrays(args.data_path)
+    net = load_sprite_feature_net()
+    real_feats = extract_sprite_features(real, net)
+    half_a, half_b = halves_by_pairs(labels, args.split_seed)
+    floor = real_floor(real_feats, half_a, half_b, args.num_images, args.split_seed, args.kid_subsets)
+    requested = proportional_labels(labels, args.num_images, args.seed)
+    grid_labels = np.repeat(np.arange(len(SPRITE_CLASSES)), k)
+    mix_labels = [mix_weights(a, b, w) for a, b, w in mixes for _ in range(k)]
+
+    rows, class_grids, mix_grids = [], [], []
+    mix_results = [{"name": f"{SHORT[a]} {w:g} + {SHORT[b]} {1 - w:g}", "first": a, "second": b, "weight_first": w,
+                    "weights": mix_weights(a, b, w), "by_scale": []} for a, b, w in mixes]
+    for w in args.scales:
+        print(f"w = {w:g} ...", file=sys.stderr, flush=True)
+        images, timing = sample_in_batches(pipe, args.num_images, args.batch_size, args.seed,
+                                           class_labels=requested.tolist(), guidance_scale=w, **call)
+        predicted, _ = predict_classes(images, net)
+        feats = extract_sprite_features(images, net)
+        row = {"scale": w, "timing": timing, "match": class_match(predicted, requested),
+               "predicted_class_share": np.bincount(predicted, minlength=len(SPRITE_CLASSES)).tolist(),
+               "vs_half_b": fid_kid(feats, real_feats[half_b], args.kid_subsets, args.seed),
+               "vs_all": fid_kid(feats, real_feats, args.kid_subsets, args.seed)}
+        row["predicted_class_share"] = [c / len(predicted) for c in row["predicted_class_share"]]
+        grid, _ = sample_in_batches(pipe, len(grid_labels), args.batch_size, args.seed + 10_000,
+                                    class_labels=grid_labels.tolist(), guidance_scale=w, **call)
+        grid_pred, _ = predict_classes(grid, net)
+        row["grid_match"] = class_match(grid_pred, grid_labels)
+        class_grids.append((f"w = {w:g} (match {row['grid_match']['match']:.2f})",
+                            [grid[grid_labels == c] for c in range(len(SPRITE_CLASSES))]))
+        if mixes:
+            mixed, _ = sample_in_batches(pipe, len(mix_labels), args.batch_size, args.seed + 20_000,
+                                         class_labels=mix_labels, guidance_scale=w, **call)
+            mixed_pred, _ = predict_classes(mixed, net)
+            for i, mix in enumerate(mix_results):
+                part = mixed_pred[i * k:(i + 1) * k]
+                mix["by_scale"].append({"scale": w, "n": k, "shares": mix_shares(part, mix["first"], mix["second"])})
+            mix_grids.append((f"w = {w:g}", [mixed[i * k:(i + 1) * k] for i in range(len(mixes))]))
+        rows.append(row)
+        print(f"  w = {w:g}: match {row['match']['match']:.3f}, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
+              f"{timing['wall_s']:.1f} s", file=sys.stderr, flush=True)
+
+    # chance: the requested mix against the unconditional (w = 0) predicted mix, if w = 0 was run
+    uncond = next((r for r in rows if r["scale"] == 0), None)
+    chance = None
+    if uncond is not None:
+        req_share = np.bincount(requested, minlength=len(SPRITE_CLASSES)) / len(requested)
+        chance = float(req_share @ np.asarray(uncond["predicted_class_share"]))
+    table = markdown_tables(rows, floor, mix_results)
+    import diffusers
+
+    result = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join(["python", "bench/guidance.py", *(argv if argv is not None else sys.argv[1:])]),
+        "pipeline": info, "sampler": args.sampler, "steps": steps, "eta": args.eta if args.sampler == "ddim" else None,
+        "scales": args.scales, "num_images": args.num_images, "num_per_class": k, "batch_size": args.batch_size,
+        "seed": args.seed, "split_seed": args.split_seed, "classes": list(SPRITE_CLASSES),
+        "requested_class_counts": np.bincount(requested, minlength=len(SPRITE_CLASSES)).tolist(),
+        "chance_match_unconditional": chance,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                    "diffusers": diffusers.__version__, "python": platform.python_version(),
+                    "load_1min_at_end": os.getloadavg()[0]},
+        "sprite_features_version": load_sprite_feature_meta()["version"],
+        "floor": floor, "rows": rows, "mixes": mix_results, "table_markdown": table,
+    }
+    with output_dir(out_dir, MARKER, args.overwrite) as tmp:
+        what = f"{args.sampler.upper()} {steps} steps" + (f", eta {args.eta:g}" if args.sampler == "ddim" else "")
+        save_labelled_grids(class_grids, list(SPRITE_CLASSES), tmp / "classes.png",
+                            f"One row per requested class, {k} samples each; {what}; same x_T in every panel")
+        if mixes:
+            save_labelled_grids(mix_grids, [m["name"] for m in mix_results], tmp / "mixes.png",
+                                f"Mixed contexts (soft labels), {k} samples each; {what}; same x_T in every panel")
+        plot_guidance(rows, floor, chance, tmp / "guidance.png")
+        result["figures"] = sorted(p.name for p in tmp.glob("*.png"))
+        write_text_atomic(tmp / "table.md", table + "\n")
+        write_text_atomic(tmp / MARKER, json.dumps(result, indent=1) + "\n")
+    print(table)
+    print(f"\nwrote {out_dir}/ ({MARKER}, table.md, {len(result['figures'])} figures)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
