@@ -7,8 +7,9 @@
 For each prior and each T', ``SpritesESDDPMPipeline`` samples ``--num-images`` sprites (one batch, one seed) and
 the script records the wall and CPU time and the sprite-FID / sprite-KID (our sprite feature network, not
 Inception; see docs/evaluation.md) against half B of the real sprites (``evaluation.splits.halves_by_pairs``,
-split seed 0, 894 sprites). Reference rows: the prior alone (T' = 0), plain DDPM from pure noise (all T steps)
-and the real-vs-real floor (N sprites of half A against half B). The Gaussian prior is fitted per pixel to half
+split seed 0, 894 sprites), scored by ``evaluation.compare.fid_kid`` as in bench/fid_vs_steps.py. Reference
+rows: the prior alone (T' = 0), plain DDPM from pure noise (all T steps) and the real-vs-real floor
+(``evaluation.compare.real_floor``: N sprites of half A against half B). The Gaussian prior is fitted per pixel to half
 A. The default model was trained on all 1,788 sprites, so half B is not unseen by it: compare rows with each
 other and with the floor, not with published FIDs. Prints a markdown table; ``--json`` writes every number.
 """
@@ -76,16 +77,9 @@ class CountingUNet:
         del self.unet.forward
 
 
-def score_set(images: np.ndarray, reference: np.ndarray, net) -> dict[str, float]:
-    from evaluation import extract_sprite_features, fid_from_features, kid_from_features
-
-    fa, fb = extract_sprite_features(images, net), extract_sprite_features(reference, net)
-    kid, _ = kid_from_features(fa, fb, subset_size=min(len(fa), len(fb), 1000), n_subsets=50, seed=0)
-    return {"sprite_fid": fid_from_features(fa, fb), "sprite_kid": kid}
-
-
 def run(args: argparse.Namespace) -> dict:
-    from evaluation import load_sprite_feature_net
+    from evaluation import extract_sprite_features, load_sprite_feature_net
+    from evaluation.compare import fid_kid, real_floor
     from evaluation.splits import halves_by_pairs
     from pipelines import SpritesDDPMPipeline, SpritesESDDPMPipeline
     from pipelines.pipeline_sprites_es_ddpm import gaussian_prior_from_images
@@ -98,13 +92,13 @@ def run(args: argparse.Namespace) -> dict:
             raise SystemExit(f"error: --t-prime values must lie in 1..{T}, got {t}")
     real, labels = read_sprites_arrays(args.data_path)
     half_a, half_b = halves_by_pairs(labels, args.split_seed)
-    reference = real[half_b]
     mean, std = gaussian_prior_from_images(real[half_a])
     es = SpritesESDDPMPipeline(unet=unet, scheduler=scheduler, prior_mean=mean, prior_std=std)
     ddpm = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
     for pipe in (es, ddpm):
         pipe.set_progress_bar_config(disable=True)
     net = load_sprite_feature_net()
+    real_features = extract_sprite_features(real, net)
     n = args.num_images
     extra = {"class_labels": [i % 5 for i in range(n)]} if unet.config.num_class_embeds is not None else {}
     grids = Path(args.grids) if args.grids else None
@@ -117,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
             images = to_uint8(sample())
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         row = {"setting": setting, "prior": prior, "t_prime": t_prime, "unet_calls": counter.calls,
-               "wall_s": wall, "cpu_s": cpu, **score_set(images, reference, net)}
+               "wall_s": wall, "cpu_s": cpu, **fid_kid(extract_sprite_features(images, net), real_features[half_b])}
         rows.append(row)
         print(f"  {setting:>28}: {counter.calls:4d} UNet calls, wall {wall:7.1f} s, cpu {cpu:7.1f} s, "
               f"sprite-FID {row['sprite_fid']:.3f}", file=sys.stderr, flush=True)
@@ -132,9 +126,8 @@ def run(args: argparse.Namespace) -> dict:
     def gen():
         return torch.Generator().manual_seed(args.seed)
 
-    floor = real[half_a][np.random.default_rng(args.seed).permutation(len(half_a))[:min(n, len(half_a))]]
     rows.append({"setting": "real half A vs half B (floor)", "prior": None, "t_prime": None, "unet_calls": 0,
-                 "wall_s": 0.0, "cpu_s": 0.0, **score_set(floor, reference, net)})
+                 "wall_s": 0.0, "cpu_s": 0.0, **real_floor(real_features, half_a, half_b, n, args.split_seed)})
     for prior in args.prior:
         record(f"{prior} prior alone", prior, 0, lambda prior=prior: es._prior_sample(
             prior, (n, 3, 16, 16), gen(), args.prior_steps, None, None, extra.get("class_labels"), 1.0,
