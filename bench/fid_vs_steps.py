@@ -223,14 +223,15 @@ def plot_nn_histograms(rows: list[dict], distances: dict[str, np.ndarray], real:
 def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) -> str:
     q = sorted(real_nn["pixel"]["quantiles"], key=float)
     low, mid = q[min(1, len(q) - 1)], "0.5" if "0.5" in q else q[-1]
-    head = ["setting", "steps", "wall s", "img/s", "sprite-FID vs B", "KID vs B", "sprite-FID vs all", "KID vs all",
-            "NN px median", f"< real q{low}", f"< real q{mid}"]
+    head = ["setting", "steps", "wall s", "CPU s", "img/s", "sprite-FID vs B", "KID vs B", "sprite-FID vs all",
+            "KID vs all", "NN px median", f"< real q{low}", f"< real q{mid}"]
     if feature:
         head.append("NN feat median")
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         m = r["memorisation"]["pixel"]
-        cells = [r["name"], str(r["steps"]), f"{r['timing']['wall_s']:.1f}", f"{r['timing']['images_per_s']:.2f}",
+        cells = [r["name"], str(r["steps"]), f"{r['timing']['wall_s']:.1f}", f"{r['timing']['cpu_s']:.1f}",
+                 f"{r['timing']['images_per_s']:.2f}",
                  f"{r['vs_half_b']['sprite_fid']:.3f}", f"{r['vs_half_b']['sprite_kid']:.4f}",
                  f"{r['vs_all']['sprite_fid']:.3f}", f"{r['vs_all']['sprite_kid']:.4f}",
                  f"{m['generated_median']:.3f}", f"{100 * m['share_below_real_quantile'][low]:.1f}%",
@@ -239,7 +240,7 @@ def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) 
             cells.append(f"{r['memorisation']['feature']['generated_median']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     p = real_nn["pixel"]
-    cells = [f"real half A ({floor['n']}) vs B / real leave-pair-out NN", "", "", "", f"{floor['sprite_fid']:.3f}",
+    cells = [f"real half A ({floor['n']}) vs B / real leave-pair-out NN", "", "", "", "", f"{floor['sprite_fid']:.3f}",
              f"{floor['sprite_kid']:.4f}", "", "", f"{p['median']:.3f}", f"{100 * float(low):g}%",
              f"{100 * float(mid):g}%"]
     if feature:
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     ddpm = next((r for r in rows if r["sampler"] == "ddpm"), None)
     for r in rows:
         r["time_ratio_to_ddpm"] = r["timing"]["wall_s"] / ddpm["timing"]["wall_s"] if ddpm else None
+        r["cpu_ratio_to_ddpm"] = r["timing"]["cpu_s"] / ddpm["timing"]["cpu_s"] if ddpm else None
     import diffusers
 
     result = {
