@@ -103,7 +103,7 @@ def refuse_foreign_run(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: 
     if not saved.is_file():
         raise ConfigError(f"output_dir {out} is not empty and holds no spritediff run (no config.yaml); "
                           "choose another --output_dir or pass --overwrite")
-    old = yaml.safe_load(saved.read_text()) or {}
+    old = {**TrainConfig().to_dict(), **(yaml.safe_load(saved.read_text()) or {})}  # keys added since: defaults
     new = cfg.to_dict()
     changed = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
     if changed:
