@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 
 MICRO = ["--config", "configs/tiny.yaml", "--unet.block_out_channels", "[8,16,16]", "--train_batch_size", "16",
          "--max_train_steps", "12", "--checkpoint_every", "4", "--log_every", "2", "--lr_warmup_steps", "2",
-         "--num_sample_images", "4", "--sample_inference_steps", "2", "--checkpoints_total_limit", "2"]
+         "--num_sample_images", "4", "--sample_inference_steps", "2", "--checkpoints_total_limit", "2",
+         "--num_threads", "1"]
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -61,6 +61,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999
     mixed_precision: str = "no"
+    num_threads: int = 0  # torch CPU threads per process; 0: cores / processes (accelerate launch would set 1)
     # logging, samples, checkpoints
     log_every: int = 50
     sample_every: int = 0  # 0: only at the end
@@ -80,7 +81,7 @@ class TrainConfig:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every", "adam_epsilon"]:
+        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every", "adam_epsilon", "num_threads"]:
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 0 < self.beta_start < self.beta_end < 1:

@@ -147,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
 
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     n_proc, rank = accelerator.num_processes, accelerator.process_index
+    if accelerator.device.type == "cpu":
+        # accelerate launch exports OMP_NUM_THREADS=1 unless told otherwise, which halves speed on 2 cores.
+        torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // n_proc))
     try:
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched != n_proc:
