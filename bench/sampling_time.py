@@ -83,8 +83,14 @@ def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Calla
                     unet(x, t, class_labels=class_labels)
         return run
 
+    # configured like the stock pipelines (x_0 clipping, DDPM variance), so both feed the UNet the same x_t
+    alike = {"clip_sample": bool(scheduler.config.get("clip_sample", False))}
+    if conditional:
+        alike["class_labels"] = labels
+    variance = "beta" if scheduler.config.get("variance_type") == "fixed_large" else "posterior"
+
     def ours_run(sampler: str, steps: int) -> Callable[[], None]:
-        extra = {"class_labels": labels} if conditional else {}
+        extra = {**alike, "variance": variance} if sampler == "ddpm" else alike
         return lambda: ours[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
                                      num_inference_steps=steps, output_type="pt", **extra)
 
