@@ -103,17 +103,17 @@ def main(argv: list[str] | None = None) -> int:
     cmd = run("python", "bench/sampling_time.py", "--pipeline", rel(pipeline), "--num_images",
               str(s["timing_images"]), "--repeats", str(s["timing_repeats"]), "--json", rel(work / "timing.json"))
     timing = json.loads((work / "timing.json").read_text())
-    r.table(timing["wall"]["rows"], f"Wall time of sampling {s['timing_images']} sprites (median of "
+    r.table(timing["wall"]["table_markdown"], f"Wall time of sampling {s['timing_images']} sprites (median of "
             f"{s['timing_repeats']}): a bare loop of UNet calls, our pipelines and diffusers' stock ones on the "
             "same model and inputs.", cmd)
-    r.table(timing["wall"]["speedups"], "DDIM's speed-up over DDPM, against the ratio of step counts.", cmd)
 
     r.heading("Sample quality: sprite-FID of DDPM against DDIM")
     fid_out = work / "fid"
     cmd = run("python", "bench/fid_vs_steps.py", "--pipeline", rel(pipeline), "--num-images",
-              str(s["fid_images"]), "--steps", *map(str, s["fid_ddim_steps"]), "--out", rel(fid_out), "--overwrite")
+              str(s["fid_images"]), "--batch-size", str(s["fid_batch_size"]), "--ddim-steps",
+              *map(str, s["fid_ddim_steps"]), "--out", rel(fid_out), "--overwrite")
     fid = json.loads((fid_out / "results.json").read_text())
-    r.table(fid["rows"], f"sprite-FID and sprite-KID (our sprite feature network, not Inception) of "
+    r.table(fid["table_markdown"], f"sprite-FID and sprite-KID (our sprite feature network, not Inception) of "
             f"{s['fid_images']} samples per sampler against held-out real sprites, with wall time; the floor row "
             "compares real sprites with real sprites.", cmd)
     if (fid_out / "fid_vs_steps.png").is_file():

@@ -41,9 +41,11 @@ class Report:
         self.items.append(Item("figure", caption=caption, command=command, image=Path(image), number=n))
         return n
 
-    def table(self, rows: list[dict], caption: str, command: str = "") -> int:
+    def table(self, rows: list[dict] | str, caption: str, command: str = "") -> int:
+        """A table from rows (dicts with the same keys) or already written as Markdown."""
         n = 1 + sum(i.kind == "table" for i in self.items)
-        self.items.append(Item("table", body=markdown_table(rows), caption=caption, command=command, number=n))
+        body = rows if isinstance(rows, str) else markdown_table(rows)
+        self.items.append(Item("table", body=body.strip(), caption=caption, command=command, number=n))
         return n
 
     def write(self, out: str | Path) -> tuple[Path, Path]:
