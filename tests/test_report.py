@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,3 +60,32 @@ def test_every_image_loads_in_headless_chromium(report_dir, tmp_path):
     assert image_status(page, tmp_path / "profile") == (2, 1)
     shot = screenshot(page, tmp_path / "shot.png", tmp_path / "profile")
     assert Image.open(shot).size == (1100, 1500)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_browser = pytest.mark.skipif(find_chromium() is None and not os.environ.get("SPRITEDIFF_REQUIRE_BROWSER"),
+                                   reason="Chromium is not installed (apt-get install chromium)")
+
+
+@needs_browser
+def test_the_committed_report_shows_every_figure(tmp_path):
+    page = ROOT / "docs" / "report" / "report.html"
+    images, broken = image_status(page, tmp_path / "profile")
+    figures = len(list((ROOT / "docs" / "report" / "figures").iterdir()))
+    assert images == figures >= 8 and broken == 0
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_report_command_end_to_end(tmp_path):
+    """`python -m report --quick` on the shipped model: every part runs and every image loads in the browser."""
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "report", "--quick", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = (out / "report.md").read_text()
+    for part in ("DDPM pipeline", "DDIM pipeline", "Wall time of sampling", "sprite-FID", "score_toy", "Environment",
+                 "Reproduce with:"):
+        assert part in text, part
+    images, broken = image_status(out / "report.html", tmp_path / "profile")
+    assert images >= 8 and broken == 0
