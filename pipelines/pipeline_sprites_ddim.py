@@ -28,6 +28,7 @@ from pipelines.common import (
     spaced_timesteps,
     to_output,
 )
+from pipelines.hub import HubPushMixin
 
 
 class DDIMStep(NamedTuple):
@@ -66,7 +67,7 @@ def ddim_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDIMStep, noise: tor
     return x_prev if noise is None else x_prev.add_(noise, alpha=sigma)
 
 
-class SpritesDDIMPipeline(DiffusionPipeline):
+class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
     """DDIM sampling of a sprites ``UNet2DModel`` (Song et al. 2021, eq. 12).
 
     ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and

@@ -30,6 +30,7 @@ from pipelines.common import (
     spaced_timesteps,
     to_output,
 )
+from pipelines.hub import HubPushMixin
 
 VARIANCES = ("beta", "posterior")
 
@@ -79,7 +80,7 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
     return mean if noise is None else mean.add_(noise, alpha=sigma)
 
 
-class SpritesDDPMPipeline(DiffusionPipeline):
+class SpritesDDPMPipeline(HubPushMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
     ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and

@@ -21,6 +21,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import ClassConditioning, SpritesPipelineOutput, check_sampling_args, read_schedule, to_output
+from pipelines.hub import HubPushMixin
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
 from training.noise import perturb_input
@@ -44,7 +45,7 @@ def _as_list(value: Any) -> list | None:
     return None if value is None else np.asarray(value, dtype=np.float64).tolist()
 
 
-class SpritesESDDPMPipeline(DiffusionPipeline):
+class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
     """Early-stopped DDPM sampling of a sprites ``UNet2DModel``: a cheap prior sample, noised to T', then T'
     steps of Algorithm 2.
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
-from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesPipelineOutput
+from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline, SpritesPipelineOutput
 from training.config import load_config
 from training.model import build_unet
 from training.noise import make_scheduler
@@ -152,3 +152,27 @@ def test_save_pretrained_round_trip_and_stock_pipelines(unet, tmp_path):
         stock.set_progress_bar_config(disable=True)
         images = stock(batch_size=2, num_inference_steps=steps, generator=_seed(), output_type="np").images
         assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
+
+
+@pytest.mark.parametrize("cls", [*PIPELINES, SpritesESDDPMPipeline])
+def test_push_to_hub_offline_is_one_clear_line(cls, unet, monkeypatch):
+    import pipelines.hub as hub
+
+    monkeypatch.setattr(hub, "hub_unreachable_reason", lambda: "cannot reach huggingface.co (no route)")
+    with pytest.raises(hub.HubError) as err:
+        _pipe(cls, unet).push_to_hub("someone/sprites")
+    message = str(err.value)
+    assert "\n" not in message and "someone/sprites" in message and "save_pretrained" in message
+
+
+def test_push_to_hub_online_hands_over_to_diffusers(unet, monkeypatch):
+    import diffusers
+
+    import pipelines.hub as hub
+
+    calls = []
+    monkeypatch.setattr(hub, "hub_unreachable_reason", lambda: None)
+    monkeypatch.setattr(diffusers.DiffusionPipeline, "push_to_hub",
+                        lambda self, repo_id, **kw: calls.append((repo_id, kw)) or "url")
+    assert _pipe(SpritesDDIMPipeline, unet).push_to_hub("someone/sprites", private=True) == "url"
+    assert calls == [("someone/sprites", {"private": True})]
