@@ -85,6 +85,45 @@ def step_randomness(cfg: TrainConfig, step: int, n_data: int):
     return epoch, idx, t, noise, flip, drop
 
 
+def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, mine: slice,
+               device) -> tuple[int, tuple]:
+    """(epoch, (x0, t, noise, y)) of global step ``step``: this process's slice ``mine`` of the global batch,
+    flipped and labelled (y is None for an unconditional model)."""
+    epoch, idx, t, noise, flip, drop = step_randomness(cfg, step, len(images))
+    idx, t, noise, flip, drop = idx[mine], t[mine], noise[mine], flip[mine], drop[mine]
+    x0 = torch.where(flip.view(-1, 1, 1, 1), images[idx].flip(-1), images[idx]).to(device)
+    y = torch.where(drop, NULL_CLASS, labels[idx]).to(device) if cfg.conditional else None
+    return epoch, (x0, t.to(device), noise.to(device), y)
+
+
+def make_optimization(cfg: TrainConfig, unet) -> tuple:
+    """(AdamW, warm-up + decay LR schedule, EMA of the weights) for ``unet`` as the config says."""
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                  eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                                 num_training_steps=cfg.max_train_steps)
+    return optimizer, lr_scheduler, EMAModel(unet.parameters(), decay=cfg.ema_decay)
+
+
+def forward_loss(accelerator: Accelerator, unet, loss_fn: DiffusionLoss, batch: tuple) -> torch.Tensor:
+    """The loss of one batch (x0, t, noise, y), under accelerate's autocast."""
+    x0, t, noise, y = batch
+    with accelerator.autocast():
+        return loss_fn(unet, x0, t, noise, y)
+
+
+def optimizer_step(accelerator: Accelerator, unet, optimizer, lr_scheduler, ema: EMAModel, loss: torch.Tensor,
+                   max_grad_norm: float) -> None:
+    """Backward, gradient clipping, AdamW, the LR schedule and the EMA: the rest of one training step."""
+    optimizer.zero_grad(set_to_none=True)
+    accelerator.backward(loss)
+    if max_grad_norm > 0:
+        accelerator.clip_grad_norm_(unet.parameters(), max_grad_norm)
+    optimizer.step()
+    lr_scheduler.step()
+    ema.step(unet.parameters())
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--config", default="configs/tiny.yaml", help="YAML config (see configs/)")
@@ -186,11 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
     loss_fn = DiffusionLoss(scheduler.alphas_cumprod)
 
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2),
-                                  eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
-    lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                                 num_training_steps=cfg.max_train_steps)
-    ema = EMAModel(unet.parameters(), decay=cfg.ema_decay)
+    optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
     unet, optimizer = accelerator.prepare(unet, optimizer)
     # The LR schedule counts global steps: stepped by hand, not through accelerate (which steps it per process).
     accelerator.register_for_checkpointing(lr_scheduler)
@@ -219,12 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     status = "done"
     unet.train()
     while step < cfg.max_train_steps:
-        epoch, idx, t, noise, flip, drop = step_randomness(cfg, step, len(images))
-        idx, t, noise, flip, drop = idx[mine], t[mine], noise[mine], flip[mine], drop[mine]
-        x0 = torch.where(flip.view(-1, 1, 1, 1), images[idx].flip(-1), images[idx]).to(accelerator.device)
-        y = torch.where(drop, NULL_CLASS, labels[idx]).to(accelerator.device) if cfg.conditional else None
-        with accelerator.autocast():
-            loss = loss_fn(unet, x0, t.to(accelerator.device), noise.to(accelerator.device), y)
+        epoch, batch = make_batch(cfg, step, images, labels, mine, accelerator.device)
+        loss = forward_loss(accelerator, unet, loss_fn, batch)
         if inject_fault("nan", step + 1):
             loss = loss * float("nan")
         if not torch.isfinite(loss):
@@ -233,13 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
                          out / "checkpoints")
             break
-        optimizer.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
-        if cfg.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
-        optimizer.step()
-        lr_scheduler.step()
-        ema.step(unet.parameters())
+        optimizer_step(accelerator, unet, optimizer, lr_scheduler, ema, loss, cfg.max_grad_norm)
         step += 1
         losses.append(accelerator.reduce(loss.detach(), reduction="mean").item())
         bar.update(1)
