@@ -1,0 +1,461 @@
+"""Speed on a CPU (issue 9): sampling and training against the machine's arithmetic limit.
+
+    python bench/speed.py --pipeline pretrained/sprites_ddpm --threads 1 --json outputs/bench/speed.json
+    python bench/speed.py --quick ...            (a smoke test: tiny random UNet, a few steps, seconds)
+
+In one run, on one model and one set of inputs:
+
+1. Sampling of ``--num_images`` images, DDPM (all T steps) and DDIM (25 and 50 steps), for a bare loop of UNet
+   calls, diffusers' stock ``DDPMPipeline`` / ``DDIMPipeline`` and ours; the timing code is
+   ``bench/sampling_time.py``'s (interleaved implementations, rotated order, medians). ``--ddpm_steps n`` times
+   n < T DDPM steps and scales the time by T / n (each DDPM step costs the same: one UNet call on the same
+   batch); the table says so.
+2. The FLOP floor: the UNet's forward FLOPs (``torch.utils.flop_counter.FlopCounterMode``) over the float32
+   matrix-multiply rate of this machine (best of several square matmuls, same threads); each row's time is
+   given as a share of its floor (floor time / measured time).
+3. Training images/s: our step (``training.train``'s ``make_batch``, ``forward_loss``, ``optimizer_step``:
+   the code ``train.py`` runs, with accelerate, gradient clipping, LR schedule and EMA) against a minimal
+   hand-written PyTorch loop (forward, MSE, backward, AdamW) on the same model, weights and batch size.
+4. Speed options, each timed against the plain bare loop on the same inputs: ``torch.no_grad`` instead of
+   ``torch.inference_mode``, channels-last memory layout, other UNet batch sizes (per image), two threads, and
+   (``--compile``) ``torch.compile`` with its compile time reported apart.
+
+The targets of issue 9 are checked on the clock of ``--clock`` (CPU time of this process by default: steadier
+on a shared machine with ``--threads 1``); both clocks are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sampling_time as st  # noqa: E402  (the timing helpers: one place)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCKS = st.CLOCKS
+TARGET_SPEEDUP_OVER_STOCK = 1.5
+TARGET_FLOOR_SHARE = 0.70
+TARGET_TRAIN_RATIO = 0.95
+
+
+# ---------------------------------------------------------------------------------------------- the floor
+
+
+def matmul_rate(n: int = 768, repeats: int = 7) -> dict[str, float]:
+    """float32 GFLOP/s of an n x n matmul, best of ``repeats``, per clock (this process's threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = {clock: float("inf") for clock in CLOCKS}
+    for _ in range(repeats):
+        wall, cpu = st.timed(lambda: a @ b)
+        best["wall"], best["cpu"] = min(best["wall"], wall), min(best["cpu"], cpu)
+    return {clock: 2 * n**3 / max(best[clock], 1e-9) / 1e9 for clock in CLOCKS}
+
+
+def count_flops(fn: Callable[[], None]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def unet_flops(unet, batch: int, train: bool = False) -> int:
+    """FLOPs of one UNet forward on ``batch`` images (forward + backward with ``train``)."""
+    size, channels = unet.config.sample_size, unet.config.in_channels
+    x, t = torch.randn(batch, channels, size, size), torch.randint(0, 500, (batch,))
+    labels = torch.zeros(batch, dtype=torch.long) if unet.config.num_class_embeds else None
+    if not train:
+        def fwd() -> None:
+            with torch.inference_mode():
+                unet(x, t, class_labels=labels)
+        return count_flops(fwd)
+    model = copy.deepcopy(unet).train()
+
+    def fwd_bwd() -> None:
+        model(x, t, class_labels=labels).sample.square().mean().backward()
+    return count_flops(fwd_bwd)
+
+
+# ----------------------------------------------------------------------------------------------- options
+
+
+def unet_loop(unet, x: torch.Tensor, timesteps: list[int], grad_mode: str = "inference_mode",
+              labels: torch.Tensor | None = None) -> Callable[[], None]:
+    """A bare loop of UNet calls on fixed inputs (``sampling_time``'s, with the grad mode as a knob)."""
+    ts = [torch.tensor(t) for t in timesteps]
+    context = torch.inference_mode if grad_mode == "inference_mode" else torch.no_grad
+
+    def run() -> None:
+        with context():
+            for t in ts:
+                unet(x, t, class_labels=labels)
+    return run
+
+
+def option_runners(unet, num_images: int, steps: int, seed: int, threads: int) -> dict[str, tuple[Callable, int]]:
+    """{option: (callable, images per call)}; every callable makes ``steps`` UNet calls."""
+    from pipelines.speed import prepare_unet
+
+    size, channels = unet.config.sample_size, unet.config.in_channels
+    g = torch.Generator().manual_seed(seed)
+    timesteps = list(range(0, 500, max(1, 500 // steps)))[:steps]
+    labels = (lambda n: torch.zeros(n, dtype=torch.long)) if unet.config.num_class_embeds else (lambda n: None)
+
+    def x_of(n: int) -> torch.Tensor:
+        return torch.randn(n, channels, size, size, generator=g)
+
+    x = x_of(num_images)
+    channels_last = prepare_unet(copy.deepcopy(unet), channels_last=True)
+    runners = {
+        "plain (inference_mode)": (unet_loop(unet, x, timesteps, labels=labels(num_images)), num_images),
+        "torch.no_grad": (unet_loop(unet, x, timesteps, "no_grad", labels(num_images)), num_images),
+        "channels_last": (unet_loop(channels_last, x.contiguous(memory_format=torch.channels_last), timesteps,
+                                    labels=labels(num_images)), num_images),
+    }
+    for b in sorted({max(1, num_images // 2), 2 * num_images}):
+        runners[f"UNet batch {b}"] = (unet_loop(unet, x_of(b), timesteps, labels=labels(b)), b)
+    if threads == 1 and (os.cpu_count() or 1) > 1:
+        plain = runners["plain (inference_mode)"][0]
+
+        def two_threads() -> None:
+            torch.set_num_threads(2)
+            try:
+                plain()
+            finally:
+                torch.set_num_threads(1)
+        runners["2 threads"] = (two_threads, num_images)
+    return runners
+
+
+def measure_options(runners: dict[str, tuple[Callable, int]], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """{clock: {option: [seconds per image per repeat]}}, interleaved, order rotated per repeat."""
+    for fn, _ in runners.values():
+        fn()  # warm-up
+    names = list(runners)
+    times = {clock: {name: [] for name in names} for clock in CLOCKS}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, n = runners[name]
+            wall, cpu = st.timed(fn)
+            times["wall"][name].append(wall / n)
+            times["cpu"][name].append(cpu / n)
+            print(f"  option repeat {r + 1}/{repeats} {name:>24}: wall {wall:6.2f} s, cpu {cpu:6.2f} s",
+                  file=sys.stderr, flush=True)
+    return times
+
+
+def measure_compile(unet, num_images: int, steps: int, repeats: int) -> dict:
+    """torch.compile of the UNet: compile time (first call) apart, then ``steps`` calls against the plain UNet."""
+    from pipelines.speed import prepare_unet
+
+    size, channels = unet.config.sample_size, unet.config.in_channels
+    x = torch.randn(num_images, channels, size, size, generator=torch.Generator().manual_seed(1))
+    timesteps = list(range(0, 500, max(1, 500 // steps)))[:steps]
+    compiled = prepare_unet(copy.deepcopy(unet), compile=True)
+    wall, cpu = st.timed(unet_loop(compiled, x, timesteps[:1]))
+    print(f"  torch.compile: first call (compile) wall {wall:.1f} s, cpu {cpu:.1f} s", file=sys.stderr, flush=True)
+    runners = {"plain (inference_mode)": (unet_loop(unet, x, timesteps), num_images),
+               "torch.compile": (unet_loop(compiled, x, timesteps), num_images)}
+    with torch.inference_mode():
+        ref = unet(x, torch.tensor(timesteps[0])).sample
+        diff = (compiled(x, torch.tensor(timesteps[0])).sample - ref).abs().max().item()
+    return {"compile_s": {"wall": wall, "cpu": cpu}, "steps": steps, "max_abs_diff": diff,
+            "times": measure_options(runners, repeats)}
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def training_runners(unet, cfg, batch_size: int, steps: int, seed: int) -> dict[str, Callable[[], None]]:
+    """{"ours": ``steps`` steps of train.py's step, "hand-written": ``steps`` steps of a minimal loop}, both
+    from the same weights, on random images of the sprites' shape (timing does not depend on the pixels)."""
+    import torch.nn.functional as F
+    from accelerate import Accelerator
+
+    from training.noise import make_scheduler
+    from training.train import DiffusionLoss, forward_loss, make_batch, make_optimization, optimizer_step
+
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(1788, 3, 16, 16, generator=g) * 2 - 1
+    labels = torch.randint(0, 5, (1788,), generator=g)
+    cfg = copy.copy(cfg)
+    cfg.train_batch_size = batch_size
+    accelerator = Accelerator(cpu=True)
+    scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
+    loss_fn = DiffusionLoss(scheduler.alphas_cumprod)
+
+    ours_unet = copy.deepcopy(unet).train()
+    optimizer, lr_scheduler, ema = make_optimization(cfg, ours_unet)
+    ours_unet, optimizer = accelerator.prepare(ours_unet, optimizer)
+    state = {"step": 0}
+    mine = slice(0, batch_size)
+
+    def ours() -> None:
+        for _ in range(steps):
+            _, batch = make_batch(cfg, state["step"], images, labels, mine, accelerator.device)
+            loss = forward_loss(accelerator, ours_unet, loss_fn, batch)
+            optimizer_step(accelerator, ours_unet, optimizer, lr_scheduler, ema, loss, cfg.max_grad_norm)
+            accelerator.reduce(loss.detach(), reduction="mean").item()
+            state["step"] += 1
+
+    hand_unet = copy.deepcopy(unet).train()
+    hand_opt = torch.optim.AdamW(hand_unet.parameters(), lr=cfg.learning_rate)
+    x0 = images[:batch_size].clone()
+    y = labels[:batch_size] if cfg.conditional else None
+    sqrt_ab, sqrt_1mab = scheduler.alphas_cumprod.sqrt(), (1 - scheduler.alphas_cumprod).sqrt()
+
+    def hand_written() -> None:
+        for _ in range(steps):
+            t = torch.randint(0, cfg.num_train_timesteps, (batch_size,))
+            noise = torch.randn_like(x0)
+            xt = sqrt_ab[t].view(-1, 1, 1, 1) * x0 + sqrt_1mab[t].view(-1, 1, 1, 1) * noise
+            loss = F.mse_loss(hand_unet(xt, t, class_labels=y).sample, noise)
+            hand_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            hand_opt.step()
+            loss.item()
+
+    return {"ours": ours, "hand-written": hand_written}
+
+
+def measure_training(runners: dict[str, Callable[[], None]], repeats: int) -> dict[str, dict[str, list[float]]]:
+    """{clock: {impl: [seconds per repeat]}}, interleaved, warm-up first."""
+    for fn in runners.values():
+        fn()
+    times = {clock: {name: [] for name in runners} for clock in CLOCKS}
+    names = list(runners)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            wall, cpu = st.timed(runners[name])
+            times["wall"][name].append(wall)
+            times["cpu"][name].append(cpu)
+            print(f"  training repeat {r + 1}/{repeats} {name:>12}: wall {wall:6.2f} s, cpu {cpu:6.2f} s",
+                  file=sys.stderr, flush=True)
+    return times
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def sampling_rows(times, settings, T: int, flops_per_step: float, rate: float) -> list[dict]:
+    """One row per setting: median seconds (scaled to all T steps for a shortened DDPM), floor and shares."""
+    rows = []
+    for name, sampler, steps in settings:
+        scale = T / steps if sampler == "ddpm" else 1.0
+        full_steps = T if sampler == "ddpm" else steps
+        med = {impl: scale * statistics.median(v) for impl, v in times[name].items()}
+        floor_s = full_steps * flops_per_step / (rate * 1e9)
+        rows.append({"setting": f"DDPM {T}" if sampler == "ddpm" else name, "sampler": sampler,
+                     "steps": full_steps, "steps_timed": steps, "scale": scale, "median_s": med,
+                     "floor_s": floor_s, "share_of_floor": {impl: floor_s / s for impl, s in med.items()},
+                     "speedup_over_stock": med["stock"] / med["ours"] if "stock" in med else None})
+    return rows
+
+
+def sampling_table(rows, clock: str) -> str:
+    lines = [f"| setting ({clock} s) | bare UNet loop | stock diffusers | ours | ours speed-up over stock | "
+             "FLOP floor | share of floor: bare / stock / ours |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        m, sh = r["median_s"], r["share_of_floor"]
+        name = r["setting"] + (f" (timed {r['steps_timed']} steps, x{r['scale']:g})" if r["scale"] != 1 else "")
+        stock = f"{m['stock']:.2f}" if "stock" in m else "n/a"
+        speedup = f"{r['speedup_over_stock']:.2f}x" if r["speedup_over_stock"] else "n/a"
+        shares = " / ".join(f"{100 * sh[i]:.0f}%" if i in sh else "n/a" for i in ("bare", "stock", "ours"))
+        lines.append(f"| {name} | {m['bare']:.2f} | {stock} | {m['ours']:.2f} | {speedup} | {r['floor_s']:.2f} | "
+                     f"{shares} |")
+    return "\n".join(lines)
+
+
+def training_summary(times, batch_size: int, steps: int, flops_per_step: float, rate: float) -> dict:
+    floor_s = flops_per_step / (rate * 1e9)
+    out = {}
+    for impl, v in times.items():
+        per_step = statistics.median(v) / steps
+        out[impl] = {"images_per_s": batch_size / per_step, "s_per_step": per_step,
+                     "share_of_floor": floor_s / per_step}
+    out["ratio"] = out["ours"]["images_per_s"] / out["hand-written"]["images_per_s"]
+    out["floor_s_per_step"] = floor_s
+    return out
+
+
+def training_table(summary, clock: str, batch_size: int) -> str:
+    lines = [f"| training, batch {batch_size} ({clock}) | images/s | s/step | share of floor |",
+             "|---|---:|---:|---:|"]
+    for impl in ("hand-written", "ours"):
+        s = summary[impl]
+        lines.append(f"| {impl} | {s['images_per_s']:.1f} | {s['s_per_step']:.3f} | {100 * s['share_of_floor']:.0f}% |")
+    lines.append(f"| ours / hand-written | {summary['ratio']:.3f}x | | |")
+    return "\n".join(lines)
+
+
+def options_summary(times: dict[str, list[float]], base: str = "plain (inference_mode)") -> dict[str, dict]:
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return {name: {"ms_per_image_step": 1e3 * m, "speedup": med[base] / m} for name, m in med.items()}
+
+
+def options_table(summary: dict[str, dict], steps: int, clock: str) -> str:
+    lines = [f"| option ({clock}; {steps} UNet calls) | ms per image per step | speed-up over plain |",
+             "|---|---:|---:|"]
+    for name, s in summary.items():
+        lines.append(f"| {name} | {s['ms_per_image_step']:.3f} | {s['speedup']:.3f}x |")
+    return "\n".join(lines)
+
+
+def check_targets(rows, train, ddpm_name: str) -> dict[str, bool]:
+    targets = {}
+    for r in rows:
+        if r["speedup_over_stock"] is not None:
+            targets[f"ours >= {TARGET_SPEEDUP_OVER_STOCK}x stock ({r['setting']})"] = \
+                r["speedup_over_stock"] >= TARGET_SPEEDUP_OVER_STOCK
+            targets[f"default not slower than stock ({r['setting']})"] = r["speedup_over_stock"] >= 1.0
+        targets[f"ours >= {100 * TARGET_FLOOR_SHARE:.0f}% of FLOP floor ({r['setting']})"] = \
+            r["share_of_floor"]["ours"] >= TARGET_FLOOR_SHARE
+    targets[f"training >= {TARGET_TRAIN_RATIO}x hand-written loop"] = train["ratio"] >= TARGET_TRAIN_RATIO
+    return targets
+
+
+# -------------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p.add_argument("--pipeline", default=str(ROOT / "pretrained" / "sprites_ddpm"), help="a saved pipeline folder")
+    p.add_argument("--random-unet", dest="random_unet", metavar="CONFIG", default=None,
+                   help="time a randomly initialised UNet of this config's size instead")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: the tiny config's random UNet, 4 images, a few steps, 1 repeat, batch 8")
+    p.add_argument("--num_images", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--ddpm_steps", type=int, default=None, help="DDPM steps to time (default: all T); scaled to T")
+    p.add_argument("--ddim_steps", type=int, nargs="+", default=[25, 50])
+    p.add_argument("--option_steps", type=int, default=20, help="UNet calls per timing of an option")
+    p.add_argument("--train_batch", type=int, default=128)
+    p.add_argument("--train_steps", type=int, default=3, help="training steps per timing")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile (compile time reported apart)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--clock", choices=CLOCKS, default="cpu", help="clock for the targets; both are reported")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the results here")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.random_unet = args.random_unet or str(ROOT / "configs" / "tiny.yaml")
+        args.num_images, args.repeats, args.ddpm_steps, args.ddim_steps = 4, 1, 4, [2, 3]
+        args.option_steps, args.train_batch, args.train_steps = 2, 8, 1
+    if min(args.num_images, args.repeats, args.option_steps, args.train_batch, args.train_steps) < 1:
+        p.error("--num_images, --repeats, --option_steps, --train_batch and --train_steps must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return run(args, argv)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from training.config import load_config
+
+    model_args = argparse.Namespace(pipeline=None if args.random_unet else args.pipeline,
+                                    random_unet=args.random_unet, seed=args.seed)
+    unet, scheduler, what = st.load_model(model_args)
+    cfg = load_config(args.random_unet or ROOT / "configs" / "sprites_ddpm.yaml")
+    cfg.unet = dict(unet.config)  # the training part trains this very UNet (weights copied)
+    T = scheduler.config.num_train_timesteps
+    ddpm_steps = args.ddpm_steps or T
+    for n in (ddpm_steps, *args.ddim_steps):
+        if not 1 <= n <= T:
+            raise SystemExit(f"error: steps must lie in 1..{T}, got {n}")
+    n_params = sum(p.numel() for p in unet.parameters())
+    print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
+          f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)
+
+    fwd_flops = unet_flops(unet, args.num_images)
+    train_flops = unet_flops(unet, args.train_batch, train=True)
+    rate_before = matmul_rate()
+    settings = [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in args.ddim_steps]]
+    runners = st.make_runners(unet, scheduler, args.num_images, args.seed)
+    gc.collect()
+    gc.freeze()
+    try:
+        times = st.measure(runners, settings, args.repeats)
+        options = measure_options(option_runners(unet, args.num_images, args.option_steps, args.seed, args.threads),
+                                  args.repeats)
+        train_times = measure_training(training_runners(unet, cfg, args.train_batch, args.train_steps, args.seed),
+                                       args.repeats)
+        compiled = measure_compile(unet, args.num_images, args.option_steps, args.repeats) if args.compile else None
+    finally:
+        gc.unfreeze()
+    rate_after = matmul_rate()
+    rate = {clock: max(rate_before[clock], rate_after[clock]) for clock in CLOCKS}
+
+    results, tables = {}, {}
+    for clock in CLOCKS:
+        rows = sampling_rows(times[clock], settings, T, fwd_flops, rate[clock])
+        train = training_summary(train_times[clock], args.train_batch, args.train_steps, train_flops, rate[clock])
+        opts = options_summary(options[clock])
+        comp = options_summary(compiled["times"][clock]) if compiled else None
+        results[clock] = {"sampling": rows, "training": train, "options": opts, "compile": comp}
+        parts = [sampling_table(rows, clock), training_table(train, clock, args.train_batch),
+                 options_table(opts, args.option_steps, clock)]
+        if comp:
+            parts.append(options_table(comp, args.option_steps, clock) +
+                         f"\n\ntorch.compile: compile time {compiled['compile_s'][clock]:.1f} s ({clock}), "
+                         f"max |diff| {compiled['max_abs_diff']:.2e}")
+        tables[clock] = "\n\n".join(parts)
+    head = (f"{what}: {n_params:,} parameters; UNet forward {fwd_flops / args.num_images / 1e6:.1f} MFLOP per image, "
+            f"training step {train_flops / args.train_batch / 1e6:.1f} MFLOP per image (forward + backward); "
+            f"float32 matmul {rate['cpu']:.1f} GFLOP/s (CPU time), {rate['wall']:.1f} GFLOP/s (wall), "
+            f"{torch.get_num_threads()} thread(s); load average {os.getloadavg()[0]:.2f}")
+    targets = check_targets(results[args.clock]["sampling"], results[args.clock]["training"], settings[0][0])
+    table_markdown = f"{head}\n\n{tables[args.clock]}"
+    print(f"{table_markdown}\n\nFor reference, the other clock:\n\n{tables[next(c for c in CLOCKS if c != args.clock)]}"
+          "\n")
+    for name, ok in targets.items():
+        print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
+    if args.json:
+        import diffusers
+
+        result = {
+            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+            "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
+            "load_average": os.getloadavg(),
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "cpu_count": os.cpu_count(), "torch_threads": args.threads, "torch": torch.__version__,
+                        "diffusers": diffusers.__version__, "python": platform.python_version()},
+            "flops": {"unet_forward_per_image": fwd_flops / args.num_images,
+                      "train_step_per_image": train_flops / args.train_batch},
+            "matmul_gflops": {"before": rate_before, "after": rate_after, "used": rate},
+            "clock_for_targets": args.clock, "targets": targets,
+            "raw_times_s": {"sampling": times, "training": train_times, "options_per_image": options},
+            "compile": compiled, **results, "table_markdown": table_markdown,
+            "table_markdown_other_clock": tables[next(c for c in CLOCKS if c != args.clock)],
+        }
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=float))
+        os.replace(tmp, out)
+        print(f"\nwrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Speed options (issue 9) do not change the samples: the same seed with the option on and off gives the same
+images within float tolerance; and bench/speed.py --quick runs end to end.
+
+Our update rule with precomputed coefficients against ``scheduler.step`` is tested in test_pipeline_ddim.py
+and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
+from pipelines.speed import prepare_unet
+from training.config import load_config
+from training.model import build_unet
+from training.noise import make_scheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+ATOL = 1e-4  # images in [0, 1]; float32 reassociation across layouts / thread counts stays far below this
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(0)
+    return build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet).eval()
+
+
+def _sample(unet, sampler: str, seed: int = 0, **kw) -> torch.Tensor:
+    cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
+    pipe = cls(unet=unet, scheduler=make_scheduler())
+    pipe.set_progress_bar_config(disable=True)
+    kw = {"batch_size": 4, "num_inference_steps": 10, "output_type": "pt", **kw}
+    if "latents" not in kw:
+        kw["generator"] = torch.Generator().manual_seed(seed)
+    return pipe(**kw).images
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_channels_last_gives_the_same_samples(unet, sampler):
+    plain = _sample(unet, sampler)
+    fast = prepare_unet(copy.deepcopy(unet), channels_last=True)
+    assert fast.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(_sample(fast, sampler), plain, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_two_threads_give_the_same_samples(unet, sampler):
+    plain = _sample(unet, sampler, num_inference_steps=4)
+    torch.set_num_threads(2)
+    try:
+        two = _sample(unet, sampler, num_inference_steps=4)
+    finally:
+        torch.set_num_threads(1)
+    torch.testing.assert_close(two, plain, atol=ATOL, rtol=0)
+
+
+def test_batch_size_split_gives_the_same_samples(unet):
+    """One call of 8 images or two calls of 4 from the same x_T (deterministic DDIM): the same images."""
+    latents = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    whole = _sample(unet, "ddim", batch_size=8, latents=latents)
+    halves = torch.cat([_sample(unet, "ddim", batch_size=4, latents=part) for part in latents.chunk(2)])
+    torch.testing.assert_close(halves, whole, atol=ATOL, rtol=0)
+
+
+def test_no_grad_and_inference_mode_agree(unet):
+    x, t = torch.randn(4, 3, 16, 16), torch.tensor(250)
+    with torch.inference_mode():
+        a = unet(x, t).sample
+    with torch.no_grad():
+        b = unet(x, t).sample
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_same_samples(unet):
+    plain = _sample(unet, "ddim", num_inference_steps=3)
+    fast = prepare_unet(copy.deepcopy(unet), compile=True)
+    torch.testing.assert_close(_sample(fast, "ddim", num_inference_steps=3), plain, atol=ATOL, rtol=0)
+
+
+def test_speed_bench_quick(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("speed", ROOT / "bench" / "speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "speed.json"
+    assert module.main(["--quick", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "DDPM 500 (timed 4 steps, x125)" in printed and "| ours / hand-written |" in printed
+    result = json.loads(out.read_text())
+    assert result["table_markdown"].startswith("random UNet of")
+    assert {r["setting"] for r in result["cpu"]["sampling"]} == {"DDPM 500", "DDIM 2", "DDIM 3"}
+    assert result["cpu"]["training"]["ratio"] > 0 and result["flops"]["unet_forward_per_image"] > 0
+    assert "channels_last" in result["cpu"]["options"] and torch.get_num_threads() == 1
