@@ -55,8 +55,12 @@ def load_model(args: argparse.Namespace):
     return unet, scheduler, f"random UNet of {args.random_unet}"
 
 
-def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Callable[[str, int], Callable[[], None]]]:
-    """For each implementation, a factory (sampler, steps) -> a no-argument callable that samples once."""
+def make_runners(unet, scheduler, num_images: int, seed: int,
+                 variants: dict | None = None) -> dict[str, Callable[[str, int], Callable[[], None]]]:
+    """For each implementation, a factory (sampler, steps) -> a no-argument callable that samples once.
+
+    ``variants`` ({name: unet-like}) adds our pipelines run with another UNet (e.g. a sped-up one) as "ours NAME".
+    """
     from diffusers import DDIMPipeline, DDPMPipeline
 
     from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
@@ -68,7 +72,10 @@ def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Calla
     ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
             "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}
     stock = {"ddpm": DDPMPipeline(unet=unet, scheduler=scheduler), "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)}
-    for pipe in (*ours.values(), *stock.values()):
+    others = {name: {"ddpm": SpritesDDPMPipeline(unet=other, scheduler=scheduler),
+                     "ddim": SpritesDDIMPipeline(unet=other, scheduler=scheduler)}
+              for name, other in (variants or {}).items()}
+    for pipe in (*ours.values(), *stock.values(), *(p for o in others.values() for p in o.values())):
         pipe.set_progress_bar_config(disable=True)
     size = unet.config.sample_size
     x = torch.randn(num_images, unet.config.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
@@ -89,10 +96,10 @@ def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Calla
         alike["class_labels"] = labels
     variance = "beta" if scheduler.config.get("variance_type") == "fixed_large" else "posterior"
 
-    def ours_run(sampler: str, steps: int) -> Callable[[], None]:
+    def ours_run(sampler: str, steps: int, pipes: dict = ours) -> Callable[[], None]:
         extra = {**alike, "variance": variance} if sampler == "ddpm" else alike
-        return lambda: ours[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
-                                     num_inference_steps=steps, output_type="pt", **extra)
+        return lambda: pipes[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
+                                      num_inference_steps=steps, output_type="pt", **extra)
 
     def stock_run(sampler: str, steps: int) -> Callable[[], None]:
         return lambda: stock[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
@@ -101,6 +108,8 @@ def make_runners(unet, scheduler, num_images: int, seed: int) -> dict[str, Calla
     runners = {"bare": bare, "ours": ours_run}
     if not conditional:  # the stock pipelines cannot pass class labels
         runners["stock"] = stock_run
+    for name, pipes in others.items():
+        runners[f"ours {name}"] = lambda sampler, steps, pipes=pipes: ours_run(sampler, steps, pipes)
     return runners
 
 

@@ -104,3 +104,26 @@ def test_speed_bench_quick(tmp_path, capsys):
     assert {r["setting"] for r in result["cpu"]["sampling"]} == {"DDPM 500", "DDIM 2", "DDIM 3"}
     assert result["cpu"]["training"]["ratio"] > 0 and result["flops"]["unet_forward_per_image"] > 0
     assert "channels_last" in result["cpu"]["options"] and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_onnxruntime_gives_the_same_samples(unet, sampler, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from pipelines.speed import OnnxUNet
+
+    fast = OnnxUNet(unet, threads=1, path=tmp_path / "unet.onnx")
+    torch.testing.assert_close(_sample(fast, sampler), _sample(unet, sampler), atol=ATOL, rtol=0)
+    x = torch.randn(3, 3, 16, 16)  # another batch size than the export's, and a per-sample timestep
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x, torch.tensor([3, 200, 499])).sample,
+                                   unet(x, torch.tensor([3, 200, 499])).sample, atol=1e-5, rtol=0)
+
+
+def test_onnxruntime_refuses_a_conditional_unet():
+    pytest.importorskip("onnxruntime")
+    from pipelines.speed import OnnxUNet
+
+    cond = build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet, conditional=True)
+    with pytest.raises(ValueError, match="class-conditional"):
+        OnnxUNet(cond)
