@@ -148,6 +148,7 @@ def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> 
 def plot_loss(stats_file: Path, out: Path) -> None:
     """The training-loss curve (the course asks for it) from stats.jsonl."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -155,9 +156,15 @@ def plot_loss(stats_file: Path, out: Path) -> None:
     rows = [json.loads(line) for line in stats_file.read_text().splitlines() if line.strip()]
     if not rows:
         return
+    steps, minutes = [r["step"] for r in rows], [r.get("time_s", 0.0) / 60 for r in rows]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1)
-    ax.set(xlabel="step", ylabel="MSE loss (epsilon)", yscale="log", title="Training loss")
+    ax.plot(steps, [r["loss"] for r in rows], lw=1)
+    ax.set(xlabel="step", ylabel="MSE loss (epsilon)", yscale="log")
+    if len(rows) > 1 and minutes[-1] > minutes[0]:  # training time on the top axis (time_s is monotone)
+        top = ax.secondary_xaxis("top", functions=(lambda s: np.interp(s, steps, minutes),
+                                                   lambda m: np.interp(m, minutes, steps)))
+        top.set_xlabel("training time (min)")
+    ax.set_title("Training loss", fontsize=10, loc="left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     tmp = out.with_name(out.name + ".tmp.png")
