@@ -162,9 +162,18 @@ def measure_options(runners: dict[str, tuple[Callable, int]], repeats: int) -> d
     return times
 
 
-def measure_compile(unet, num_images: int, steps: int, repeats: int) -> dict:
-    """torch.compile of the UNet: compile time (first call) apart, then ``steps`` calls against the plain UNet."""
+def measure_compile(unet, num_images: int, steps: int, repeats: int, cold: bool = True) -> dict:
+    """torch.compile of the UNet: compile time (first call) apart, then ``steps`` calls against the plain UNet.
+
+    ``cold``: inductor's on-disk caches start empty (a fresh ``TORCHINDUCTOR_CACHE_DIR``), as in a new
+    environment; a warm cache (a second process on the same machine) compiles in seconds instead.
+    """
+    import tempfile
+
     from pipelines.speed import prepare_unet
+
+    if cold:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="spritediff-inductor-")
 
     size, channels = unet.config.sample_size, unet.config.in_channels
     x = torch.randn(num_images, channels, size, size, generator=torch.Generator().manual_seed(1))
@@ -177,7 +186,8 @@ def measure_compile(unet, num_images: int, steps: int, repeats: int) -> dict:
     with torch.inference_mode():
         ref = unet(x, torch.tensor(timesteps[0])).sample
         diff = (compiled(x, torch.tensor(timesteps[0])).sample - ref).abs().max().item()
-    return {"compile_s": {"wall": wall, "cpu": cpu}, "steps": steps, "max_abs_diff": diff,
+    return {"compile_s": {"wall": wall, "cpu": cpu}, "cache": "cold" if cold else "warm", "steps": steps,
+            "max_abs_diff": diff,
             "times": measure_options(runners, repeats)}
 
 
@@ -341,6 +351,15 @@ def options_table(summary: dict[str, dict], steps: int, clock: str) -> str:
     return "\n".join(lines)
 
 
+def cost_table(cost: dict[str, dict[str, float]]) -> str:
+    """The pipelines' own work per step without the UNet (``sampling_time.sampler_cost``: a stub eps)."""
+    lines = ["| setting | ours ms/step without the UNet | stock ms/step without the UNet |", "|---|---:|---:|"]
+    for name, c in cost.items():
+        stock = f"{c['stock']:.3f}" if "stock" in c else "n/a"
+        lines.append(f"| {name} | {c['ours']:.3f} | {stock} |")
+    return "\n".join(lines)
+
+
 def check_targets(rows, train, ddpm_name: str) -> dict[str, bool]:
     targets = {}
     for r in rows:
@@ -374,6 +393,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train_batch", type=int, default=128)
     p.add_argument("--train_steps", type=int, default=3, help="training steps per timing")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (compile time reported apart)")
+    p.add_argument("--compile_cache", choices=("cold", "warm"), default="cold",
+                   help="cold: inductor's disk caches start empty (default); warm: reuse them")
     p.add_argument("--onnx", choices=("auto", "off"), default="auto",
                    help="auto: time onnxruntime when it is installed and the UNet is unconditional")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -432,7 +453,10 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                                                  onnx_unet), args.repeats)
         train_times = measure_training(training_runners(unet, cfg, args.train_batch, args.train_steps, args.seed),
                                        args.repeats)
-        compiled = measure_compile(unet, args.num_images, args.option_steps, args.repeats) if args.compile else None
+        compiled = measure_compile(unet, args.num_images, args.option_steps, args.repeats,
+                                   args.compile_cache == "cold") if args.compile else None
+        base = {impl: make for impl, make in runners.items() if impl in ("ours", "stock")}
+        cost = st.sampler_cost(unet, base, settings, max(3, args.repeats))
     finally:
         gc.unfreeze()
     rate_after = matmul_rate()
@@ -449,14 +473,18 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                  options_table(opts, args.option_steps, clock)]
         if comp:
             parts.append(options_table(comp, args.option_steps, clock) +
-                         f"\n\ntorch.compile: compile time {compiled['compile_s'][clock]:.1f} s ({clock}), "
-                         f"max |diff| {compiled['max_abs_diff']:.2e}")
+                         f"\n\ntorch.compile: compile time {compiled['compile_s'][clock]:.1f} s ({clock}, "
+                         f"{compiled['cache']} cache), max |diff| {compiled['max_abs_diff']:.2e}")
+        parts.append(cost_table(cost))
         tables[clock] = "\n\n".join(parts)
     head = (f"{what}: {n_params:,} parameters; UNet forward {fwd_flops / args.num_images / 1e6:.1f} MFLOP per image, "
             f"training step {train_flops / args.train_batch / 1e6:.1f} MFLOP per image (forward + backward); "
             f"float32 matmul {rate['cpu']:.1f} GFLOP/s (CPU time), {rate['wall']:.1f} GFLOP/s (wall), "
             f"{torch.get_num_threads()} thread(s); load average {os.getloadavg()[0]:.2f}; ONNX: {onnx_export['note']}")
     targets = check_targets(results[args.clock]["sampling"], results[args.clock]["training"], settings[0][0])
+    if any("stock" in c for c in cost.values()):
+        targets["default (ours): own per-step cost <= stock's (stub UNet, all settings)"] = \
+            all(c["ours"] <= c["stock"] for c in cost.values())
     table_markdown = f"{head}\n\n{tables[args.clock]}"
     print(f"{table_markdown}\n\nFor reference, the other clock:\n\n{tables[next(c for c in CLOCKS if c != args.clock)]}"
           "\n")
@@ -478,7 +506,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             "matmul_gflops": {"before": rate_before, "after": rate_after, "used": rate},
             "clock_for_targets": args.clock, "targets": targets,
             "raw_times_s": {"sampling": times, "training": train_times, "options_per_image": options},
-            "compile": compiled, "onnx": onnx_export, **results, "table_markdown": table_markdown,
+            "compile": compiled, "onnx": onnx_export, "sampler_cost_ms_per_step": cost, **results,
+            "table_markdown": table_markdown,
             "table_markdown_other_clock": tables[next(c for c in CLOCKS if c != args.clock)],
         }
         out = Path(args.json)

@@ -13,6 +13,7 @@ depend on any option beyond float rounding (``tests/test_speed_options.py``).
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +76,9 @@ class OnnxUNet:
         self.path = Path(path)
         size, channels = unet.config.sample_size, unet.config.in_channels
         example = (torch.zeros(2, channels, size, size), torch.zeros(2, dtype=torch.long))
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # the tracer warns about diffusers' shape checks and batch-size branches; the graph does not need them
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(_Forward(unet).eval(), example, str(self.path), input_names=["sample", "timestep"],
                               output_names=["eps"], dynamic_axes={"sample": {0: "batch"}, "timestep": {0: "batch"}},
                               dynamo=False)
