@@ -146,7 +146,8 @@ def option_runners(unet, num_images: int, steps: int, seed: int, threads: int,
 
 
 def measure_options(runners: dict[str, tuple[Callable, int]], repeats: int) -> dict[str, dict[str, list[float]]]:
-    """{clock: {option: [seconds per image per repeat]}}, interleaved, order rotated per repeat."""
+    """{clock: {option: [seconds per image (of all the calls of a runner) per repeat]}}, interleaved, order
+    rotated per repeat."""
     for fn, _ in runners.values():
         fn()  # warm-up
     names = list(runners)
@@ -338,9 +339,10 @@ def training_table(summary, clock: str, batch_size: int) -> str:
     return "\n".join(lines)
 
 
-def options_summary(times: dict[str, list[float]], base: str = "plain (inference_mode)") -> dict[str, dict]:
+def options_summary(times: dict[str, list[float]], steps: int, base: str = "plain (inference_mode)") -> dict:
+    """{option: {"ms_per_image_step", "speedup"}} from seconds per image of ``steps`` UNet calls."""
     med = {name: statistics.median(v) for name, v in times.items()}
-    return {name: {"ms_per_image_step": 1e3 * m, "speedup": med[base] / m} for name, m in med.items()}
+    return {name: {"ms_per_image_step": 1e3 * m / steps, "speedup": med[base] / m} for name, m in med.items()}
 
 
 def options_table(summary: dict[str, dict], steps: int, clock: str) -> str:
@@ -466,8 +468,8 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     for clock in CLOCKS:
         rows = sampling_rows(times[clock], settings, T, fwd_flops, rate[clock])
         train = training_summary(train_times[clock], args.train_batch, args.train_steps, train_flops, rate[clock])
-        opts = options_summary(options[clock])
-        comp = options_summary(compiled["times"][clock]) if compiled else None
+        opts = options_summary(options[clock], args.option_steps)
+        comp = options_summary(compiled["times"][clock], args.option_steps) if compiled else None
         results[clock] = {"sampling": rows, "training": train, "options": opts, "compile": comp}
         parts = [sampling_table(rows, clock), training_table(train, clock, args.train_batch),
                  options_table(opts, args.option_steps, clock)]
