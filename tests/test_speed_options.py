@@ -11,6 +11,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +128,23 @@ def test_onnxruntime_refuses_a_conditional_unet():
     cond = build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet, conditional=True)
     with pytest.raises(ValueError, match="class-conditional"):
         OnnxUNet(cond)
+
+
+def test_sample_cli_runtime_onnxruntime(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from PIL import Image
+
+    from training.sample import main
+
+    torch.manual_seed(0)
+    folder = tmp_path / "pipeline"
+    SpritesDDPMPipeline(unet=build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet).eval(),
+                        scheduler=make_scheduler()).save_pretrained(folder)
+    grids = {}
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / f"{runtime}.png"
+        assert main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "3", "--num_images", "4",
+                     "--runtime", runtime, "--out", str(out)]) == 0
+        grids[runtime] = np.asarray(Image.open(out))[-(64 + 8):].astype(int)  # the grid, not the caption
+    assert np.abs(grids["torch"] - grids["onnxruntime"]).max() <= 1  # uint8 pixels: rounding at most
