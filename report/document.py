@@ -108,12 +108,22 @@ def _inline(text: str) -> str:
 
 
 def _html_table(md: str) -> str:
+    """The rows of a Markdown table (or of several, one after another) as HTML: a row followed by a separator
+    row (``|---|---:|``) is a header."""
     lines = [line.strip().strip("|").split("|") for line in md.splitlines() if line.strip()]
     if len(lines) < 2:
         return f"<tr><td>{html.escape(md)}</td></tr>"
-    head = "".join(f"<th>{html.escape(c.strip())}</th>" for c in lines[0])
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>" for c in r) + "</tr>" for r in lines[2:])
-    return f"<thead><tr>{head}</tr></thead><tbody>{rows}</tbody>"
+
+    def is_separator(cells: list[str]) -> bool:
+        return all(set(c.strip()) <= set("-:") and c.strip() for c in cells)
+
+    out = []
+    for i, cells in enumerate(lines):
+        if is_separator(cells):
+            continue
+        tag = "th" if i + 1 < len(lines) and is_separator(lines[i + 1]) else "td"
+        out.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>" for c in cells) + "</tr>")
+    return "<tbody>" + "".join(out) + "</tbody>"
 
 
 def environment() -> list[dict]:

@@ -8,19 +8,10 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from evaluation.compare import class_match, predict_classes
 from evaluation.features import load_sprite_feature_net
 from tests.test_bench_fid import load_bench, save_tiny_pipeline
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_class_match_hand_made_case():

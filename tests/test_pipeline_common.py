@@ -10,26 +10,10 @@ import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline, SpritesPipelineOutput
-from training.config import load_config
-from training.model import build_unet
 from training.noise import make_scheduler
 
 PIPELINES = [SpritesDDPMPipeline, SpritesDDIMPipeline]
 FEW = {"num_inference_steps": 3}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return build_unet(load_config("configs/tiny.yaml").unet).eval()
 
 
 def _pipe(cls, unet):

@@ -20,14 +20,6 @@ PIPELINES = [SpritesDDPMPipeline, SpritesDDIMPipeline]
 MIX = [0.5, 0.0, 0.5, 0.0, 0.0]  # half hero, half food
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def cond_unet():
     torch.manual_seed(0)

@@ -12,27 +12,11 @@ from pipelines import SpritesDDIMPipeline
 from pipelines.common import read_schedule, spaced_timesteps
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.pipeline_sprites_ddpm import ddpm_steps
-from training.config import load_config
-from training.model import build_unet
 from training.noise import make_scheduler
 
 from .test_pipeline_ddpm import float64_schedule
 
 T = 500
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return build_unet(load_config("configs/tiny.yaml").unet).eval()
 
 
 def _pipes(unet, clip: bool, spacing: str):

@@ -12,26 +12,9 @@ from diffusers import DDPMPipeline
 from pipelines import SpritesDDPMPipeline
 from pipelines.common import read_schedule, spaced_timesteps
 from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update
-from training.config import load_config
-from training.model import build_unet
 from training.noise import make_scheduler
 
 T = 500
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One thread: faster and steadier than two on a machine shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def unet():
-    torch.manual_seed(0)
-    return build_unet(load_config("configs/tiny.yaml").unet).eval()
 
 
 def float64_schedule(scheduler):

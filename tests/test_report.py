@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from report.browser import find_chromium, image_status, screenshot
-from report.document import Report
+from report.document import Report, _html_table
 
 
 def _png(path, seed):
@@ -41,6 +41,12 @@ def test_figures_and_tables_are_numbered_and_captioned(report_dir):
     assert "python -m something --flag" in text
     html = page.read_text()
     assert html.count("<figure>") == 2 and "Table 1. A table." in html
+
+
+def test_two_markdown_tables_in_one_block_keep_both_header_rows():
+    html = _html_table("| a | b |\n|---|---:|\n| 1 | 2 |\n\n| c | d |\n|:--|---|\n| 3 | 4 |")
+    assert html.count("<th>") == 4 and "<th>c</th>" in html and "<td>3</td>" in html
+    assert "---" not in html
 
 
 def test_rewriting_replaces_the_folder_whole(tmp_path, report_dir):

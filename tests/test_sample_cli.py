@@ -20,14 +20,6 @@ from training.sample import main, save_grid, tile_images
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _save(folder: Path, conditional: bool = False) -> Path:
     torch.manual_seed(0)
     unet = build_unet(load_config("configs/tiny.yaml").unet, conditional).eval()

@@ -12,16 +12,6 @@ from torch import nn
 from score_toy import DSMLoss, GaussianMixture2D, LinearScore, NCSMLoss, ScoreMLP, SlicedScoreMatchingLoss, fit
 from score_toy.sigmas import geometric_sigmas
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest, and least disturbed by other jobs, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
 COV = torch.tensor([[1.0, 0.3], [0.3, 0.5]], dtype=torch.float64)
 EYE = torch.eye(2, dtype=torch.float64)

@@ -23,15 +23,6 @@ from score_toy import (
 )
 from score_toy.config import ConfigError, load_config
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 EYE = [[1.0, 0.0], [0.0, 1.0]]
 MIX = GaussianMixture2D([0.7, 0.3], [[3.0, 0.0], [-3.0, 0.0]], [EYE, [[0.5, 0.1], [0.1, 0.3]]])
 

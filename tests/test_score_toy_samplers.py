@@ -16,15 +16,6 @@ from score_toy import (
     langevin_dynamics,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 THETA = torch.tensor(0.5, dtype=torch.float64)
 ROT = torch.stack([torch.stack([THETA.cos(), -THETA.sin()]), torch.stack([THETA.sin(), THETA.cos()])])
 COV = ROT @ torch.diag(torch.tensor([1.0, 0.25], dtype=torch.float64)) @ ROT.T

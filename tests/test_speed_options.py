@@ -25,14 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-4  # images in [0, 1]; float32 reassociation across layouts / thread counts stays far below this
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def unet():
     torch.manual_seed(0)

@@ -34,14 +34,6 @@ T = 500
 LOG2 = math.log(2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def schedule():
     """(scheduler, betas, alphas_cumprod): the course's linear schedule, the schedule arrays in float64."""

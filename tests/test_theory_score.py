@@ -30,14 +30,6 @@ from training.train import DiffusionLoss
 EYE = [[1.0, 0.0], [0.0, 1.0]]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def mixture3() -> GaussianMixture2D:
     """A three-component mixture with correlated, unequal covariances."""
     return GaussianMixture2D([0.5, 0.3, 0.2], [[0.0, 0.0], [3.0, 1.0], [-2.0, 2.5]],
