@@ -230,6 +230,20 @@ def check_targets(rows, speedups) -> dict[str, bool]:
     return targets
 
 
+def run_header(argv: list[str] | None) -> dict:
+    """What every timing JSON starts with: the date, the command line and the machine (threads as now set)."""
+    import diffusers
+
+    return {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "diffusers": diffusers.__version__,
+                    "python": platform.python_version()},
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     src = p.add_mutually_exclusive_group(required=True)
@@ -286,16 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
     if args.json:
-        import diffusers
-
         result = {
-            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+            **run_header(argv),
             "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "torch": torch.__version__, "diffusers": diffusers.__version__,
-                        "python": platform.python_version()},
             "clock_for_targets": args.clock, "targets": targets,
             "sampler_cost_ms_per_step": cost, "sampler_cost_table": tables["sampler_cost"],
             **{clock: {"rows": results[clock][0], "speedups": results[clock][1], "table_markdown": tables[clock]}

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import gc
 import json
 import os
-import platform
 import statistics
 import sys
 from collections.abc import Callable
@@ -493,16 +491,10 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     for name, ok in targets.items():
         print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
     if args.json:
-        import diffusers
-
         result = {
-            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+            **st.run_header(argv),
             "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
             "load_average": os.getloadavg(),
-            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                        "cpu_count": os.cpu_count(), "torch_threads": args.threads, "torch": torch.__version__,
-                        "diffusers": diffusers.__version__, "python": platform.python_version()},
             "flops": {"unet_forward_per_image": fwd_flops / args.num_images,
                       "train_step_per_image": train_flops / args.train_batch},
             "matmul_gflops": {"before": rate_before, "after": rate_after, "used": rate},
