@@ -38,9 +38,9 @@ def load_model(args: argparse.Namespace):
         readme = Path(args.pipeline) / "README.md"
         return pipe.unet.eval(), pipe.scheduler, f"pipeline {args.pipeline}", readme.read_text() if \
             readme.is_file() else ""
+    from pipelines.schedule import make_scheduler
     from training.config import ConfigError, load_config
     from training.model import build_unet
-    from training.noise import make_scheduler
 
     try:
         cfg = load_config(args.random_unet)
@@ -129,9 +129,9 @@ def run(args: argparse.Namespace) -> dict:
     rows.append({"setting": "real half A vs half B (floor)", "prior": None, "t_prime": None, "unet_calls": 0,
                  "wall_s": 0.0, "cpu_s": 0.0, **real_floor(real_features, half_a, half_b, n, args.split_seed)})
     for prior in args.prior:
-        record(f"{prior} prior alone", prior, 0, lambda prior=prior: es._prior_sample(
-            prior, (n, 3, 16, 16), gen(), args.prior_steps, None, None, extra.get("class_labels"), 1.0,
-            es._execution_device, unet.dtype).add(1).div(2))
+        record(f"{prior} prior alone", prior, 0, lambda prior=prior: es.prior_sample(
+            prior, (n, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size), gen(),
+            prior_steps=args.prior_steps, class_labels=extra.get("class_labels")).add(1).div(2))
         for t in args.t_prime:
             record(f"ES-DDPM {prior} T'={t}", prior, t, lambda prior=prior, t=t: es(
                 batch_size=n, t_prime=t, prior=prior, prior_steps=args.prior_steps, generator=gen(),

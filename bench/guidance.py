@@ -48,7 +48,7 @@ from evaluation.compare import (
     save_labelled_grids,
     write_text_atomic,
 )
-from training.data import SPRITE_CLASSES
+from pipelines.labels import SPRITE_CLASSES
 
 MARKER = "results.json"
 SHORT = {"hero": "hero", "non-hero": "non-hero", "food": "food", "spell": "spell", "side-facing": "side"}

@@ -41,9 +41,9 @@ def load_model(args: argparse.Namespace):
 
         pipe = load_pipeline(args.pipeline, "ddpm")
         return pipe.unet.eval(), pipe.scheduler, f"pipeline {args.pipeline}"
+    from pipelines.schedule import make_scheduler
     from training.config import ConfigError, load_config
     from training.model import build_unet
-    from training.noise import make_scheduler
 
     try:
         cfg = load_config(args.random_unet)
@@ -64,7 +64,7 @@ def make_runners(unet, scheduler, num_images: int, seed: int,
     from diffusers import DDIMPipeline, DDPMPipeline
 
     from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
-    from pipelines.common import spaced_timesteps
+    from pipelines.schedule import spaced_timesteps
 
     conditional = unet.config.num_class_embeds is not None
     labels = [i % 5 for i in range(num_images)] if conditional else None

@@ -216,7 +216,7 @@ def training_runners(unet, cfg, batch_size: int, steps: int, seed: int) -> dict[
     import torch.nn.functional as F
     from accelerate import Accelerator
 
-    from training.noise import make_scheduler
+    from pipelines.schedule import make_scheduler
     from training.train import DiffusionLoss, forward_loss, make_batch, make_optimization, optimizer_step
 
     g = torch.Generator().manual_seed(seed)

@@ -105,7 +105,6 @@ def sample_pipeline(pipeline_dir: str | Path, num_images: int, sampler: str = "d
     ``batch_size``. ``call_kwargs`` go to the pipeline call (for example ``class_labels``, ``eta``).
     """
     import torch
-    from diffusers import DDPMScheduler, UNet2DModel
 
     from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 
@@ -114,16 +113,16 @@ def sample_pipeline(pipeline_dir: str | Path, num_images: int, sampler: str = "d
         raise FileNotFoundError(f"{pipeline_dir}: not a saved pipeline (no model_index.json)")
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
-    unet = UNet2DModel.from_pretrained(pipeline_dir, subfolder="unet").eval()
-    scheduler = DDPMScheduler.from_pretrained(pipeline_dir, subfolder="scheduler")
-    cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
-    pipe = cls(unet=unet, scheduler=scheduler)
+    pipe = (SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline).from_pretrained(pipeline_dir)
+    pipe.unet.eval()
     pipe.set_progress_bar_config(disable=True)
+    if steps is not None:  # else the pipeline's default: all T steps for DDPM, 50 for DDIM
+        call_kwargs["num_inference_steps"] = steps
     out = []
     for b, start in enumerate(range(0, num_images, batch_size)):
         n = min(batch_size, num_images - start)
         generator = torch.Generator().manual_seed(seed + b)
-        result = pipe(batch_size=n, generator=generator, num_inference_steps=steps, output_type="np", **call_kwargs)
+        result = pipe(batch_size=n, generator=generator, output_type="np", **call_kwargs)
         out.append(to_uint8_nhwc(result.images, value_range=(0.0, 1.0)))
     return np.concatenate(out)
 
@@ -167,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="range of float images in a .npz/.npy (default -1 1)")
     parser.add_argument("--num-images", type=int, default=None, help="images to sample from a pipeline")
     parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
-    parser.add_argument("--steps", type=int, default=None, help="inference steps (default: all T for DDPM)")
+    parser.add_argument("--steps", type=int, default=None, help="inference steps (default: all T for DDPM, "
+                        "50 for DDIM)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders of images")

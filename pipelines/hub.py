@@ -3,9 +3,25 @@ from deep inside the HTTP client."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+from urllib.parse import urlparse
 
-from training.hub import HubError, hub_unreachable_reason
+
+class HubError(RuntimeError):
+    """The hub cannot be used; the message says why and what to do."""
+
+
+def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
+    """None when the hub's host resolves and accepts a TCP connection, else a short reason."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"cannot reach {host} ({exc.strerror or type(exc).__name__})"
 
 
 class HubPushMixin:

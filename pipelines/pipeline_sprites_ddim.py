@@ -6,6 +6,10 @@
 
 over ``num_inference_steps`` timesteps; ``prev`` is the next timestep of the sequence (alpha_bar = 1 after the
 last). eta = 0 is deterministic, eta = 1 has the DDPM posterior variance.
+
+Defaults not given in the call (``clip_sample``, ``timestep_spacing``) come from the scheduler config saved in
+the folder, as in diffusers' ``DDIMPipeline``, so both sample a folder the same way. ``prior="moments"`` starts
+from the data's Gaussian at the first timestep instead of N(0, I) (:mod:`pipelines.prior`).
 """
 
 from __future__ import annotations
@@ -19,16 +23,11 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import (
-    ClassConditioning,
-    SpritesPipelineOutput,
-    check_sampling_args,
-    initial_noise,
-    read_schedule,
-    spaced_timesteps,
-    to_output,
-)
+from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, to_output
 from pipelines.hub import HubPushMixin
+from pipelines.labels import ClassConditioning
+from pipelines.prior import DataPriorMixin
+from pipelines.schedule import read_schedule, spaced_timesteps
 
 
 class DDIMStep(NamedTuple):
@@ -67,7 +66,7 @@ def ddim_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDIMStep, noise: tor
     return x_prev if noise is None else x_prev.add_(noise, alpha=sigma)
 
 
-class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
+class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
     """DDIM sampling of a sprites ``UNet2DModel`` (Song et al. 2021, eq. 12).
 
     ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and
@@ -87,8 +86,10 @@ class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
         generator: torch.Generator | list[torch.Generator] | None = None,
         num_inference_steps: int = 50,
         eta: float = 0.0,
-        clip_sample: bool = False,
-        timestep_spacing: str = "leading",
+        clip_sample: bool | None = None,
+        timestep_spacing: str | None = None,
+        prior: str = "standard",
+        prior_rank: int = 16,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         latents: torch.Tensor | None = None,
@@ -104,13 +105,17 @@ class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
             generator: a ``torch.Generator`` (or one per sample) for x_T and every z; same seed, same images.
             num_inference_steps: number of DDIM steps, 1..T.
             eta: 0 deterministic DDIM, 1 DDPM-like (sigma_t^2 = posterior variance).
-            clip_sample: clip the predicted x_0 to [-1, 1] at every step (diffusers' ``clip_sample``).
-            timestep_spacing: "leading" (diffusers' default), "trailing" or "linspace".
+            clip_sample: clip the predicted x_0 to [-1, 1] at every step; None: the scheduler config's
+                ``clip_sample`` (as diffusers' ``DDIMPipeline``).
+            timestep_spacing: "leading", "trailing" or "linspace"; None: the scheduler config's.
+            prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
+                Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
+            prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
             class_labels: for a conditional UNet: ints, class names or 5-weight mixes, one or one per sample
                 (see ``pipelines.common``). None: the null class.
             guidance_scale: w of classifier-free guidance, eps_uncond + w (eps_cond - eps_uncond); 1 plain
                 conditional, 0 unconditional.
-            latents: the initial noise x_T, shape (batch_size, 3, 16, 16), instead of drawing it.
+            latents: x_T itself, shape (batch_size, C, H, W), instead of drawing it (``prior`` is not applied).
             output_type: "pil", "np" or "pt".
             return_intermediates: also return x_T and the x_t along the chain (for a GIF of the denoising).
             intermediate_every: keep every k-th x_t (the final one is always kept).
@@ -118,6 +123,8 @@ class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
         """
         _, alphas_cumprod = read_schedule(self.scheduler)
         T = len(alphas_cumprod)
+        clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
+        timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, num_inference_steps, T,
                                     timestep_spacing, output_type, intermediate_every)
         if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not eta >= 0 or math.isinf(eta):
@@ -126,7 +133,8 @@ class SpritesDDIMPipeline(HubPushMixin, DiffusionPipeline):
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))
-        x = initial_noise(shape, generator, latents, device, dtype)
+        x_T = self.make_prior(prior, steps[0].alpha_bar, prior_rank) if latents is None else None
+        x = initial_noise(shape, generator, latents, device, dtype, x_T)
         kept = [x] if return_intermediates else None
         with cond.applied(self.unet):
             for i, step in enumerate(self.progress_bar(steps)):

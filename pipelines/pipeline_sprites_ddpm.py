@@ -6,6 +6,10 @@ with z ~ N(0, I) and z = 0 at the last step; sigma_t^2 = beta_t (``variance="bet
 the posterior variance beta~_t = (1 - alpha_bar_{t-1})/(1 - alpha_bar_t) beta_t (``variance="posterior"``).
 These are diffusers' ``variance_type`` "fixed_large" and "fixed_small".
 
+Defaults not given in the call (``variance``, ``clip_sample``, ``timestep_spacing``) come from the scheduler
+config saved in the folder, as in diffusers' ``DDPMPipeline``, so both sample a folder the same way.
+``prior="moments"`` starts from the data's Gaussian at T instead of N(0, I) (:mod:`pipelines.prior`).
+
 With ``num_inference_steps`` < T the chain visits a subsequence of timesteps and each step uses the alpha of the
 whole stride, alpha_t = alpha_bar_t / alpha_bar_prev (as ``DDPMScheduler.set_timesteps`` does); the default
 runs all T steps, which is Algorithm 2 exactly.
@@ -22,15 +26,17 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
-    ClassConditioning,
     SpritesPipelineOutput,
     check_sampling_args,
+    config_default,
+    config_variance,
     initial_noise,
-    read_schedule,
-    spaced_timesteps,
     to_output,
 )
 from pipelines.hub import HubPushMixin
+from pipelines.labels import ClassConditioning
+from pipelines.prior import DataPriorMixin
+from pipelines.schedule import read_schedule, spaced_timesteps
 
 VARIANCES = ("beta", "posterior")
 
@@ -80,7 +86,7 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
     return mean if noise is None else mean.add_(noise, alpha=sigma)
 
 
-class SpritesDDPMPipeline(HubPushMixin, DiffusionPipeline):
+class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
     ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and
@@ -99,9 +105,11 @@ class SpritesDDPMPipeline(HubPushMixin, DiffusionPipeline):
         batch_size: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         num_inference_steps: int | None = None,
-        variance: str = "beta",
-        clip_sample: bool = False,
-        timestep_spacing: str = "leading",
+        variance: str | None = None,
+        clip_sample: bool | None = None,
+        timestep_spacing: str | None = None,
+        prior: str = "standard",
+        prior_rank: int = 16,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         latents: torch.Tensor | None = None,
@@ -116,14 +124,20 @@ class SpritesDDPMPipeline(HubPushMixin, DiffusionPipeline):
             batch_size: number of images.
             generator: a ``torch.Generator`` (or one per sample) for x_T and every z; same seed, same images.
             num_inference_steps: None (default) runs all T steps (Algorithm 2); fewer skip timesteps.
-            variance: "beta" (sigma_t^2 = beta_t, default) or "posterior" (beta~_t).
-            clip_sample: clip the predicted x_0 to [-1, 1] at every step (off in Algorithm 2).
-            timestep_spacing: "leading", "trailing" or "linspace" when ``num_inference_steps`` < T.
+            variance: "beta" (sigma_t^2 = beta_t) or "posterior" (beta~_t); None: the scheduler config's
+                ``variance_type`` ("fixed_large" is "beta", "fixed_small" is "posterior").
+            clip_sample: clip the predicted x_0 to [-1, 1] at every step (not in Algorithm 2); None: the
+                scheduler config's ``clip_sample``.
+            timestep_spacing: "leading", "trailing" or "linspace" when ``num_inference_steps`` < T; None: the
+                scheduler config's.
+            prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
+                Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
+            prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
             class_labels: for a conditional UNet: ints, class names or 5-weight mixes, one or one per sample
                 (see ``pipelines.common``). None: the null class.
             guidance_scale: w of classifier-free guidance, eps_uncond + w (eps_cond - eps_uncond); 1 plain
                 conditional, 0 unconditional.
-            latents: the initial noise x_T, shape (batch_size, 3, 16, 16), instead of drawing it.
+            latents: x_T itself, shape (batch_size, C, H, W), instead of drawing it (``prior`` is not applied).
             output_type: "pil", "np" or "pt".
             return_intermediates: also return x_T and the x_t along the chain (for a GIF of the denoising).
             intermediate_every: keep every k-th x_t (the final one is always kept).
@@ -132,16 +146,20 @@ class SpritesDDPMPipeline(HubPushMixin, DiffusionPipeline):
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         n = T if num_inference_steps is None else num_inference_steps
+        variance = config_variance(self.scheduler, variance)
+        clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
+        timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, n, T, timestep_spacing, output_type,
                                     intermediate_every)
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
-                             f"got {variance!r}")
+                             f"got {variance!r} (from the scheduler's variance_type if not given)")
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = ddpm_steps(betas, alphas_cumprod, spaced_timesteps(T, n, timestep_spacing), variance)
-        x = initial_noise(shape, generator, latents, device, dtype)
+        x_T = self.make_prior(prior, steps[0].alpha_bar, prior_rank) if latents is None else None
+        x = initial_noise(shape, generator, latents, device, dtype, x_T)
         kept = [x] if return_intermediates else None
         with cond.applied(self.unet):
             for i, step in enumerate(self.progress_bar(steps)):

@@ -20,11 +20,12 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import ClassConditioning, SpritesPipelineOutput, check_sampling_args, read_schedule, to_output
+from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, config_variance, to_output
 from pipelines.hub import HubPushMixin
+from pipelines.labels import ClassConditioning
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
-from training.noise import perturb_input
+from pipelines.schedule import perturb_input, read_schedule
 
 PRIORS = ("ddim", "gaussian")
 
@@ -63,9 +64,13 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
             raise ValueError("prior_mean and prior_std go together: give both or neither")
         self.register_to_config(prior_mean=_as_list(prior_mean), prior_std=_as_list(prior_std))
 
-    def _prior_sample(self, prior: str, shape, generator, prior_steps: int, prior_mean, prior_std, class_labels,
-                      guidance_scale: float, device, dtype) -> torch.Tensor:
-        """x0' of the chosen prior, in [-1, 1] (the DDIM sample is clipped, as its images are)."""
+    def prior_sample(self, prior: str, shape: tuple[int, ...], generator=None, prior_steps: int = 10,
+                     prior_mean: Any = None, prior_std: Any = None, class_labels: Any = None,
+                     guidance_scale: float = 1.0, device=None, dtype=None) -> torch.Tensor:
+        """x0' of the chosen prior ("ddim" or "gaussian"), shape ``shape`` (B, C, H, W), in [-1, 1] (the DDIM
+        sample is clipped, as its images are)."""
+        device = self._execution_device if device is None else device
+        dtype = self.unet.dtype if dtype is None else dtype
         if prior == "ddim":
             ddim = SpritesDDIMPipeline(unet=self.unet, scheduler=self.scheduler)
             ddim.set_progress_bar_config(disable=True)
@@ -92,8 +97,8 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         prior: str = "ddim",
         prior_steps: int = 10,
         generator: torch.Generator | list[torch.Generator] | None = None,
-        variance: str = "beta",
-        clip_sample: bool = False,
+        variance: str | None = None,
+        clip_sample: bool | None = None,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         prior_mean: Any = None,
@@ -112,8 +117,9 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
             prior_steps: DDIM steps of the "ddim" prior, 1..T.
             generator: a ``torch.Generator`` (or one per sample). Draws, in order: the prior, the noise of
                 q(x_{T'} | x0'), then every z of the chain.
-            variance: "beta" (sigma_t^2 = beta_t, Algorithm 2) or "posterior" (beta~_t).
-            clip_sample: clip the predicted x_0 to [-1, 1] at every DDPM step.
+            variance: "beta" (sigma_t^2 = beta_t, Algorithm 2) or "posterior" (beta~_t); None: the scheduler
+                config's ``variance_type``, as in the DDPM pipeline.
+            clip_sample: clip the predicted x_0 to [-1, 1] at every DDPM step; None: the scheduler config's.
             class_labels, guidance_scale: as in the DDPM pipeline (conditional UNets), used by the prior too.
             prior_mean, prior_std: per-pixel Gaussian prior for this call (default: the pipeline's).
             output_type: "pil", "np" or "pt".
@@ -128,14 +134,16 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         if isinstance(prior_steps, bool) or not isinstance(prior_steps, numbers.Integral) or \
                 not 1 <= prior_steps <= T:
             raise ValueError(f"prior_steps must be an integer from 1 to num_train_timesteps ({T}), got {prior_steps!r}")
+        variance = config_variance(self.scheduler, variance)
+        clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
         shape = check_sampling_args(self.unet, batch_size, generator, None, int(t_prime), T, "leading", output_type, 1)
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
         device, dtype = self._execution_device, self.unet.dtype
 
-        x0 = self._prior_sample(prior, shape, generator, int(prior_steps), prior_mean, prior_std, class_labels,
-                                guidance_scale, device, dtype)
+        x0 = self.prior_sample(prior, shape, generator, int(prior_steps), prior_mean, prior_std, class_labels,
+                               guidance_scale, device, dtype)
         start = torch.full((shape[0],), int(t_prime) - 1, device=device)
         noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         x = perturb_input(x0, start, noise, torch.as_tensor(alphas_cumprod))

@@ -39,9 +39,9 @@ def load_bench(name: str):
 def save_tiny_pipeline(path: Path, conditional: bool) -> Path:
     """A random-weight pipeline with the tiny config's UNet (conditional: 5 classes + the null class)."""
     from pipelines import SpritesDDPMPipeline
+    from pipelines.schedule import make_scheduler
     from training.config import load_config
     from training.model import build_unet
-    from training.noise import make_scheduler
 
     cfg = load_config(ROOT / "configs" / "tiny.yaml")
     torch.manual_seed(0)

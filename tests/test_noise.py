@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from training.noise import make_scheduler, perturb_input
+from pipelines.schedule import make_scheduler, perturb_input
 
 
 def test_linear_schedule_matches_closed_form():

@@ -10,7 +10,7 @@ import torch
 from diffusers import DDIMPipeline, DDPMPipeline
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline, SpritesPipelineOutput
-from training.noise import make_scheduler
+from pipelines.schedule import make_scheduler
 
 PIPELINES = [SpritesDDPMPipeline, SpritesDDIMPipeline]
 FEW = {"num_inference_steps": 3}

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
-from pipelines.common import NULL_CLASS, ClassConditioning, class_label_weights
+from pipelines.labels import NULL_CLASS, ClassConditioning, class_label_weights
+from pipelines.schedule import make_scheduler
 from training.config import load_config
 from training.model import build_unet
-from training.noise import make_scheduler
 
 PIPELINES = [SpritesDDPMPipeline, SpritesDDIMPipeline]
 MIX = [0.5, 0.0, 0.5, 0.0, 0.0]  # half hero, half food

@@ -10,9 +10,8 @@ import torch
 from diffusers import DDPMPipeline
 
 from pipelines import SpritesDDPMPipeline
-from pipelines.common import read_schedule, spaced_timesteps
 from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update
-from training.noise import make_scheduler
+from pipelines.schedule import make_scheduler, read_schedule, spaced_timesteps
 
 T = 500
 
@@ -81,7 +80,7 @@ def test_short_chain_matches_stock_ddpm_pipeline(unet):
 
 def test_strided_steps_use_the_alpha_of_the_stride():
     betas, alphas_cumprod = read_schedule(make_scheduler())
-    timesteps = spaced_timesteps(T, 10)
+    timesteps = spaced_timesteps(T, 10, "leading")
     assert timesteps == list(range(450, -1, -50))
     for s, prev in zip(ddpm_steps(betas, alphas_cumprod, timesteps), timesteps[1:] + [-1], strict=True):
         ab_prev = alphas_cumprod[prev] if prev >= 0 else 1.0

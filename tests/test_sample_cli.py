@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from pipelines import SpritesDDPMPipeline
+from pipelines.schedule import make_scheduler
 from training.config import load_config
 from training.model import build_unet
-from training.noise import make_scheduler
 from training.sample import main, save_grid, tile_images
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
+from pipelines.schedule import make_scheduler
 from pipelines.speed import prepare_unet
 from training.config import load_config
 from training.model import build_unet
-from training.noise import make_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-4  # images in [0, 1]; float32 reassociation across layouts / thread counts stays far below this

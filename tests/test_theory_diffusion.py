@@ -20,13 +20,12 @@ from diffusers.utils.torch_utils import randn_tensor
 from scipy.special import log_ndtr, logsumexp
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline
-from pipelines.common import read_schedule, spaced_timesteps
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update
 from pipelines.pipeline_sprites_es_ddpm import gaussian_prior_from_images
+from pipelines.schedule import make_scheduler, perturb_input, read_schedule, spaced_timesteps
 from training.config import load_config
 from training.model import build_unet
-from training.noise import make_scheduler, perturb_input
 from training.train import DiffusionLoss
 
 ROOT = Path(__file__).resolve().parents[1]

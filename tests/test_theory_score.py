@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipelines.common import read_schedule
+from pipelines.schedule import make_scheduler, perturb_input, read_schedule
 from score_toy import (
     GaussianMixture2D,
     NCSMLoss,
@@ -24,7 +24,6 @@ from score_toy import (
     geometric_sigmas,
     langevin_dynamics,
 )
-from training.noise import make_scheduler, perturb_input
 from training.train import DiffusionLoss
 
 EYE = [[1.0, 0.0], [0.0, 1.0]]

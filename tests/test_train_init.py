@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from pipelines import SpritesDDPMPipeline
+from pipelines.schedule import make_scheduler
 from training.config import ConfigError, load_config
 from training.model import build_unet, init_unet_from
-from training.noise import make_scheduler
 
 
 @pytest.fixture(scope="module")

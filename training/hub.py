@@ -7,25 +7,9 @@ access before any work, so an offline machine fails at the start, never after tr
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
-
-class HubError(RuntimeError):
-    """The hub cannot be used; the message says why and what to do."""
-
-
-def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
-    """None when the hub's host resolves and accepts a TCP connection, else a short reason."""
-    from huggingface_hub import constants
-
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"cannot reach {host} ({exc.strerror or type(exc).__name__})"
+from pipelines.hub import HubError, hub_unreachable_reason
 
 
 def check_hub_access(repo_id: str | None) -> None:

@@ -6,10 +6,17 @@ from typing import Any
 
 from diffusers import UNet2DModel
 
-from training.config import ConfigError
+from pipelines.labels import NULL_CLASS, NUM_CLASSES
+from pipelines.schedule import make_scheduler
+from training.config import ConfigError, TrainConfig
 
-NUM_CLASSES = 5
-NULL_CLASS = NUM_CLASSES  # index of the "no label" embedding used for classifier-free guidance
+__all__ = ["NULL_CLASS", "build_scheduler", "build_unet", "init_unet_from"]
+
+
+def build_scheduler(cfg: TrainConfig):
+    """The run's ``DDPMScheduler``: its noise schedule and the sampling settings every pipeline defaults to."""
+    return make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end, variance_type=cfg.variance_type,
+                          clip_sample=cfg.clip_sample, timestep_spacing=cfg.timestep_spacing)
 
 
 def build_unet(unet_kwargs: dict[str, Any], conditional: bool = False) -> UNet2DModel:

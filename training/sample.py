@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.common import config_variance
+from pipelines.prior import PRIORS
+
 GRID_SCALE = 4  # 16x16 sprites drawn as 64x64 (nearest neighbour)
 GIF_SCALE = 3
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
@@ -32,10 +35,14 @@ GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
 
 def tile_images(images: np.ndarray, ncols: int | None = None, scale: int = 1, pad: int = 1,
                 pad_value: int = 128) -> np.ndarray:
-    """uint8 (N, H, W, 3) -> one uint8 (rows * (H + pad) + pad, ...) image, upscaled ``scale`` x (nearest)."""
+    """uint8 (N, H, W, 3) (or grey (N, H, W, 1)) -> one uint8 (rows * (H + pad) + pad, ...) image, upscaled
+    ``scale`` x (nearest)."""
     images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty uint8 array (N, H, W, 3), got {images.dtype} {images.shape}")
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty uint8 array (N, H, W, 3) or grey (N, H, W, 1), got "
+                         f"{images.dtype} {images.shape}")
+    if images.shape[-1] == 1:
+        images = images.repeat(3, axis=-1)
     n, h, w, _ = images.shape
     ncols = ncols or min(n, 10)
     nrows = math.ceil(n / ncols)
@@ -169,9 +176,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num_images", type=int, default=50)
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: all T for ddpm, 50 for ddim)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 DDPM-like")
-    p.add_argument("--variance", choices=("beta", "posterior"), default="beta", help="DDPM sigma_t^2")
-    p.add_argument("--clip_sample", action="store_true", help="clip the predicted x_0 to [-1, 1] at every step")
-    p.add_argument("--timestep_spacing", choices=("leading", "trailing", "linspace"), default="leading")
+    p.add_argument("--variance", choices=("beta", "posterior"), default=None,
+                   help="DDPM sigma_t^2 (default: the folder's scheduler config)")
+    p.add_argument("--clip_sample", action=argparse.BooleanOptionalAction, default=None,
+                   help="clip the predicted x_0 to [-1, 1] at every step (default: the folder's scheduler config)")
+    p.add_argument("--timestep_spacing", choices=("leading", "trailing", "linspace"), default=None,
+                   help="default: the folder's scheduler config")
+    p.add_argument("--prior", choices=PRIORS, default="standard",
+                   help="x_T from N(0, I) (standard) or the data's Gaussian at T (moments; pipelines/prior.py)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class_labels", nargs="+", default=None,
                    help="conditional models: ints, names or 5 comma-separated mix weights, cycled over the images")
@@ -223,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     T = pipe.scheduler.config.num_train_timesteps
     steps = args.steps if args.steps is not None else (T if args.sampler == "ddpm" else 50)
     kwargs = {"num_inference_steps": steps, "clip_sample": args.clip_sample, "timestep_spacing": args.timestep_spacing,
-              "guidance_scale": args.guidance_scale}
+              "guidance_scale": args.guidance_scale, "prior": args.prior}
     kwargs.update({"variance": args.variance} if args.sampler == "ddpm" else {"eta": args.eta})
     if args.class_labels:
         labels = [parse_label(tok) for tok in args.class_labels]
@@ -237,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
 
-    what = f"DDPM (sigma^2={args.variance})" if args.sampler == "ddpm" else f"DDIM eta={args.eta:g}"
+    variance = config_variance(pipe.scheduler, args.variance)
+    what = f"DDPM (sigma^2={variance})" if args.sampler == "ddpm" else f"DDIM eta={args.eta:g}"
+    if args.prior != "standard":
+        what += f", {args.prior} prior"
     caption = f"{what}, {steps} steps, seed {args.seed}, {n} images in {elapsed:.1f} s"
     if args.class_labels:
         caption += f", labels {' '.join(args.class_labels)}, guidance {args.guidance_scale:g}"

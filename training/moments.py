@@ -1,0 +1,60 @@
+"""Write the data moments a pipeline folder needs for ``prior="moments"`` (training writes them itself).
+
+    python -m training.moments --pipeline pretrained/sprites_ddpm [--data PATH] [--no-hflip]
+
+The mean and covariance of the training sprites in [-1, 1] (with their mirror images when the run flipped,
+which is read from the folder's ``training/config.yaml`` when it has one), fitted to the UNet's image shape,
+saved as ``data_moments.safetensors`` beside ``model_index.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from pipelines.prior import DataMoments
+from training.data import SpritesDataError, fit_images, images_to_tensor, read_sprites_arrays
+
+
+def data_moments(unet_config: dict, data_path: str | None = None, hflip: bool = True) -> DataMoments:
+    """The moments of the sprites at ``data_path`` (default location) as a UNet of ``unet_config`` sees them."""
+    images, _ = read_sprites_arrays(data_path)
+    return DataMoments.from_images(fit_images(images_to_tensor(images), unet_config), hflip)
+
+
+def folder_moments(folder: Path, data_path: str | None = None, hflip: bool | None = None) -> DataMoments:
+    """The data moments for the pipeline in ``folder`` (hflip as its training record says, else True)."""
+    unet_config = json.loads((Path(folder) / "unet" / "config.json").read_text())
+    record = Path(folder) / "training" / "config.yaml"
+    if hflip is None:
+        hflip = bool((yaml.safe_load(record.read_text()) or {}).get("hflip", True)) if record.is_file() else True
+    return data_moments(unet_config, data_path, hflip)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pipeline", required=True, help="a saved pipeline folder")
+    p.add_argument("--data", default=None, help="sprites folder or .npz (default: $SPRITEDIFF_DATA or ../shared)")
+    p.add_argument("--no-hflip", dest="hflip", action="store_false", default=None,
+                   help="no mirror images (default: as the run's training/config.yaml says, else with them)")
+    args = p.parse_args(argv)
+    folder = Path(args.pipeline)
+    if not (folder / "unet" / "config.json").is_file():
+        print(f"error: {folder} is not a pipeline folder (no unet/config.json)", file=sys.stderr)
+        return 2
+    try:
+        moments = folder_moments(folder, args.data, args.hflip)
+    except SpritesDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = moments.save(folder)
+    print(f"wrote {path} (mean and covariance of {moments.count} images of shape {moments.shape})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
