@@ -42,6 +42,11 @@ class TrainConfig:
     num_train_timesteps: int = 500
     beta_start: float = 1e-4
     beta_end: float = 0.02
+    # sampling settings saved in the pipeline's scheduler config: every pipeline (ours and diffusers' stock
+    # DDPMPipeline / DDIMPipeline) takes its defaults from them (measured best: docs/ddpm_vs_ddim.md)
+    timestep_spacing: str = "trailing"
+    clip_sample: bool = False
+    variance_type: str = "fixed_large"  # DDPM sigma_t^2: "fixed_large" = beta_t, "fixed_small" = posterior
     # model
     unet: dict[str, Any] = field(default_factory=default_unet)
     conditional: bool = False  # condition on the 5 labels (class embedding with a null class)
@@ -59,7 +64,10 @@ class TrainConfig:
     lr_warmup_steps: int = 100
     lr_scheduler: str = "cosine"
     max_grad_norm: float = 1.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.999  # the EMA's decay (with ema_power: its upper bound)
+    ema_power: float | None = None  # EDM2-style power EMA, decay (1 - 1/t)^(gamma + 1) ~ t / (t + gamma + 1)
+    loss_weighting: str = "none"  # "none" (Ho et al. eq. 14) or "min_snr" (Hang et al. 2023)
+    min_snr_gamma: float = 5.0  # gamma of min-SNR-gamma weighting
     mixed_precision: str = "no"
     num_threads: int = 0  # torch CPU threads per process; 0: cores / processes (accelerate launch would set 1)
     # logging, samples, checkpoints
@@ -95,6 +103,17 @@ class TrainConfig:
         if self.sample_inference_steps > self.num_train_timesteps:
             raise ConfigError(f"sample_inference_steps ({self.sample_inference_steps}) cannot exceed "
                               f"num_train_timesteps ({self.num_train_timesteps})")
+        if self.timestep_spacing not in ("leading", "trailing", "linspace"):
+            raise ConfigError(f"timestep_spacing must be leading, trailing or linspace, got {self.timestep_spacing!r}")
+        if self.variance_type not in ("fixed_small", "fixed_large"):
+            raise ConfigError(f"variance_type must be fixed_small (posterior) or fixed_large (beta_t), got "
+                              f"{self.variance_type!r}")
+        if self.loss_weighting not in ("none", "min_snr"):
+            raise ConfigError(f"loss_weighting must be 'none' or 'min_snr', got {self.loss_weighting!r}")
+        if self.min_snr_gamma <= 0:
+            raise ConfigError(f"min_snr_gamma must be positive, got {self.min_snr_gamma}")
+        if self.ema_power is not None and self.ema_power <= 0:
+            raise ConfigError(f"ema_power must be positive or null, got {self.ema_power}")
         if self.mixed_precision not in ("no", "fp16", "bf16"):
             raise ConfigError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
         if self.lr_scheduler not in ("cosine", "linear", "constant", "constant_with_warmup"):
@@ -106,6 +125,10 @@ class TrainConfig:
             raise ConfigError("push_to_hub needs hub_model_id (for example --hub_model_id you/sprites-ddpm)")
         if not isinstance(self.unet, dict):
             raise ConfigError(f"unet must be a mapping of UNet2DModel arguments, got {type(self.unet).__name__}")
+        channels = self.unet.get("in_channels", 3)
+        if channels not in (1, 3) or self.unet.get("out_channels", channels) != channels:
+            raise ConfigError(f"unet: in_channels and out_channels must both be 3 (RGB sprites) or both 1 (grey), "
+                              f"got {channels} and {self.unet.get('out_channels')}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

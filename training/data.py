@@ -6,8 +6,16 @@ Three sources are accepted (see :func:`load_sprites`):
 * the compact ``.npz`` with arrays ``images`` (N,16,16,3) and ``labels`` (N,5), as in ``../shared/data/sprites``;
 * a hub data set name (``user/name``) through ``datasets.load_dataset``, for users who are online.
 
-The default location is ``$SPRITEDIFF_DATA`` or ``../shared/data/sprites`` next to the project; the data is
-never shipped with the project. Sprites by ElvGames, FrootsnVeggies and kyrise (research and education only).
+The data is never shipped with the project; ``python -m training.data download [--to DIR]`` fetches the course
+files from the Hugging Face Hub (``training/download.py``). With no source given, the loaders look in
+(:func:`data_search_path`):
+
+1. ``$SPRITEDIFF_DATA``, when it is set (and then only there);
+2. ``../shared/data/sprites`` beside the project folder;
+3. the user folder ``~/.cache/spritediff/sprites`` (``$XDG_CACHE_HOME/spritediff/sprites``), where ``download``
+   puts the files by default.
+
+Sprites by ElvGames, FrootsnVeggies and kyrise (research and education only).
 """
 
 from __future__ import annotations
@@ -20,30 +28,61 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
-SPRITE_CLASSES: tuple[str, ...] = ("hero", "non-hero", "food", "spell", "side-facing")
+from pipelines.labels import SPRITE_CLASSES
+
 IMAGE_SHAPE = (16, 16, 3)
 COURSE_IMAGES = "sprites_1788_16x16.npy"
 COURSE_LABELS = "sprite_labels_nc_1788_16x16.npy"
 N_UNIQUE = 1788  # the course file repeats 1,788 base sprites 50 times (row i is sprite i % 1788)
 DATA_ENV = "SPRITEDIFF_DATA"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sprites"  # the course's shared folder
+DOWNLOAD_HINT = "python -m training.data download"
 
 
 class SpritesDataError(ValueError):
     """Bad sprites input: the message names the file, the problem and the fix."""
 
 
-def default_data_path() -> Path:
-    """``$SPRITEDIFF_DATA`` if set, else ``../shared/data/sprites`` beside the project folder."""
+def user_data_path() -> Path:
+    """The per-user sprites folder, ``$XDG_CACHE_HOME/spritediff/sprites`` (default ``~/.cache/spritediff/sprites``):
+    where ``python -m training.data download`` puts the course files unless told otherwise."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "spritediff" / "sprites"
+
+
+def data_search_path() -> list[Path]:
+    """Where the loaders look when no source is given: ``[$SPRITEDIFF_DATA]`` if it is set, else
+    ``[../shared/data/sprites, user_data_path()]``."""
     env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "sprites"
+    return [Path(env)] if env else [SHARED_DATA, user_data_path()]
+
+
+def holds_sprites(path: Path) -> bool:
+    """True for an existing file, or a folder with the course images file or a ``.npz``."""
+    if path.is_file():
+        return True
+    return path.is_dir() and ((path / COURSE_IMAGES).is_file() or any(path.glob("*.npz")))
+
+
+def default_data_path() -> Path:
+    """The first place of :func:`data_search_path` that holds sprites (if none does, the first place)."""
+    places = data_search_path()
+    return next((p for p in places if holds_sprites(p)), places[0])
+
+
+def no_default_data_error() -> SpritesDataError:
+    """The error for "no source given and no sprites in any default place", with how to get them."""
+    places = data_search_path()
+    where = f"{places[0]} (${DATA_ENV})" if os.environ.get(DATA_ENV) else " or ".join(str(p) for p in places)
+    return SpritesDataError(f"no sprites found in {where}. Get the course files with `{DOWNLOAD_HINT}`, or set "
+                            f"${DATA_ENV} (or a command's --data_path) to a folder that holds them.")
 
 
 def _load_array(path: Path, what: str) -> np.ndarray:
     if not path.is_file():
         raise SpritesDataError(f"{path}: {what} file not found. Point --data_path (or ${DATA_ENV}) at the folder "
-                               f"holding {COURSE_IMAGES} + {COURSE_LABELS} or the sprites .npz.")
+                               f"holding {COURSE_IMAGES} + {COURSE_LABELS} or the sprites .npz, or get the course "
+                               f"files with `{DOWNLOAD_HINT}`.")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -123,7 +162,11 @@ def read_sprites_arrays(path: str | Path | None = None, unique: bool = True) -> 
     preferred when present) or one ``.npz`` with ``images`` and ``labels``. ``unique`` keeps only the 1,788
     base sprites when the file is the course's 50-fold tiling of them.
     """
-    path = Path(path) if path is not None else default_data_path()
+    if path is None:
+        path = default_data_path()
+        if not holds_sprites(path):
+            raise no_default_data_error()
+    path = Path(path)
     if path.is_dir():
         if (path / COURSE_IMAGES).exists():
             images_file, labels_file = path / COURSE_IMAGES, path / COURSE_LABELS
@@ -131,14 +174,16 @@ def read_sprites_arrays(path: str | Path | None = None, unique: bool = True) -> 
             npz = sorted(path.glob("*.npz"))
             if not npz:
                 raise SpritesDataError(f"{path}: no sprites found; the folder needs {COURSE_IMAGES} + {COURSE_LABELS} "
-                                       f"or a .npz with 'images' and 'labels'. Set --data_path or ${DATA_ENV}.")
+                                       f"or a .npz with 'images' and 'labels'. Set --data_path or ${DATA_ENV}, or "
+                                       f"get the course files with `{DOWNLOAD_HINT} --to {path}`.")
             images_file, labels_file = npz[0], None
     elif path.suffix == ".npz":
         images_file, labels_file = path, None
     elif path.suffix == ".npy":
         images_file, labels_file = path, path.with_name(COURSE_LABELS)
     elif not path.exists():
-        raise SpritesDataError(f"{path}: no such file or folder. Set --data_path or ${DATA_ENV} to the sprites folder.")
+        raise SpritesDataError(f"{path}: no such file or folder. Set --data_path or ${DATA_ENV} to the sprites folder, "
+                               f"or get the course files with `{DOWNLOAD_HINT}`.")
     else:
         raise SpritesDataError(f"{path}: unknown sprites file type {path.suffix!r}; "
                                "use the course .npy pair or a .npz.")
@@ -167,7 +212,7 @@ def sprites_dataset_from_arrays(images: np.ndarray, labels: np.ndarray):
 def _load_hub(name: str, split: str):
     import datasets
 
-    from training.hub import hub_unreachable_reason
+    from pipelines.hub import hub_unreachable_reason
 
     reason = hub_unreachable_reason()
     if reason:
@@ -192,7 +237,7 @@ def load_sprites(source: str | Path | None = None, *, unique: bool = True, split
     """Load the sprites as a ``datasets.Dataset`` (columns ``image``, ``label``).
 
     ``source`` is a folder, a ``.npz``/``.npy`` file, or a hub data set name such as ``user/sprites``;
-    ``None`` means :func:`default_data_path`.
+    ``None`` means the first place of :func:`data_search_path` that holds sprites.
     """
     if source is not None and not Path(source).exists() and "/" in str(source) and not str(source).startswith(
             (".", "/", "~")) and Path(source).suffix == "":
@@ -204,6 +249,21 @@ def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (N,16,16,3) -> float32 (N,3,16,16) in [-1, 1]."""
     x = torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
+
+
+def fit_images(x: torch.Tensor, unet_config: dict) -> torch.Tensor:
+    """Training images (N, 3, 16, 16) in [-1, 1] made to fit the UNet: grey (the channel mean) for
+    ``in_channels: 1``, resized (nearest, whole pixels for integer factors) to ``sample_size``."""
+    channels = unet_config.get("in_channels", 3)
+    size = unet_config.get("sample_size", 16)
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if channels == 1:
+        x = x.mean(1, keepdim=True)
+    elif channels != x.shape[1]:
+        raise ValueError(f"unet.in_channels is {channels}; the sprites have 3 (RGB) channels, or use 1 (grey)")
+    if tuple(x.shape[-2:]) != size:
+        x = torch.nn.functional.interpolate(x, size=size, mode="nearest-exact")
+    return x
 
 
 def tensor_to_images(x: torch.Tensor) -> np.ndarray:
@@ -233,3 +293,11 @@ class SpritesTorchDataset(TorchDataset):
         if self.hflip and torch.rand(()) < 0.5:
             x = x.flip(-1)
         return x, self.labels[i]
+
+
+if __name__ == "__main__":  # python -m training.data download [--to DIR]
+    import sys
+
+    from training.download import main
+
+    sys.exit(main())

@@ -1,6 +1,9 @@
 """Turn a training checkpoint into a pipeline folder (EMA weights), e.g. to score a run part way.
 
     python -m training.export_checkpoint runs/sprites_ddpm/checkpoints/checkpoint-0003000 OUT_DIR [--raw]
+
+The folder is what the end of training writes: the UNet, the run's scheduler (with its sampling settings), the
+data moments for ``prior="moments"`` (from the run's data) and a model card.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from safetensors.torch import load_file
 
 from training.checkpoints import atomic_dir
 from training.config import ConfigError, load_config
+from training.data import SpritesDataError
 from training.hub import write_model_card
-from training.model import build_unet
-from training.noise import make_scheduler
+from training.model import build_scheduler, build_unet
+from training.moments import data_moments
 
 
 def checkpoint_unet(checkpoint: Path, ema: bool = True):
@@ -49,13 +53,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         unet, cfg = checkpoint_unet(args.checkpoint, ema=not args.raw)
-    except (ConfigError, OSError, RuntimeError) as exc:
+        moments = data_moments(cfg.unet, cfg.data_path, cfg.hflip)
+    except (ConfigError, SpritesDataError, OSError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     step = int(args.checkpoint.name.split("-")[-1])
     with atomic_dir(args.out) as tmp:
-        SpritesDDPMPipeline(unet=unet, scheduler=make_scheduler(cfg.num_train_timesteps, cfg.beta_start,
-                                                                  cfg.beta_end)).save_pretrained(tmp)
+        SpritesDDPMPipeline(unet=unet, scheduler=build_scheduler(cfg)).save_pretrained(tmp)
+        moments.save(tmp)
         write_model_card(tmp, {"config": cfg.to_dict(), "steps": step, "parameters": sum(
             q.numel() for q in unet.parameters())})
     print(f"wrote {args.out} (step {step}, {'raw' if args.raw else 'EMA'} weights)")

@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from pipelines.prior import DataMoments
 from training.checkpoints import (
     atomic_dir,
     find_checkpoint,
@@ -39,10 +39,10 @@ from training.checkpoints import (
     truncate_stats,
 )
 from training.config import ConfigError, TrainConfig, load_config, save_config
-from training.data import SpritesDataError, images_to_tensor, load_sprites
+from training.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
 from training.hub import HubError, check_hub_access, push_pipeline, write_model_card
-from training.model import NULL_CLASS, build_unet, init_unet_from
-from training.noise import make_scheduler, perturb_input
+from training.loss import DiffusionLoss
+from training.model import NULL_CLASS, build_scheduler, build_unet, init_unet_from
 
 logger = logging.getLogger("spritediff.train")
 FAULT_ENV = "SPRITEDIFF_FAULT"  # fault injection for the tests: "kill@STEP", "kill-in-save@STEP" or "nan@STEP"
@@ -58,18 +58,6 @@ def inject_fault(kind: str, step: int) -> bool:
     return True
 
 
-class DiffusionLoss:
-    """Epsilon-prediction loss ||eps - eps_theta(x_t, t [, y])||^2 (Ho et al. 2020, eq. 14)."""
-
-    def __init__(self, alphas_cumprod: torch.Tensor):
-        self.alphas_cumprod = alphas_cumprod
-
-    def __call__(self, unet, x0, t, noise, labels=None) -> torch.Tensor:
-        xt = perturb_input(x0, t, noise, self.alphas_cumprod)
-        eps = unet(xt, t, class_labels=labels).sample
-        return F.mse_loss(eps, noise)
-
-
 def step_randomness(cfg: TrainConfig, step: int, n_data: int):
     """Everything random about global step ``step``, for the whole global batch (rows in process order)."""
     steps_per_epoch = n_data // cfg.train_batch_size
@@ -78,9 +66,11 @@ def step_randomness(cfg: TrainConfig, step: int, n_data: int):
     idx = perm[pos * cfg.train_batch_size:(pos + 1) * cfg.train_batch_size]
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * (step + 1))
     b = cfg.train_batch_size
+    size = cfg.unet.get("sample_size", 16)
+    shape = (cfg.unet.get("in_channels", 3), *((size, size) if isinstance(size, int) else size))
     t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=g)
-    noise = torch.randn(b, 3, 16, 16, generator=g)
-    flip = torch.rand(b, generator=g) < 0.5
+    noise = torch.randn(b, *shape, generator=g)
+    flip = (torch.rand(b, generator=g) < 0.5) & cfg.hflip  # drawn either way: the other draws do not move
     drop = torch.rand(b, generator=g) < cfg.cond_drop_prob
     return epoch, idx, t, noise, flip, drop
 
@@ -102,7 +92,12 @@ def make_optimization(cfg: TrainConfig, unet) -> tuple:
                                   eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
                                  num_training_steps=cfg.max_train_steps)
-    return optimizer, lr_scheduler, EMAModel(unet.parameters(), decay=cfg.ema_decay)
+    if cfg.ema_power is None:
+        ema = EMAModel(unet.parameters(), decay=cfg.ema_decay)
+    else:  # EDM2's power EMA (Karras et al. 2024, eq. 3): decay t / (t + gamma + 1), capped at ema_decay
+        ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, inv_gamma=cfg.ema_power + 1,
+                       power=1.0)
+    return optimizer, lr_scheduler, ema
 
 
 def forward_loss(accelerator: Accelerator, unet, loss_fn: DiffusionLoss, batch: tuple) -> torch.Tensor:
@@ -122,6 +117,16 @@ def optimizer_step(accelerator: Accelerator, unet, optimizer, lr_scheduler, ema:
     optimizer.step()
     lr_scheduler.step()
     ema.step(unet.parameters())
+
+
+def shared_error(accelerator: Accelerator, error: str | None) -> str | None:
+    """The first error any process met, on every process, so that all stop together (a process left waiting
+    at a barrier would die with a traceback of its own and bury the message)."""
+    if accelerator.num_processes == 1:
+        return error
+    from accelerate.utils import gather_object
+
+    return next((e for e in gather_object([error]) if e), None)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -173,12 +178,15 @@ def plot_loss(stats_file: Path, out: Path) -> None:
     tmp.replace(out)
 
 
-def save_pipeline(unet, scheduler, out: Path, card: dict) -> None:
-    """save_pretrained of the pipeline (unet + scheduler) into ``out``, atomically, with a model card."""
+def save_pipeline(unet, scheduler, out: Path, card: dict, moments: DataMoments | None = None) -> None:
+    """save_pretrained of the pipeline (unet + scheduler, and the data moments for ``prior="moments"``) into
+    ``out``, atomically, with a model card."""
     from pipelines import SpritesDDPMPipeline
 
     with atomic_dir(out) as tmp:
-        SpritesDDPMPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp)
+        pipe = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
+        pipe.set_data_moments(moments)
+        pipe.save_pretrained(tmp)
         write_model_card(tmp, card)
 
 
@@ -216,10 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         unet = build_unet(cfg.unet, cfg.conditional)
         if cfg.init_from and ckpt is None:
             init_unet_from(unet, cfg.init_from)
+        error = None
     except (ConfigError, SpritesDataError, HubError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        error = f"error: {exc}"
+    error = shared_error(accelerator, error)
+    if error:  # every process stops, the main one says why in one line
+        if accelerator.is_main_process:
+            print(error, file=sys.stderr)
         return 2
-    accelerator.wait_for_everyone()
 
     if accelerator.is_main_process:
         (out / "samples").mkdir(parents=True, exist_ok=True)
@@ -227,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                             handlers=[logging.FileHandler(out / "log.txt"), logging.StreamHandler(sys.stderr)])
         logging.getLogger("accelerate").setLevel(logging.WARNING)
-    images = images_to_tensor(dataset.with_format("numpy")["image"])
+    images = fit_images(images_to_tensor(dataset.with_format("numpy")["image"]), cfg.unet)
     labels = torch.as_tensor(dataset["label"], dtype=torch.long)
-    scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
-    loss_fn = DiffusionLoss(scheduler.alphas_cumprod)
+    scheduler = build_scheduler(cfg)
+    loss_fn = DiffusionLoss(scheduler.alphas_cumprod, cfg.loss_weighting, cfg.min_snr_gamma)
 
     optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
     unet, optimizer = accelerator.prepare(unet, optimizer)
@@ -324,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         card = {"config": cfg.to_dict(), "steps": step, "final_loss": rows[-1]["loss"] if rows else None,
                 "train_time_s": rows[-1]["time_s"] if rows else None, "parameters": n_params,
                 "processes": n_proc}
-        save_pipeline(final_unet, scheduler, out / "pipeline", card)
+        save_pipeline(final_unet, scheduler, out / "pipeline", card, DataMoments.from_images(images, cfg.hflip))
         logger.info("saved the pipeline to %s (%d steps%s)", out / "pipeline", step,
                     ", stopped by max_train_minutes" if status == "time" else "")
         if cfg.push_to_hub:
