@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retrain", action="store_true",
                    help="train configs/sprites_ddpm.yaml from scratch first (about 1.5 h on 2 CPU cores)")
     args = p.parse_args(argv)
+    from training.data import default_data_path, holds_sprites, no_default_data_error
+
+    if not holds_sprites(default_data_path()):  # the FID parts need the sprites: stop now, not minutes later
+        print(f"error: {no_default_data_error()}", file=sys.stderr)
+        return 2
     s = load_settings(args.quick)
     work = args.out.with_name(args.out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)

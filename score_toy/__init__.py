@@ -2,7 +2,7 @@
 
 from score_toy.losses import DSMLoss, NCSMLoss, SlicedScoreMatchingLoss
 from score_toy.metrics import energy_distance, estimate_weights, mean_log_likelihood, relative_score_error
-from score_toy.mixture import GaussianMixture2D
+from score_toy.mixture import GaussianMixture2D, course_samples
 from score_toy.models import LinearScore, NoiseConditionalScoreMLP, ScoreMLP
 from score_toy.samplers import annealed_langevin_dynamics, deterministic_ascent, langevin_dynamics
 from score_toy.sigmas import draw_sigmas, geometric_sigmas
@@ -17,6 +17,7 @@ __all__ = [
     "ScoreMLP",
     "SlicedScoreMatchingLoss",
     "annealed_langevin_dynamics",
+    "course_samples",
     "deterministic_ascent",
     "draw_sigmas",
     "energy_distance",

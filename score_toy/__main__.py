@@ -14,10 +14,12 @@ from score_toy.mixture import GaussianMixture2D
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m score_toy", description=(
-        "Score-based models on a 2D Gaussian mixture made from a student number: analytic and learned scores, "
+        "Score-based models on the course's 2D Gaussian mixture and data set for a student number: analytic "
+        "scores, scores learned on the training split and measured on the held-out test split, "
         "deterministic ascent, Langevin and annealed Langevin dynamics, and Song & Ermon (2019)'s mode-weight "
         "experiment. Writes numbered, captioned figures and metrics.json."))
-    parser.add_argument("--student-id", help="the student number that defines the mixture (default: the config's)")
+    parser.add_argument("--student-id", help="your student number (0 .. 2**32 - 1): it defines the mixture and the "
+                        "data set (default: the config's placeholder)")
     parser.add_argument("--out", default="outputs/score_toy", help="output folder (default: outputs/score_toy)")
     parser.add_argument("--config", default=None, help="a YAML file merged over configs/score_toy.yaml")
     parser.add_argument("--quick", action="store_true", help="a tiny run of seconds (the config's quick section)")

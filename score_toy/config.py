@@ -9,11 +9,18 @@ from typing import Any
 
 import yaml
 
+from score_toy.mixture import split_sizes
+
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "score_toy.yaml"
 
 
 class ConfigError(ValueError):
     """A bad score_toy configuration; the message names the key and the problem."""
+
+
+# keys of earlier versions, with what replaced them
+RETIRED_KEYS = {"n_train": "score_toy now trains on the course notebook's data set (course_samples); set n_samples "
+                           "and train_split instead"}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -33,6 +40,8 @@ def merge(base: dict[str, Any], override: dict[str, Any], where: str = "") -> di
     out = copy.deepcopy(base)
     for key, value in override.items():
         name = f"{where}{key}"
+        if key not in base and key in RETIRED_KEYS:
+            raise ConfigError(f"config key {name} is gone: {RETIRED_KEYS[key]}")
         if key not in base:
             close = difflib.get_close_matches(str(key), [str(k) for k in base], n=1)
             hint = f"; did you mean {where}{close[0]}?" if close else ""
@@ -65,15 +74,19 @@ def load_config(path: str | Path | None = None, quick: bool = False) -> dict[str
 
 def validate(cfg: dict[str, Any]) -> None:
     """Check the relations between settings that the components cannot see one at a time."""
-    required = ["seed", "student_id", "num_threads", "n_train", "n_eval", "input_scaling", "fixed_sigma",
-                "ssm", "noise_conditional", "sampling", "plot", "song_ermon"]
+    required = ["seed", "student_id", "num_threads", "n_samples", "train_split", "n_eval", "input_scaling",
+                "fixed_sigma", "ssm", "noise_conditional", "sampling", "plot", "song_ermon"]
     missing = [k for k in required if k not in cfg]
     if missing:
         raise ConfigError(f"config is missing {', '.join(missing)}")
-    for key in ("seed", "num_threads", "n_train", "n_eval"):
+    for key in ("seed", "num_threads", "n_samples", "n_eval"):
         if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < (0 if key == "seed" else 1):
             raise ConfigError(f"{key} must be a {'non-negative' if key == 'seed' else 'positive'} integer, "
                               f"got {cfg[key]!r}")
+    try:
+        split_sizes(cfg["n_samples"], cfg["train_split"])
+    except ValueError as err:
+        raise ConfigError(f"n_samples / train_split: {err}") from None
     if cfg["fixed_sigma"]["loss"] not in ("dsm", "ssm", "ssm_vr"):
         raise ConfigError(f"fixed_sigma.loss must be dsm, ssm or ssm_vr, got {cfg['fixed_sigma']['loss']!r}")
     sigmas = [float(s) for s in cfg["fixed_sigma"]["sigmas"]]

@@ -1,8 +1,10 @@
 """The experiments behind ``python -m score_toy``: train the score models, run every sampler, measure, draw.
 
 ``run(cfg, student_id, out)`` writes fig1..fig6 (PNG, numbered and captioned), ``metrics.json``, ``figures.json``
-and ``captions.md`` into ``out`` and returns the metrics. Every random draw comes from a generator seeded from
-``cfg["seed"]`` and the stage, so a run is deterministic on CPU.
+and ``captions.md`` into ``out`` and returns the metrics. The score models train on the training split of the
+course notebook's data set for the student (:func:`score_toy.mixture.course_samples`); held-out numbers use its
+test split, and ``metrics.json`` names the set behind every number (``evaluation_sets``). Every other random draw
+comes from a generator seeded from ``cfg["seed"]`` and the stage, so a run is deterministic on CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import Tensor
 
 from score_toy.losses import DSMLoss, NCSMLoss, SlicedScoreMatchingLoss
 from score_toy.metrics import energy_distance, estimate_weights, mean_log_likelihood, relative_score_error
-from score_toy.mixture import GaussianMixture2D
+from score_toy.mixture import GaussianMixture2D, course_samples
 from score_toy.models import NoiseConditionalScoreMLP, ScoreMLP
 from score_toy.plots import draw_density, draw_samples, draw_score_field, draw_trajectories, panels, save_figure
 from score_toy.samplers import annealed_langevin_dynamics, deterministic_ascent, langevin_dynamics
@@ -81,13 +83,23 @@ def _weights(w: list[float]) -> str:
     return "(" + ", ".join(f"{v:.2f}" for v in w) + ")"
 
 
-def _train(model: torch.nn.Module, loss, data: Tensor, section: dict[str, Any],
-           generator: torch.Generator) -> dict[str, Any]:
+def _train(model: torch.nn.Module, loss, data: Tensor, test: Tensor, section: dict[str, Any],
+           generator: torch.Generator, eval_seed: int) -> dict[str, Any]:
+    """Fit ``model`` on ``data``; then its loss on the whole training and test splits, with the same noise seed."""
     start = time.perf_counter()
     history = fit(model, loss, data, steps=section["steps"], batch_size=section["batch_size"], lr=float(section["lr"]),
                   generator=generator)
+    seconds = time.perf_counter() - start
     tail = history[-max(1, len(history) // 10):]
-    return {"steps": section["steps"], "final_loss": sum(tail) / len(tail), "seconds": time.perf_counter() - start}
+    return {"steps": section["steps"], "final_loss": sum(tail) / len(tail),
+            "train_loss": evaluate_loss(model, loss, data, torch.Generator().manual_seed(eval_seed)),
+            "test_loss": evaluate_loss(model, loss, test, torch.Generator().manual_seed(eval_seed)),
+            "seconds": seconds}
+
+
+def evaluate_loss(model: torch.nn.Module, loss, x: Tensor, generator: torch.Generator) -> float:
+    """``loss`` of the trained ``model`` on all of ``x`` at once (no update); its noise comes from ``generator``."""
+    return float(loss(model, x, generator).detach())
 
 
 def fixed_sigma_loss(name: str, sigma: float, ssm: dict[str, Any]) -> DSMLoss | SlicedScoreMatchingLoss:
@@ -100,8 +112,10 @@ def fixed_sigma_loss(name: str, sigma: float, ssm: dict[str, Any]) -> DSMLoss | 
     raise ValueError(f"unknown loss {name!r}; use dsm, ssm or ssm_vr")
 
 
-def sample_metrics(mixture: GaussianMixture2D, x: Tensor, ref_p: Tensor, ref_ps: Tensor) -> dict[str, Any]:
-    """Weights by responsibility, energy distances to i.i.d. samples of p and of p_sigma, mean log p."""
+def sample_metrics(mixture: GaussianMixture2D, x: Tensor, ref_p: Tensor, ref_ps: Tensor,
+                   test: Tensor) -> dict[str, Any]:
+    """Weights by responsibility, energy distances to i.i.d. samples of p and of p_sigma and to the held-out test
+    split, mean log p."""
     finite = torch.isfinite(x).all(-1)
     xf = x[finite]
     w = estimate_weights(mixture, x)
@@ -111,6 +125,7 @@ def sample_metrics(mixture: GaussianMixture2D, x: Tensor, ref_p: Tensor, ref_ps:
         "weight_tv": float(0.5 * (w - mixture.weights).abs().sum()),
         "energy_distance_p": energy_distance(xf, ref_p) if ok else math.nan,
         "energy_distance_p_sigma": energy_distance(xf, ref_ps) if ok else math.nan,
+        "energy_distance_test": energy_distance(xf, test) if ok else math.nan,
         "mean_log_p": mean_log_likelihood(mixture, xf) if ok else math.nan,
         "n_nonfinite": int((~finite).sum()),
     }
@@ -137,9 +152,12 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
 
     mixture = GaussianMixture2D.from_student_id(student_id)
     true_w = mixture.weights.tolist()
-    data = mixture.sample(cfg["n_train"], _generator(cfg, 1))
+    train_np, test_np = course_samples(student_id, cfg["n_samples"], cfg["train_split"])
+    data, test = torch.from_numpy(train_np).float(), torch.from_numpy(test_np).float()
+    n_train, n_test = data.shape[0], test.shape[0]
     data_var = float(data.var(0).mean())
-    log(f"student {student_id}: weights {_weights(true_w)}, means {mixture.means.round(decimals=2).tolist()}")
+    log(f"student {student_id}: weights {_weights(true_w)}, means {mixture.means.round(decimals=2).tolist()}; "
+        f"the course data set: {n_train} training and {n_test} test points")
 
     # Figure 1: the analytic score of p.
     fig, ax = panels(1, 1, size=6.5)
@@ -161,20 +179,24 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     for i, sigma in enumerate(float(s) for s in fs["sigmas"]):
         torch.manual_seed(1000 * cfg["seed"] + 100 + i)
         model = ScoreMLP(fs["hidden"], fs["depth"], sigma=sigma, input_scale=scale(sigma))
-        info = _train(model, fixed_sigma_loss(fs["loss"], sigma, ssm), data, fs, _generator(cfg, 10 + i))
+        info = _train(model, fixed_sigma_loss(fs["loss"], sigma, ssm), data, test, fs, _generator(cfg, 10 + i),
+                      1000 * cfg["seed"] + 130 + i)
         err = relative_score_error(model, mixture, sigma, cfg["n_eval"], _generator(cfg, 60 + i))
+        err_test = relative_score_error(model, mixture, sigma, generator=_generator(cfg, 110 + i), points=test)
         models[sigma] = model
         model_rows.append({"model": "ScoreMLP", "loss": fs["loss"], "sigma": sigma, **info,
-                           "relative_score_error": err})
+                           "relative_score_error": err, "relative_score_error_test": err_test})
         log(f"  trained ScoreMLP ({fs['loss']}) at sigma={sigma:g}: relative score error {err:.2e}")
     sig_s = float(cfg["sampling"]["sigma"])
     if ssm["comparison"]:
         torch.manual_seed(1000 * cfg["seed"] + 150)
         model = ScoreMLP(fs["hidden"], fs["depth"], sigma=sig_s, input_scale=scale(sig_s))
-        info = _train(model, fixed_sigma_loss("ssm_vr", sig_s, ssm), data, fs, _generator(cfg, 15))
+        info = _train(model, fixed_sigma_loss("ssm_vr", sig_s, ssm), data, test, fs, _generator(cfg, 15),
+                      1000 * cfg["seed"] + 135)
         err = relative_score_error(model, mixture, sig_s, cfg["n_eval"], _generator(cfg, 65))
+        err_test = relative_score_error(model, mixture, sig_s, generator=_generator(cfg, 115), points=test)
         model_rows.append({"model": "ScoreMLP", "loss": "ssm_vr", "sigma": sig_s, **info,
-                           "relative_score_error": err})
+                           "relative_score_error": err, "relative_score_error_test": err_test})
         log(f"  trained ScoreMLP (ssm_vr) at sigma={sig_s:g}: relative score error {err:.2e}")
 
     # Figure 2: learned fields beside the analytic fields of p_sigma.
@@ -190,9 +212,9 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
         ax[0, j].set_title(f"learned s_theta(x), sigma={sigma:g}\nrelative error {err:.1e}", fontsize=9)
         ax[1, j].set_title(f"analytic grad log p_sigma, sigma={sigma:g}\nmax |score| on grid {sc:.2g}", fontsize=9)
     save(fig, "learned_score_fields", f"Top: score models s_theta(x) trained with {fs['loss'].upper()} at one noise "
-         f"level each ({fs['steps']} steps on {cfg['n_train']} points). Bottom: the analytic score of the matching "
-         "perturbed density p_sigma = p * N(0, sigma^2 I) (contours); the two panels of a column share the arrow "
-         "scale. Larger sigma gives a smoother, weaker field that is easier to learn.")
+         f"level each ({fs['steps']} steps on the {n_train} training points of the course data set). Bottom: the "
+         "analytic score of the matching perturbed density p_sigma = p * N(0, sigma^2 I) (contours); the two panels "
+         "of a column share the arrow scale. Larger sigma gives a smoother, weaker field that is easier to learn.")
 
     # Samplers with fixed-sigma scores: exact p, exact p_sigma and the learned model.
     smp = cfg["sampling"]
@@ -205,9 +227,10 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
                (f"learned s_theta, sigma={sig_s:g}", models[sig_s], sig_s)]
     rows: list[dict[str, Any]] = [
         {"sampler": "i.i.d. draws", "score": "p itself", **sample_metrics(
-            mixture, mixture.sample(n, _generator(cfg, 42)), ref_p, ref_ps)},
+            mixture, mixture.sample(n, _generator(cfg, 42)), ref_p, ref_ps, test)},
         {"sampler": "i.i.d. draws", "score": f"p_{sig_s:g} itself", **sample_metrics(
-            mixture, mixture.perturbed(sig_s).sample(n, _generator(cfg, 43)), ref_p, ref_ps)},
+            mixture, mixture.perturbed(sig_s).sample(n, _generator(cfg, 43)), ref_p, ref_ps, test)},
+        {"sampler": "course data", "score": "training split", **sample_metrics(mixture, data, ref_p, ref_ps, test)},
     ]
     results: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
     for name, sampler, settings in (("deterministic ascent", deterministic_ascent, smp["ascent"]),
@@ -218,7 +241,7 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
             x, path = sampler(fn, starts, step_size=float(settings["step_size"]), n_steps=settings["n_steps"],
                               sigma=sigma, return_trajectory=True, **extra)
             results[name, label] = (x, path[:, :k])
-            rows.append({"sampler": name, "score": label, **sample_metrics(mixture, x, ref_p, ref_ps),
+            rows.append({"sampler": name, "score": label, **sample_metrics(mixture, x, ref_p, ref_ps, test),
                          "seconds": time.perf_counter() - t})
     log("  ran deterministic ascent and Langevin dynamics")
 
@@ -263,12 +286,15 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     nc_model = NoiseConditionalScoreMLP(nc["hidden"], nc["depth"],
                                         data_std=math.sqrt(data_var) if cfg["input_scaling"] else None)
     nc_loss = NCSMLoss(nc["sigma_min"], nc["sigma_max"], nc["sampling"], nc["n_levels"])
-    info = _train(nc_model, nc_loss, data, nc, _generator(cfg, 50))
+    info = _train(nc_model, nc_loss, data, test, nc, _generator(cfg, 50), 1000 * cfg["seed"] + 140)
     nc_err = {f"{float(s):g}": relative_score_error(nc_model, mixture, float(s), cfg["n_eval"], _generator(cfg, 70 + i))
               for i, s in enumerate(nc["field_sigmas"])}
+    nc_err_test = {f"{float(s):g}": relative_score_error(nc_model, mixture, float(s), points=test,
+                                                        generator=_generator(cfg, 120 + i))
+                   for i, s in enumerate(nc["field_sigmas"])}
     model_rows.append({"model": "NoiseConditionalScoreMLP", "loss": f"ncsm ({nc['sampling']})",
                        "sigma": [float(nc["sigma_min"]), float(nc["sigma_max"])], **info,
-                       "relative_score_error": nc_err})
+                       "relative_score_error": nc_err, "relative_score_error_test": nc_err_test})
     log(f"  trained NoiseConditionalScoreMLP: relative score errors {nc_err}")
     levels = geometric_sigmas(float(nc["sigma_max"]), float(nc["sigma_min"]), nc["n_levels"])
     ann = smp["annealed"]
@@ -278,8 +304,8 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
                                              n_steps_each=ann["n_steps_each"], generator=_generator(cfg, 31),
                                              return_trajectory=True)
         results["annealed Langevin", label] = (x, path[:: max(1, ann["n_steps_each"]), :k])  # ends of levels
-        rows.append({"sampler": "annealed Langevin", "score": label, **sample_metrics(mixture, x, ref_p, ref_ps),
-                     "seconds": time.perf_counter() - t})
+        rows.append({"sampler": "annealed Langevin", "score": label,
+                     **sample_metrics(mixture, x, ref_p, ref_ps, test), "seconds": time.perf_counter() - t})
     log("  ran annealed Langevin dynamics")
 
     # Figure 5: the noise-conditional model.
@@ -348,6 +374,10 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     metrics = {
         "student_id": str(student_id),
         "mixture": {"weights": true_w, "means": mixture.means.tolist(), "covariances": mixture.covariances.tolist()},
+        "data": {"source": "the course notebook's data set, score_toy.mixture.course_samples(student_id, n_samples, "
+                           "train_split)", "n_samples": cfg["n_samples"], "train_split": cfg["train_split"],
+                 "n_train": n_train, "n_test": n_test},
+        "evaluation_sets": evaluation_sets(n, cfg["n_eval"], sig_s),
         "sampling_sigma": sig_s,
         "annealed_sigmas": levels.tolist(),
         "models": model_rows,
@@ -362,6 +392,24 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     write_atomic(out / "captions.md", "".join(f"## Figure {f['number']}\n\n![Figure {f['number']}]({f['file']})\n\n"
                                               f"{f['caption']}\n\n" for f in figures))
     return metrics
+
+
+def evaluation_sets(n: int, n_eval: int, sigma: float) -> dict[str, str]:
+    """Which points every number of ``metrics.json`` is computed on."""
+    return {
+        "models.final_loss": "the training split: mean training loss over the last 10% of the steps",
+        "models.train_loss": "the whole training split, after training, with the same noise seed as test_loss",
+        "models.test_loss": "the held-out test split of the course data set, after training",
+        "models.relative_score_error": f"{n_eval} fresh draws of p_sigma from the true mixture",
+        "models.relative_score_error_test": "the test split plus N(0, sigma^2 I) noise (one draw per point)",
+        "samplers.weights, weight_tv, mean_log_p": "the sampler's own points, scored by the true mixture",
+        "samplers.energy_distance_p": f"{n} fresh i.i.d. draws of the true p",
+        "samplers.energy_distance_p_sigma": f"{n} fresh i.i.d. draws of the true p_{sigma:g}",
+        "samplers.energy_distance_test": "the held-out test split of the course data set",
+        "samplers row course data / training split": "the training split itself, as a reference: its energy "
+                                                     "distance to the test split is that of two data samples",
+        "song_ermon": "Song & Ermon's fixed mixture, with fresh draws (no course data)",
+    }
 
 
 def song_ermon(cfg: dict[str, Any], generator: torch.Generator) -> dict[str, Any]:
@@ -391,20 +439,30 @@ def song_ermon(cfg: dict[str, Any], generator: torch.Generator) -> dict[str, Any
 
 def format_tables(metrics: dict[str, Any]) -> str:
     """The metrics as three plain-text tables: score models, samplers, the Song & Ermon weights."""
-    lines = ["score models (relative score error E|s_theta - grad log p_sigma|^2 / E|grad log p_sigma|^2)"]
+    d = metrics["data"]
+    lines = [f"score models, trained on the {d['n_train']} training points of the course data set; loss on the "
+             f"training split and on the {d['n_test']} held-out test points; relative score error "
+             "E|s_theta - grad log p_sigma|^2 / E|grad log p_sigma|^2"]
+
+    def errors(err: float | dict[str, float]) -> str:
+        return ", ".join(f"sigma={k}: {v:.1e}" for k, v in err.items()) if isinstance(err, dict) else f"{err:.1e}"
+
     for r in metrics["models"]:
-        err = r["relative_score_error"]
-        err_s = ", ".join(f"sigma={k}: {v:.1e}" for k, v in err.items()) if isinstance(err, dict) else f"{err:.1e}"
         sig = r["sigma"] if isinstance(r["sigma"], list) else [r["sigma"]]
         lines.append(f"  {r['model']:<25} {r['loss']:<18} sigma {'-'.join(f'{s:g}' for s in sig):<6} "
-                     f"{r['steps']:>5} steps {r['seconds']:6.1f} s   {err_s}")
+                     f"{r['steps']:>5} steps {r['seconds']:6.1f} s   loss: train {r['train_loss']:.4g}, test "
+                     f"{r['test_loss']:.4g}")
+        lines.append(f"    relative score error: {errors(r['relative_score_error'])} (fresh p_sigma); "
+                     f"{errors(r['relative_score_error_test'])} (test split + noise)")
     s = metrics["sampling_sigma"]
     head = (f"  {'sampler':<21} {'score':<26} {'weights':<14} {'TV':>5} {'ED to p':>8} {f'ED to p_{s:g}':>9} "
-            f"{'mean log p':>10}")
-    lines += ["", f"samplers (true weights {_weights(metrics['mixture']['weights'])}; ED = energy distance)", head]
+            f"{'ED to test':>10} {'mean log p':>10}")
+    lines += ["", f"samplers (true weights {_weights(metrics['mixture']['weights'])}; ED = energy distance to fresh "
+              "draws of p or p_sigma, or to the held-out test split)", head]
     for r in metrics["samplers"]:
         lines.append(f"  {r['sampler']:<21} {r['score']:<26} {_weights(r['weights']):<14} {r['weight_tv']:5.3f} "
-                     f"{r['energy_distance_p']:8.3f} {r['energy_distance_p_sigma']:9.3f} {r['mean_log_p']:10.3f}")
+                     f"{r['energy_distance_p']:8.3f} {r['energy_distance_p_sigma']:9.3f} "
+                     f"{r['energy_distance_test']:10.3f} {r['mean_log_p']:10.3f}")
     se = metrics["song_ermon"]
     lines += ["", f"Song & Ermon (2019) mixture, weight of the (5, 5) mode (true {se['true_weights'][0]:.2f}, "
               f"n = {se['n_samples']})"]

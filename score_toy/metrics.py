@@ -44,10 +44,20 @@ def mean_log_likelihood(mixture: GaussianMixture2D, x: Tensor) -> float:
 
 
 def relative_score_error(score_fn: Callable[[Tensor, float | None], Tensor], mixture: GaussianMixture2D,
-                         sigma: float | None, n: int = 4000, generator: torch.Generator | None = None) -> float:
-    """E_{x ~ p_sigma} || s(x, sigma) - grad log p_sigma(x) ||^2 / E || grad log p_sigma(x) ||^2 (0 is exact)."""
+                         sigma: float | None, n: int = 4000, generator: torch.Generator | None = None,
+                         points: Tensor | None = None) -> float:
+    """E_{x ~ p_sigma} || s(x, sigma) - grad log p_sigma(x) ||^2 / E || grad log p_sigma(x) ||^2 (0 is exact).
+
+    The x are ``n`` fresh draws of p_sigma, or, with ``points`` (clean data from p, such as a held-out test set),
+    those points plus N(0, sigma^2 I) noise (one draw each; ``n`` is then unused).
+    """
     target = mixture if sigma is None else mixture.perturbed(sigma)
-    x = target.sample(n, generator)
+    if points is None:
+        x = target.sample(n, generator)
+    else:
+        x = check_points(points, "points").to(torch.float32)
+        if sigma is not None:
+            x = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
     with torch.no_grad():
         exact = target.score(x.double())
         learned = score_fn(x, sigma).double()

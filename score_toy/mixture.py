@@ -1,4 +1,6 @@
-"""The target distribution: a 2D Gaussian mixture with exact log-density, samples and score.
+"""The target distribution: a 2D Gaussian mixture with exact log-density, samples and score, and the course
+notebook's mixture and data set for a student number (:meth:`GaussianMixture2D.from_student_id`,
+:func:`course_samples`).
 
 All arithmetic is done in float64 and results are returned in the dtype of the input, so that the analytic score
 is accurate enough to serve as ground truth for learned models and samplers.
@@ -6,11 +8,11 @@ is accurate enough to serve as ground truth for learned models and samplers.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -162,37 +164,77 @@ class GaussianMixture2D:
 
     @classmethod
     def from_student_id(cls, student_id: int | str) -> GaussianMixture2D:
-        """A deterministic two-component mixture made from a student number (any non-negative integer).
+        """The course notebook's two-component mixture for a student number (an integer 0 .. 2**32 - 1).
 
-        Eight numbers u_0..u_7 in [0, 1) are read from SHA-256 of the decimal string of the number (bytes 4j..4j+3,
-        big-endian, divided by 2^32). Then:
+        The notebook seeds NumPy's legacy generator with the number and draws, in this order (here from a local
+        ``np.random.RandomState``, so NumPy's global state is left alone):
 
-        - w_1 = 0.2 + 0.6 u_0, w_2 = 1 - w_1 (both in [0.2, 0.8]);
-        - mu_1 = r (cos t, sin t), mu_2 = -mu_1, with r = 3 + 1.5 u_1 and t = 2 pi u_2 (the means are 6 to 9 apart);
-        - C_k = R(phi_k) diag(a_k^2, b_k^2) R(phi_k)^T with a_k = 0.4 + 0.6 u, b_k = 0.4 + 0.6 u', phi_k = pi u''
-          (u, u', u'' = u_3, u_4, u_5 for k = 1 and u_6, u_7, u_2 + 1/2 mod 1 for k = 2): symmetric positive
-          definite, standard deviations in [0.4, 1.0].
+        - w_1 = 0.15 + 0.1 rand(), w_2 = 1 - w_1;
+        - choice(2) == 1: mu_1 = (-5, 5), mu_2 = (5, -5); else mu_1 = (5, 5), mu_2 = (-5, -5);
+        - choice(2) == 1: swap w_1 and w_2;
+        - var_1 = 1 + rand(), var_2 = 1 + rand(); C_k = var_k I.
 
-        The means are at least 6 apart and every standard deviation is at most 1, so the modes are separated by
-        at least three standard deviations of each component.
+        So one weight lies in [0.15, 0.25], the means are 14.1 apart and every standard deviation is below 1.42.
+        :func:`course_samples` draws the notebook's data set from the same generator.
         """
-        if isinstance(student_id, bool):
-            raise ValueError(f"student_id must be a non-negative integer, got {student_id!r}")
-        text = str(student_id).strip()
-        if not text.isdigit():
-            raise ValueError(f"student_id must be a non-negative integer (digits only), got {student_id!r}")
-        digest = hashlib.sha256(str(int(text)).encode()).digest()
-        u = [int.from_bytes(digest[4 * j: 4 * j + 4], "big") / 2**32 for j in range(8)]
-        w1 = 0.2 + 0.6 * u[0]
-        r, t = 3 + 1.5 * u[1], 2 * math.pi * u[2]
-        mu1 = [r * math.cos(t), r * math.sin(t)]
+        w, means, variances = _course_parameters(np.random.RandomState(check_student_number(student_id)))
+        return cls(w, means, np.asarray(variances)[:, None, None] * np.eye(2))
 
-        def cov(a: float, b: float, phi: float) -> list[list[float]]:
-            c, s = math.cos(phi), math.sin(phi)
-            rot = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
-            m = rot @ torch.diag(torch.tensor([a * a, b * b], dtype=torch.float64)) @ rot.T
-            return (0.5 * (m + m.T)).tolist()
 
-        covs = [cov(0.4 + 0.6 * u[3], 0.4 + 0.6 * u[4], math.pi * u[5]),
-                cov(0.4 + 0.6 * u[6], 0.4 + 0.6 * u[7], math.pi * ((u[2] + 0.5) % 1))]
-        return cls([w1, 1 - w1], [mu1, [-mu1[0], -mu1[1]]], covs)
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (np.random.seed, RandomState) accepts 0 .. 2**32 - 1
+
+
+def check_student_number(student_id: int | str) -> int:
+    """The student number as an int in 0 .. 2**32 - 1 (an int or a string of digits), else a ValueError."""
+    text = str(student_id).strip() if isinstance(student_id, (numbers.Integral, str)) else ""
+    if isinstance(student_id, bool) or not (text.isascii() and text.isdigit()) or int(text) > SEED_MAX:
+        raise ValueError(f"student_id must be a whole number from 0 to {SEED_MAX} (NumPy's legacy seed range, used "
+                         f"by the course's rule), got {student_id!r}")
+    return int(text)
+
+
+def _course_parameters(rs: np.random.RandomState) -> tuple[list[float], list[list[float]], list[float]]:
+    """The notebook's draws, in its order: weights, means and variances of the two components (after the swap)."""
+    w1 = 0.15 + 0.1 * rs.rand()
+    w2 = 1 - w1
+    if rs.choice(2) == 1:
+        mean1, mean2 = [-5.0, 5.0], [5.0, -5.0]
+    else:
+        mean1, mean2 = [5.0, 5.0], [-5.0, -5.0]
+    if rs.choice(2) == 1:
+        w1, w2 = w2, w1
+    var1 = 1 + rs.rand()
+    var2 = 1 + rs.rand()
+    return [float(w1), float(w2)], [mean1, mean2], [float(var1), float(var2)]
+
+
+def split_sizes(n_samples: int, train_split: float) -> tuple[int, int]:
+    """(n_train, n_test) = (int(train_split * n_samples), the rest); both must hold at least 2 points."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise ValueError(f"n_samples must be an integer, got {n_samples!r}")
+    if isinstance(train_split, bool) or not isinstance(train_split, numbers.Real) or not 0 < train_split < 1:
+        raise ValueError(f"train_split must be a number strictly between 0 and 1, got {train_split!r}")
+    n_train = int(train_split * n_samples)
+    if n_train < 2 or n_samples - n_train < 2:
+        raise ValueError(f"n_samples = {n_samples} with train_split = {train_split} gives {n_train} training and "
+                         f"{n_samples - n_train} test points; both need at least 2 (raise n_samples)")
+    return n_train, int(n_samples) - n_train
+
+
+def course_samples(student_number: int | str, n_samples: int = 5000,
+                   train_split: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """The course notebook's data set for a student number: (train, test), float64 arrays of shape (n, 2).
+
+    The generator of :meth:`GaussianMixture2D.from_student_id` continues: n_1 = int(n_samples * w_1) points of
+    component 1 (``multivariate_normal``), then n_samples - n_1 of component 2, stacked in that order, shuffled by
+    ``permutation(n_samples)``; the first int(train_split * n_samples) rows are the training split, the rest the
+    test split. NumPy's global random state is not used.
+    """
+    n_train, _ = split_sizes(n_samples, train_split)
+    rs = np.random.RandomState(check_student_number(student_number))
+    (w1, _), (mean1, mean2), (var1, var2) = _course_parameters(rs)
+    n1 = int(n_samples * w1)
+    x1 = rs.multivariate_normal(mean1, var1 * np.eye(2), n1)
+    x2 = rs.multivariate_normal(mean2, var2 * np.eye(2), n_samples - n1)
+    data = np.vstack([x1, x2])[rs.permutation(n_samples)]
+    return data[:n_train].astype(np.float64), data[n_train:].astype(np.float64)

@@ -10,9 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from score_toy import experiments
 from score_toy.__main__ import main
+from score_toy.config import load_config
 from score_toy.experiments import OutputDirError, claim_output_dir
+from score_toy.mixture import course_samples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,20 +40,49 @@ def test_quick_run_writes_numbered_captioned_figures_and_finite_metrics(tmp_path
     assert json.loads((out / "figures.json").read_text()) == figures
     assert "## Figure 6" in (out / "captions.md").read_text()
 
+    # trained on the course data set's training split, held-out numbers on its test split
+    assert metrics["data"] == {**metrics["data"], "n_samples": 5000, "train_split": 0.8, "n_train": 4000,
+                               "n_test": 1000}
     rows = metrics["samplers"]
-    assert {r["sampler"] for r in rows} == {"i.i.d. draws", "deterministic ascent", "Langevin", "annealed Langevin"}
+    assert {r["sampler"] for r in rows} == {"i.i.d. draws", "course data", "deterministic ascent", "Langevin",
+                                            "annealed Langevin"}
     assert any("exact" in r["score"] for r in rows if r["sampler"] == "Langevin")
     assert any("learned" in r["score"] for r in rows if r["sampler"] == "Langevin")
     for r in rows:
-        for key in ("weight_tv", "energy_distance_p", "energy_distance_p_sigma", "mean_log_p"):
+        for key in ("weight_tv", "energy_distance_p", "energy_distance_p_sigma", "energy_distance_test", "mean_log_p"):
             assert math.isfinite(r[key]), (r, key)
         assert len(r["weights"]) == 2 and sum(r["weights"]) == pytest.approx(1.0)
     for m in metrics["models"]:
-        errs = m["relative_score_error"]
-        assert all(math.isfinite(v) for v in (errs.values() if isinstance(errs, dict) else [errs]))
+        assert math.isfinite(m["train_loss"]) and math.isfinite(m["test_loss"])
+        for key in ("relative_score_error", "relative_score_error_test"):
+            errs = m[key]
+            assert all(math.isfinite(v) for v in (errs.values() if isinstance(errs, dict) else [errs]))
+    # metrics.json says which set every number uses
+    sets = metrics["evaluation_sets"]
+    assert "test split" in sets["models.test_loss"] and "fresh" in sets["samplers.energy_distance_p"]
+    assert "test split" in sets["samplers.energy_distance_test"] and "fresh" in sets["models.relative_score_error"]
     se = metrics["song_ermon"]
     assert se["true_weights"] == [0.8, 0.2] and set(se["weights"]) == {"iid", "langevin", "annealed"}
     assert not list(out.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_models_train_on_the_course_training_split(tmp_path, monkeypatch):
+    """The first model's training data is course_samples(student)'s training split (float32), not fresh draws."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(model, loss, data, **kwargs):
+        seen.append(data)
+        raise Stop
+
+    monkeypatch.setattr(experiments, "fit", fake_fit)
+    cfg = load_config(quick=True)
+    with pytest.raises(Stop):
+        experiments.run(cfg, "810101504", tmp_path / "run", log=lambda _: None)
+    train, _ = course_samples(810101504, cfg["n_samples"], cfg["train_split"])
+    assert seen[0].dtype == torch.float32 and torch.equal(seen[0], torch.from_numpy(train).float())
 
 
 def test_output_dir_holding_another_run_is_refused(tmp_path, capsys):
@@ -66,5 +99,7 @@ def test_output_dir_holding_another_run_is_refused(tmp_path, capsys):
     (other / "notes.txt").write_text("mine")
     assert main(["--quick", "--out", str(other)]) == 2
     assert "not empty" in capsys.readouterr().err
-    assert main(["--quick", "--student-id", "-5", "--out", str(tmp_path / "new")]) == 2
-    assert not (tmp_path / "new").exists()
+    for bad in ("-5", str(2**32), "12a"):
+        assert main(["--quick", "--student-id", bad, "--out", str(tmp_path / "new")]) == 2
+        assert "student_id must be a whole number" in capsys.readouterr().err
+        assert not (tmp_path / "new").exists()

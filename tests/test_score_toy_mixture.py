@@ -1,4 +1,5 @@
-"""GaussianMixture2D: analytic score vs autograd, densities vs scipy, sample moments, perturbation, student ids."""
+"""GaussianMixture2D: analytic score vs autograd, densities vs scipy, sample moments, perturbation, and the course
+notebook's mixture and data set for a student number."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from score_toy import GaussianMixture2D
+from score_toy import GaussianMixture2D, course_samples
 
 
 def random_mixture(seed: int, k: int) -> GaussianMixture2D:
@@ -126,23 +127,87 @@ def test_bad_points_and_sigma_raise():
         mix.sample(-1)
 
 
-def test_from_student_id_is_deterministic_documented_and_well_separated():
+# The course notebook's rule under NumPy's legacy generator (np.random.seed(n) then rand/choice/multivariate_normal):
+# w1, w2, mean1, mean2, var1, var2 and the first training point of course_samples(n).
+COURSE_VECTORS = [
+    (810101504, (0.167173, 0.832827), ((-5, 5), (5, -5)), (1.123188, 1.141156), (5.981658, -5.566273)),
+    (810199999, (0.191190, 0.808810), ((5, 5), (-5, -5)), (1.690734, 1.803068), (-3.767372, -4.762240)),
+]
+
+
+@pytest.mark.parametrize("student,weights,means,variances,first", COURSE_VECTORS)
+def test_from_student_id_is_the_course_notebooks_rule(student, weights, means, variances, first):
+    for sid in (student, str(student), f" {student}\n", np.int64(student)):
+        mix = GaussianMixture2D.from_student_id(sid)
+        np.testing.assert_allclose(mix.weights.numpy(), weights, atol=1e-6)
+        np.testing.assert_array_equal(mix.means.numpy(), means)
+        expected_cov = np.asarray(variances)[:, None, None] * np.eye(2)
+        np.testing.assert_allclose(mix.covariances.numpy(), expected_cov, atol=1e-6)
+        assert mix.weights.sum().item() == pytest.approx(1.0, abs=1e-15)
+    train, test = course_samples(student)
+    np.testing.assert_allclose(train[0], first, atol=1e-6)
+
+
+@pytest.mark.parametrize("student,weights,means,variances,first", COURSE_VECTORS)
+def test_course_samples_sizes_splits_and_component_counts(student, weights, means, variances, first):
+    train, test = course_samples(student, n_samples=5000, train_split=0.8)
+    assert train.shape == (4000, 2) and test.shape == (1000, 2)
+    assert train.dtype == np.float64 and test.dtype == np.float64
+    data = np.vstack([train, test])
+    # Component 1 holds int(5000 * w1) points; the modes are 14.1 apart with standard deviations below 1.42, so
+    # the nearer mean tells the component of every point here.
+    near1 = np.linalg.norm(data - means[0], axis=1) < np.linalg.norm(data - means[1], axis=1)
+    assert near1.sum() == int(5000 * weights[0])
+    # the rows are shuffled: both splits hold both components in about the right shares
+    for part in (train, test):
+        share = (np.linalg.norm(part - means[0], axis=1) < np.linalg.norm(part - means[1], axis=1)).mean()
+        assert abs(share - weights[0]) < 0.05
+    # other sizes and splits, as the notebook's arguments allow
+    small_train, small_test = course_samples(student, n_samples=1000, train_split=0.5)
+    assert small_train.shape == (500, 2) and small_test.shape == (500, 2)
+    np.testing.assert_array_equal(course_samples(student)[0], train)  # deterministic
+
+
+def test_course_rule_leaves_numpys_global_state_alone():
+    np.random.seed(7)
+    before = np.random.get_state()
+    GaussianMixture2D.from_student_id(810101504)
+    course_samples(810101504)
+    after = np.random.get_state()
+    assert before[0] == after[0] and np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    np.random.seed(7)
+    assert np.random.rand() == np.random.RandomState(7).rand()
+
+
+def test_from_student_id_properties_over_many_ids():
     a, b = GaussianMixture2D.from_student_id(20231234), GaussianMixture2D.from_student_id("20231234")
-    assert torch.equal(a.means, b.means) and torch.equal(a.covariances, b.covariances)
+    assert torch.equal(a.weights, b.weights) and torch.equal(a.covariances, b.covariances)
     c = GaussianMixture2D.from_student_id(20231235)
-    assert not torch.allclose(a.means, c.means)
-    for sid in range(0, 40_000, 400):
+    assert not torch.equal(a.weights, c.weights)
+    for sid in [*range(0, 40_000, 400), 2**32 - 1]:
         m = GaussianMixture2D.from_student_id(sid)
-        assert m.n_components == 2
-        assert 0.2 <= m.weights[0] <= 0.8 and abs(m.weights.sum() - 1) < 1e-12
-        eig = torch.linalg.eigvalsh(m.covariances)
-        assert (eig > 0).all() and torch.allclose(m.covariances, m.covariances.transpose(-1, -2))
-        sd = eig.sqrt().amax(-1)
+        assert m.n_components == 2 and abs(m.weights.sum() - 1) < 1e-12
+        assert 0.15 <= m.weights.min() <= 0.25 and 0.75 <= m.weights.max() <= 0.85
+        assert torch.equal(m.means[1], -m.means[0]) and (m.means.abs() == 5).all()
+        var = m.covariances[:, 0, 0]
+        assert ((var >= 1) & (var < 2)).all()
+        assert torch.equal(m.covariances, var[:, None, None] * torch.eye(2, dtype=torch.float64))
         gap = (m.means[0] - m.means[1]).norm()
-        assert gap >= 6 - 1e-9 and gap >= 3 * sd.sum()
+        assert gap >= 3 * var.sqrt().sum()  # the modes are well separated
 
 
-@pytest.mark.parametrize("bad", [-1, "12a", "", 3.5, True, None])
-def test_from_student_id_refuses_non_integers(bad):
-    with pytest.raises(ValueError, match="student_id"):
+@pytest.mark.parametrize("bad", [-1, "-1", 2**32, str(2**32), "12a", "", " ", "1e5", "٣", 3.5, 3.0, True, False,
+                                 None, [1]])
+def test_from_student_id_refuses_what_numpys_legacy_seeding_refuses(bad):
+    with pytest.raises(ValueError, match="student_id must be a whole number from 0 to 4294967295"):
         GaussianMixture2D.from_student_id(bad)
+    with pytest.raises(ValueError, match="student_id"):
+        course_samples(bad)
+
+
+@pytest.mark.parametrize("n,split,match", [(5000, 1.0, "train_split"), (5000, 0, "train_split"),
+                                           (5000, "0.8", "train_split"), (3, 0.8, "at least 2"),
+                                           (5000.0, 0.8, "n_samples must be an integer")])
+def test_course_samples_refuses_bad_sizes(n, split, match):
+    with pytest.raises(ValueError, match=match):
+        course_samples(1, n_samples=n, train_split=split)

@@ -121,6 +121,16 @@ def test_relative_score_error_is_zero_for_the_exact_score_and_exact_for_a_scaled
     assert relative_score_error(MIX.score_fn, MIX, 2.0, n=500, generator=g) == pytest.approx(0.0, abs=1e-12)
     scaled = relative_score_error(lambda x, s: 1.1 * MIX.score_fn(x, s), MIX, None, n=500, generator=g)
     assert scaled == pytest.approx(0.01, rel=1e-4)
+    # on given clean points (a held-out test set) plus sigma noise, instead of fresh draws of p_sigma
+    test = MIX.sample(300, torch.Generator().manual_seed(9))
+    assert relative_score_error(MIX.score_fn, MIX, 2.0, generator=g, points=test) == pytest.approx(0.0, abs=1e-12)
+    on_points = relative_score_error(lambda x, s: 1.1 * MIX.score_fn(x, s), MIX, 2.0, generator=g, points=test)
+    assert on_points == pytest.approx(0.01, rel=1e-4)
+    seen = []
+    relative_score_error(lambda x, s: seen.append(x) or MIX.score_fn(x, s), MIX, None, points=test)
+    assert torch.equal(seen[0], test)  # sigma None: the points themselves
+    with pytest.raises(ValueError, match=r"points must have shape \(n, 2\)"):
+        relative_score_error(MIX.score_fn, MIX, 1.0, points=torch.zeros(4, 3))
 
 
 def test_fit_is_deterministic_and_reduces_the_score_error():
@@ -161,3 +171,17 @@ def test_config_default_quick_and_bad_files(tmp_path):
         load_config(user)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_config_reads_the_course_data_set_settings(tmp_path):
+    cfg = load_config()
+    assert cfg["n_samples"] == 5000 and cfg["train_split"] == 0.8 and "n_train" not in cfg
+    user = tmp_path / "mine.yaml"
+    user.write_text(yaml.safe_dump({"n_train": 2000}))
+    with pytest.raises(ConfigError, match="n_train is gone.*n_samples and train_split"):
+        load_config(user)
+    for bad, match in (({"train_split": 1.5}, "train_split"), ({"n_samples": 3}, "at least 2"),
+                       ({"n_samples": 0}, "n_samples")):
+        user.write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match=match):
+            load_config(user)
