@@ -21,7 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import linalg
 
-__all__ = ["feature_stats", "fid_from_features", "frechet_distance", "kid_from_features", "polynomial_kernel"]
+__all__ = ["feature_stats", "fid_from_features", "frechet_distance", "kid_from_features", "polynomial_kernel",
+           "precision_recall"]
 
 SQRTM_EPS = 1e-6  # the diagonal offset added when sqrtm of the covariance product is not finite (as pytorch-fid)
 
@@ -200,3 +201,33 @@ def kid_from_features(a: Any, b: Any, subset_size: int | None = None, n_subsets:
         y = fb[rng.choice(fb.shape[0], subset_size, replace=False)]
         values[i] = _mmd2_unbiased(x, y, **kernel)
     return float(values.mean()), float(values.std())
+
+
+def _kth_neighbour_radii(f: np.ndarray, k: int) -> np.ndarray:
+    """Distance of every row of ``f`` to its k-th nearest other row (float64)."""
+    sq = (f * f).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0)
+    np.fill_diagonal(d2, np.inf)
+    return np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
+
+
+def _inside_manifold(queries: np.ndarray, support: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """For each query: is it within radius_j of some support point j?"""
+    d2 = np.maximum((queries * queries).sum(1)[:, None] + (support * support).sum(1)[None, :] - 2 * queries @ support.T,
+                    0)
+    return (d2 <= radii[None, :] ** 2).any(1)
+
+
+def precision_recall(generated: Any, real: Any, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-3) of two feature sets.
+
+    Each set's manifold is the union of balls around its points with radius the distance to the point's k-th
+    nearest neighbour in the same set. Precision: the share of generated points inside the real manifold
+    (quality); recall: the share of real points inside the generated manifold (coverage).
+    """
+    fg, fr = _check_pair(generated, real)
+    if min(len(fg), len(fr)) <= k:
+        raise ValueError(f"precision/recall with k = {k} needs more than {k} points in each set")
+    precision = _inside_manifold(fg, fr, _kth_neighbour_radii(fr, k)).mean()
+    recall = _inside_manifold(fr, fg, _kth_neighbour_radii(fg, k)).mean()
+    return float(precision), float(recall)

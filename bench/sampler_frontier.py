@@ -1,0 +1,169 @@
+"""Sample quality against UNet evaluations (NFE) for a list of sampler settings: the quality-vs-time frontier.
+
+    python -m bench.sampler_frontier --config configs/bench/frontier.yaml [--pipeline DIR] [--num-images N]
+        [--out docs/figures/sampling] [--cache outputs/cache/frontier] [--only LABEL ...]
+
+Each setting of the config (a sampler, its keyword arguments and a list of NFE) is sampled N times from the same
+seeds (so every setting starts from the same z), timed in CPU seconds on ``threads`` threads, and scored by
+:class:`evaluation.quality.SpriteScorer` (sprite-FID, KID, precision/recall, class mix against real half B). Writes
+``results.json``, ``table.md`` and ``frontier.png`` (sprite-FID against NFE, log axes, one line per setting) into
+--out; ``--cache`` keeps every (setting, NFE)'s samples so an interrupted run continues where it stopped. The same
+engine makes the spacing, prior and frontier tables: only the config differs (configs/bench/*.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench.samplers import make_sampler_pipelines, sampler_call
+from evaluation.compare import pipeline_info, plain_log_ticks, pyplot, sample_in_batches, save_figure, write_text_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_frontier_config(path: str | Path) -> dict[str, Any]:
+    """The config: pipeline, num_images, batch_size, seed, threads, reference, settings (label, sampler, nfe, ...)."""
+    cfg = yaml.safe_load(Path(path).read_text())
+    for key in ("pipeline", "num_images", "batch_size", "seed", "settings"):
+        if key not in cfg:
+            raise SystemExit(f"error: {path} lacks the key {key!r}")
+    for s in cfg["settings"]:
+        if not {"label", "sampler", "nfe"} <= s.keys():
+            raise SystemExit(f"error: {path}: every setting needs label, sampler and nfe; got {s}")
+    return cfg
+
+
+def runs_of(cfg: dict[str, Any], only: list[str] | None = None) -> list[dict[str, Any]]:
+    """One run per (setting, NFE): label, sampler, nfe, the pipeline keyword arguments."""
+    out = []
+    for s in cfg["settings"]:
+        if only and s["label"] not in only:
+            continue
+        kwargs = {k: v for k, v in s.items() if k not in ("label", "sampler", "nfe")}
+        for nfe in s["nfe"]:
+            out.append({"label": s["label"], "sampler": s["sampler"], "nfe": int(nfe), "kwargs": kwargs})
+    return out
+
+
+def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, pipe_id: str) -> tuple[np.ndarray, dict]:
+    """The run's uint8 samples and timing, from the cache when it holds the same run."""
+    meta = {"pipeline": pipe_id, "num_images": cfg["num_images"], "batch_size": cfg["batch_size"],
+            "seed": cfg["seed"], "sampler": run["sampler"], "nfe": run["nfe"], **run["kwargs"]}
+    key = json.dumps(meta, sort_keys=True)
+    file = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz" if cache else None
+    if file is not None and file.is_file():
+        with np.load(file, allow_pickle=False) as z:
+            if str(z["meta"]) == key:
+                return z["images"], {**json.loads(str(z["timing"])), "from_cache": True}
+    pipe, kwargs = sampler_call(pipes, run["sampler"], run["nfe"], run["kwargs"])
+    images, timing = sample_in_batches(pipe, cfg["num_images"], cfg["batch_size"], cfg["seed"], **kwargs)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, images=images, meta=key, timing=json.dumps(timing))
+        os.replace(tmp, file)
+    return images, {**timing, "from_cache": False}
+
+
+def markdown_table(rows: list[dict], floor: dict, reference: dict | None) -> str:
+    head = ["setting", "NFE", "CPU s / 1,000", "sprite-FID", "x reference", "KID", "precision", "recall",
+            "class gap (points)"]
+    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    ref = reference["sprite_fid"] if reference else None
+    for r in rows:
+        s = r["scores"]
+        ratio = f"{s['sprite_fid'] / ref:.2f}" if ref else ""
+        cpu = 1000 * r["timing"]["cpu_s"] / r["scores"]["n"]
+        lines.append(f"| {r['label']} | {r['nfe']} | {cpu:,.0f} | {s['sprite_fid']:.3f} | {ratio} | "
+                     f"{s['sprite_kid']:.4f} | {s['precision']:.2f} | {s['recall']:.2f} | "
+                     f"{s['class_gap_points']:.1f} |")
+    lines.append(f"| real half A vs half B (floor, n = {floor['n']}) | | | {floor['sprite_fid']:.3f} | | "
+                 f"{floor['sprite_kid']:.4f} | {floor['precision']:.2f} | {floor['recall']:.2f} | "
+                 f"{floor['class_gap_points']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_frontier(rows: list[dict], floor: dict, path: Path, title: str) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    for i, label in enumerate(labels):
+        rr = sorted((r for r in rows if r["label"] == label), key=lambda r: r["nfe"])
+        line = "--" if label.startswith("stock") else "-"
+        ax.plot([r["nfe"] for r in rr], [r["scores"]["sprite_fid"] for r in rr], marker="o" if len(rr) > 1 else "*",
+                ms=5 if len(rr) > 1 else 12, ls=line if len(rr) > 1 else "none", label=label, color=f"C{i % 10}")
+    ax.axhline(floor["sprite_fid"], color="grey", ls=":", label="real-vs-real floor")
+    ax.set(xscale="log", yscale="log", xlabel="UNet evaluations (NFE, log)", ylabel="sprite-FID vs real half B (log)",
+           title=title)
+    nfes = sorted({r["nfe"] for r in rows})
+    ax.set_xticks(nfes)
+    ax.set_xticklabels([str(n) for n in nfes], fontsize=7)
+    ax.minorticks_off()
+    plain_log_ticks(ax.yaxis)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True)
+    p.add_argument("--pipeline", default=None, help="override the config's pipeline folder")
+    p.add_argument("--num-images", type=int, default=None)
+    p.add_argument("--out", default=None, help="output folder (default: the config's out)")
+    p.add_argument("--cache", default=None, help="sample cache folder (default outputs/cache/<config name>)")
+    p.add_argument("--only", nargs="*", help="labels of the settings to run (default: all)")
+    args = p.parse_args(argv)
+    cfg = load_frontier_config(args.config)
+    if args.pipeline:
+        cfg["pipeline"] = args.pipeline
+    if args.num_images:
+        cfg["num_images"] = args.num_images
+    out = Path(args.out or cfg.get("out", "outputs/frontier"))
+    cache = Path(args.cache or f"outputs/cache/{Path(args.config).stem}")
+    import torch
+
+    torch.set_num_threads(int(cfg.get("threads", 1)))
+    from evaluation.quality import SpriteScorer
+
+    scorer = SpriteScorer(split_seed=int(cfg.get("split_seed", 0)))
+    floor = scorer.floor(cfg["num_images"])
+    pipes = make_sampler_pipelines(cfg["pipeline"])
+    info = pipeline_info(cfg["pipeline"])
+    pipe_id = f"{info['path']}@{info['unet_sha256_16']}"
+    rows = []
+    for run in runs_of(cfg, args.only):
+        t0 = time.perf_counter()
+        images, timing = sample_run(pipes, run, cfg, cache, pipe_id)
+        row = {**run, "timing": timing, "scores": scorer.score(images)}
+        rows.append(row)
+        print(f"{run['label']:<40} NFE {run['nfe']:>4}  sprite-FID {row['scores']['sprite_fid']:.3f}  "
+              f"P {row['scores']['precision']:.2f} R {row['scores']['recall']:.2f}  cpu {timing['cpu_s']:.0f} s"
+              f"{' (cached)' if timing['from_cache'] else ''}  [{time.perf_counter() - t0:.0f} s]", flush=True)
+    reference = next((r["scores"] for r in rows if r["label"] == cfg.get("reference")), None)
+    result = {"config": cfg, "pipeline": info, "floor": floor, "data_class_shares": scorer.data_shares_dict(),
+              "reference": cfg.get("reference"), "rows": rows, "command": " ".join(["python -m bench.sampler_frontier",
+                                                                                     *(argv or sys.argv[1:])]),
+              "date": time.strftime("%Y-%m-%d"), "threads": int(cfg.get("threads", 1))}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(result, indent=1) + "\n")
+    table = markdown_table(rows, floor, reference)
+    write_text_atomic(out / "table.md", table)
+    plot_frontier(rows, floor, out / "frontier.png", cfg.get("title", f"{cfg['num_images']} samples per setting"))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Every quality number of a set of generated sprites, against the real ones, in one call.
+
+:class:`SpriteScorer` loads the real sprites and the sprite network once, then ``score(images)`` gives
+
+* sprite-FID and sprite-KID against real half B (the pair-aware held-out half, docs/evaluation.md);
+* improved precision and recall (Kynkaanniemi et al. 2019, k = 3) against half B in the same feature space;
+* the class mix: the share of samples the sprite network puts in each class, beside the data's shares, and the
+  largest gap in percentage points.
+
+``floor(n)`` gives the same numbers for n real sprites of half A: what a perfect sampler would score.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from evaluation.compare import fid_kid, predict_classes
+from evaluation.features import extract_sprite_features, load_sprite_feature_net
+from evaluation.metrics import precision_recall
+from evaluation.splits import halves_by_pairs
+from pipelines.labels import SPRITE_CLASSES
+
+PR_NEIGHBOURS = 3  # k of the precision/recall manifolds (the paper's default)
+
+
+class SpriteScorer:
+    """sprite-FID, KID, precision/recall and class mix of generated sprites (uint8 (N, 16, 16, 3))."""
+
+    def __init__(self, data_path: str | None = None, split_seed: int = 0, kid_subsets: int = 100):
+        from training.data import read_sprites_arrays
+
+        self.real, labels = read_sprites_arrays(data_path)
+        real = self.real
+        self.net = load_sprite_feature_net()
+        self.real_features = extract_sprite_features(real, self.net)
+        self.half_a, self.half_b = halves_by_pairs(labels, split_seed)
+        self.data_shares = np.bincount(labels, minlength=len(SPRITE_CLASSES)) / len(labels)
+        self.kid_subsets, self.split_seed = kid_subsets, split_seed
+
+    def _scores(self, features: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+        reference = self.real_features[self.half_b]
+        out = fid_kid(features, reference, self.kid_subsets, self.split_seed)
+        out["precision"], out["recall"] = precision_recall(features, reference, PR_NEIGHBOURS)
+        shares = np.bincount(predicted, minlength=len(SPRITE_CLASSES)) / len(predicted)
+        out["class_shares"] = {c: float(s) for c, s in zip(SPRITE_CLASSES, shares, strict=True)}
+        out["class_gap_points"] = float(100 * np.abs(shares - self.data_shares).max())
+        return out
+
+    def score(self, images: Any) -> dict[str, Any]:
+        """The numbers of generated sprites (uint8 NHWC, or floats in [-1, 1])."""
+        features = extract_sprite_features(images, self.net)
+        predicted, _ = predict_classes(images, self.net)
+        return self._scores(features, predicted)
+
+    def floor(self, n: int) -> dict[str, Any]:
+        """The numbers of min(n, |A|) real sprites of half A (a seeded subset): the real-vs-real floor."""
+        rng = np.random.default_rng(self.split_seed)
+        a = self.half_a if n >= len(self.half_a) else np.sort(rng.choice(self.half_a, n, replace=False))
+        return self.score(self.real[a])
+
+    def data_shares_dict(self) -> dict[str, float]:
+        return {c: float(s) for c, s in zip(SPRITE_CLASSES, self.data_shares, strict=True)}
