@@ -1,8 +1,11 @@
-"""Sampling pipelines for the sprites UNet: DDPM (Ho et al. 2020, Algorithm 2) and DDIM (Song et al. 2021)."""
+"""Sampling pipelines for the sprites UNet: DDPM (Ho et al. 2020, Algorithm 2), DDIM (Song et al. 2021), ES-DDPM
+and the fast solvers of :mod:`pipelines.samplers`."""
 
 from pipelines.common import SpritesPipelineOutput
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import SpritesDDPMPipeline
 from pipelines.pipeline_sprites_es_ddpm import SpritesESDDPMPipeline
+from pipelines.pipeline_sprites_solver import SpritesSolverPipeline
 
-__all__ = ["SpritesDDPMPipeline", "SpritesDDIMPipeline", "SpritesESDDPMPipeline", "SpritesPipelineOutput"]
+__all__ = ["SpritesDDPMPipeline", "SpritesDDIMPipeline", "SpritesESDDPMPipeline", "SpritesSolverPipeline",
+           "SpritesPipelineOutput"]

@@ -1,0 +1,123 @@
+"""Fast sampling of a sprites UNet with the update rules of :mod:`pipelines.samplers` (DPM-Solver++(2M), its SDE
+variant, Karras' Heun with churn, Euler, ancestral Euler), on the Karras sigma schedule or the model's own
+discrete sigmas, from N(0, I) or the data prior at T.
+
+    x_T ~ prior at sigma_0;  x = x_T / alpha_0  (the VE form);  for each step: x = rule(D, x, step, memory, noise)
+
+The loop is below; the rules, their papers and equations are in :mod:`pipelines.samplers`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils.torch_utils import randn_tensor
+
+from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, to_output
+from pipelines.hub import HubPushMixin
+from pipelines.labels import ClassConditioning
+from pipelines.prior import DataPriorMixin
+from pipelines.samplers import RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
+from pipelines.schedule import read_schedule, spaced_timesteps
+
+
+class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+    """Sampling with a fast solver: ``sampler`` is one of ``pipelines.samplers.RULES``."""
+
+    model_cpu_offload_seq = "unet"
+
+    def __init__(self, unet, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        sampler: str = "dpmpp_2m_sde",
+        nfe: int = 10,
+        sigma_schedule: str = "karras",
+        timestep_spacing: str | None = None,
+        churn: float = 0.0,
+        s_tmin: float = 0.0,
+        s_tmax: float = math.inf,
+        s_noise: float = 1.0,
+        eta: float = 1.0,
+        prior: str = "standard",
+        prior_rank: int = 16,
+        class_labels: Any = None,
+        guidance_scale: float = 1.0,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_intermediates: bool = False,
+        intermediate_every: int = 1,
+        return_dict: bool = True,
+    ) -> SpritesPipelineOutput | tuple:
+        """Sample ``batch_size`` sprites in at most ``nfe`` UNet evaluations.
+
+        Args:
+            batch_size: number of images.
+            generator: a ``torch.Generator`` (or one per sample) for x_T and every noise draw.
+            sampler: "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler" or "euler_ancestral".
+            nfe: UNet evaluations (Heun takes (nfe + 1) // 2 steps; the others nfe steps). With classifier-free
+                guidance one evaluation is one batched UNet call on both halves.
+            sigma_schedule: "karras" (Karras et al. 2022, rho = 7) or "discrete" (the model's sigmas at
+                ``timestep_spacing`` integer timesteps).
+            timestep_spacing: for "discrete": "leading", "trailing" or "linspace"; None: the scheduler config's.
+            churn, s_tmin, s_tmax, s_noise: Karras' S_churn, S_tmin, S_tmax, S_noise (``sampler="heun"``).
+            eta: noise scale of "euler_ancestral" and "dpmpp_2m_sde" (1: the SDE, 0: deterministic).
+            prior, prior_rank: x_T from N(0, I) ("standard") or the data prior (``pipelines.prior.PRIORS``).
+            class_labels, guidance_scale: as in the DDPM and DDIM pipelines (conditional UNets).
+            latents: x_T itself (the VP x at the first sigma), shape (batch_size, C, H, W); ``prior`` is not applied.
+            output_type: "pil", "np" or "pt".
+            return_intermediates: also return x_T and the VP x after every ``intermediate_every``-th step.
+            return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
+        """
+        _, alphas_cumprod = read_schedule(self.scheduler)
+        T = len(alphas_cumprod)
+        if sampler not in RULES:
+            raise ValueError(f"sampler must be one of {', '.join(RULES)}, got {sampler!r}")
+        if isinstance(nfe, bool) or not isinstance(nfe, numbers.Integral) or not 1 <= nfe <= T:
+            raise ValueError(f"nfe must be an integer from 1 to {T}, got {nfe!r}")
+        if sigma_schedule not in SIGMA_SCHEDULES:
+            raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {sigma_schedule!r}")
+        for name, value in (("churn", churn), ("s_noise", s_noise), ("eta", eta)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        steps = steps_for_nfe(sampler, int(nfe))
+        timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
+        shape = check_sampling_args(self.unet, batch_size, generator, latents, steps, T, timestep_spacing,
+                                    output_type, intermediate_every)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        device, dtype = self._execution_device, self.unet.dtype
+
+        denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
+        timesteps = spaced_timesteps(T, steps, timestep_spacing) if sigma_schedule == "discrete" else None
+        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta)
+        scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
+        x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
+        x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
+        kept = [x / scale] if return_intermediates else None
+        rule, memory = RULES[sampler], {}
+
+        def noise() -> torch.Tensor:
+            return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
+        with cond.applied(self.unet):
+            for i, step in enumerate(self.progress_bar(plan)):
+                x = rule(denoise, x, step, memory, noise)
+                if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(plan)):
+                    kept.append(x / math.sqrt(1 + step.sigma_next**2))
+        assert denoise.calls == unet_calls(sampler, steps)  # the NFE the caller asked for (or one less for Heun)
+
+        images = to_output(x, output_type, self.numpy_to_pil)
+        intermediates = to_output(torch.stack(kept), output_type, self.numpy_to_pil) if kept is not None else None
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,) if intermediates is None else (images, intermediates)
+        return SpritesPipelineOutput(images=images, intermediates=intermediates)
