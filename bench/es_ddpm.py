@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"  {setting:>28}: {counter.calls:4d} UNet calls, wall {wall:7.1f} s, cpu {cpu:7.1f} s, "
               f"sprite-FID {row['sprite_fid']:.3f}", file=sys.stderr, flush=True)
         if grids is not None:
-            from training.sample import save_grid
+            from training.images import save_grid
 
             grids.mkdir(parents=True, exist_ok=True)
             name = f"{prior or 'ddpm'}_{'prior' if t_prime == 0 else f't{t_prime}'}.png"

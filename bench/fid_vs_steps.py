@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
     from evaluation.splits import data_sha256, halves_by_pairs
     from training.data import read_sprites_arrays
-    from training.sample import save_grid
+    from training.images import save_grid
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

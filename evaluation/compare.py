@@ -362,7 +362,7 @@ def save_labelled_grids(panels: Sequence[tuple[str, Sequence[np.ndarray]]], row_
                         path: str | Path, title: str | None = None, scale: int = 3) -> Path:
     """One figure of sprite grids side by side: each panel ``(panel title, rows)`` has one row of sprites
     (uint8 (K, 16, 16, 3)) per entry of ``row_labels``; the labels are written left of the first panel."""
-    from training.sample import tile_images
+    from training.images import tile_images
 
     plt = pyplot()
     tiles = []

@@ -14,8 +14,9 @@ from PIL import Image
 from pipelines import SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 from training.config import load_config
+from training.images import save_grid, tile_images
 from training.model import build_unet
-from training.sample import main, save_grid, tile_images
+from training.sample import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

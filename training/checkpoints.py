@@ -1,13 +1,10 @@
-"""Run-folder safety: atomic folder writes, checkpoint discovery and pruning, refusing to clobber a run."""
+"""Run-folder safety: checkpoint discovery and pruning, refusing to clobber a run (atomic writes: training.atomic)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -18,29 +15,6 @@ from training.config import ConfigError, TrainConfig
 RESUMABLE_CHANGES = {"max_train_steps", "max_train_minutes", "log_every", "sample_every", "checkpoint_every",
                      "checkpoints_total_limit", "push_to_hub", "hub_model_id", "hub_private", "num_sample_images",
                      "sample_inference_steps", "data_path", "num_threads"}
-
-
-@contextlib.contextmanager
-def atomic_dir(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces ``final`` by rename, on error it is removed.
-
-    A crash mid-write leaves ``final`` as it was (readers skip names starting with a dot).
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def list_checkpoints(out: Path) -> list[Path]:

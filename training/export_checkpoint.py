@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from training.checkpoints import atomic_dir
+from training.atomic import atomic_dir
 from training.config import ConfigError, load_config
 from training.data import SpritesDataError
 from training.hub import write_model_card

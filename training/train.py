@@ -31,8 +31,8 @@ from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from pipelines.prior import DataMoments
+from training.atomic import atomic_dir
 from training.checkpoints import (
-    atomic_dir,
     find_checkpoint,
     prune_checkpoints,
     refuse_foreign_run,
@@ -140,7 +140,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> None:
     """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles the 5 classes)."""
     from pipelines import SpritesDDIMPipeline
-    from training.sample import save_grid
+    from training.images import save_grid
 
     pipe = SpritesDDIMPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
