@@ -97,3 +97,50 @@ def test_save_grid_for_training(tmp_path):
     assert path == tmp_path / "g.png" and Image.open(path).width == 7 * 68 + 4
     with pytest.raises(ValueError, match="uint8"):
         save_grid(images.astype(np.float32), tmp_path / "h.png")
+
+
+def test_npy_output_is_the_uint8_samples(pipeline_dir, tmp_path):
+    """--out FILE.npy writes the samples as uint8 (N, 16, 16, 3): the same pixels the pipeline returns."""
+    out = tmp_path / "s.npy"
+    assert main(["--pipeline", str(pipeline_dir), "--sampler", "dpmpp_2m", "--nfe", "3", "--num_images", "5",
+                 "--out", str(out)]) == 0
+    arr = np.load(out)
+    assert arr.shape == (5, 16, 16, 3) and arr.dtype == np.uint8
+    from pipelines import SpritesSolverPipeline
+
+    pipe = SpritesSolverPipeline.from_pretrained(pipeline_dir)
+    want = pipe(batch_size=5, sampler="dpmpp_2m", nfe=3, generator=torch.Generator().manual_seed(0),
+                output_type="np").images
+    np.testing.assert_array_equal(arr, (np.clip(want, 0, 1) * 255).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler", "euler_ancestral"])
+def test_every_sampler_by_name(pipeline_dir, tmp_path, sampler, capsys):
+    out = tmp_path / f"{sampler}.png"
+    assert main(["--pipeline", str(pipeline_dir), "--sampler", sampler, "--nfe", "3", "--num_images", "2",
+                 "--out", str(out)]) == 0
+    assert out.is_file() and "3 " in capsys.readouterr().out
+
+
+def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
+    """--preset fast / quality run the settings of configs/sampling_presets.yaml; options given override them."""
+    import training.sample as cli
+
+    presets = cli.load_presets()
+    assert presets["quality"] == {"sampler": "ddpm", "nfe": 500} and presets["fast"]["nfe"] <= 10
+    monkeypatch.setattr(cli, "load_presets", lambda: {"fast": {**presets["fast"], "prior": "standard"}})
+    assert main(["--pipeline", str(pipeline_dir), "--preset", "fast", "--num_images", "2",
+                 "--out", str(tmp_path / "f.png")]) == 0
+    assert f"{presets['fast']['nfe']} UNet evaluations" in capsys.readouterr().out
+    assert main(["--pipeline", str(pipeline_dir), "--preset", "fast", "--nfe", "4", "--num_images", "2",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    assert "4 UNet evaluations" in capsys.readouterr().out
+
+
+def test_options_that_do_not_apply_are_refused(pipeline_dir, tmp_path):
+    with pytest.raises(SystemExit, match="--variance does not apply to --sampler dpmpp_2m"):
+        main(["--pipeline", str(pipeline_dir), "--sampler", "dpmpp_2m", "--variance", "beta", "--out",
+              str(tmp_path / "x.png")])
+    with pytest.raises(SystemExit, match="prior='moments' needs .*data_moments.safetensors"):
+        main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--prior", "moments", "--nfe", "2",
+              "--out", str(tmp_path / "y.png")])
