@@ -1,0 +1,92 @@
+"""Why deterministic DDIM lags (issue 13): the model's epsilon error per timestep, against the best possible.
+
+    python -m bench.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw-checkpoint DIR] [--json PATH]
+
+For timesteps across 0..T-1, x_t is drawn from q(x_t | x_0) for every training sprite (fixed noise) and the
+model's epsilon-MSE is measured beside the error of the *ideal* denoiser of the training set: for the empirical
+distribution of the N sprites, E[eps | x_t] is a softmax-weighted average over them (Tweedie's formula,
+docs/theory.md item 2), so its MSE is the floor no network trained on these sprites can beat. The excess
+(model - ideal) per timestep shows where the network falls short; a deterministic sampler follows the network
+everywhere, a stochastic one re-noises and forgets part of the early errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.atomic import write_text_atomic
+
+TIMESTEPS = (0, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 499)
+
+
+@torch.inference_mode()
+def ideal_eps(x_t: torch.Tensor, data: torch.Tensor, ab: float) -> torch.Tensor:
+    """E[eps | x_t] when x_0 is uniform over the rows of ``data`` (N, D): eps = (x_t - sqrt(ab) E[x_0|x_t]) /
+    sqrt(1 - ab), with posterior weights softmax(-|x_t - sqrt(ab) x_i|^2 / (2 (1 - ab)))."""
+    flat = x_t.flatten(1).double()
+    d2 = (flat * flat).sum(1, keepdim=True) - 2 * ab**0.5 * flat @ data.T + ab * (data * data).sum(1)[None]
+    weights = torch.softmax(-d2 / (2 * (1 - ab)), dim=1)
+    x0 = weights @ data
+    return ((flat - ab**0.5 * x0) / (1 - ab) ** 0.5).view_as(x_t)
+
+
+@torch.inference_mode()
+def eps_mse_table(unets: dict[str, torch.nn.Module], images: torch.Tensor, alphas_cumprod: np.ndarray,
+                  timesteps=TIMESTEPS, seed: int = 0, batch: int = 600) -> list[dict]:
+    """Per timestep: epsilon-MSE of each UNet and of the ideal denoiser, on every image with fixed noise."""
+    data = images.flatten(1).double()
+    rows = []
+    for t in timesteps:
+        ab = float(alphas_cumprod[t])
+        g = torch.Generator().manual_seed(seed * 1000 + t)
+        noise = torch.randn(images.shape, generator=g)
+        x_t = ab**0.5 * images + (1 - ab) ** 0.5 * noise
+        row = {"t": t, "alpha_bar": ab, "ideal": 0.0, **{k: 0.0 for k in unets}}
+        for i in range(0, len(images), batch):
+            sl = slice(i, i + batch)
+            n = len(images[sl]) / len(images)
+            row["ideal"] += n * (ideal_eps(x_t[sl], data, ab).float() - noise[sl]).pow(2).mean().item()
+            tt = torch.full((len(images[sl]),), t)
+            for name, unet in unets.items():
+                row[name] += n * (unet(x_t[sl], tt).sample - noise[sl]).pow(2).mean().item()
+        rows.append(row)
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", choices=["eps-mse"])
+    p.add_argument("--pipeline", required=True)
+    p.add_argument("--raw", default=None, help="a pipeline folder with the raw (non-EMA) weights, to compare")
+    p.add_argument("--json", default="docs/figures/diagnosis/eps_mse.json")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from pipelines.loading import load_pipeline
+    from pipelines.schedule import read_schedule
+    from training.data import fit_images, images_to_tensor, read_sprites_arrays
+
+    pipe = load_pipeline(args.pipeline)
+    unets = {"model": pipe.unet}
+    if args.raw:
+        unets["raw weights"] = load_pipeline(args.raw).unet
+    images = fit_images(images_to_tensor(read_sprites_arrays()[0]), dict(pipe.unet.config))
+    _, ab = read_schedule(pipe.scheduler)
+    rows = eps_mse_table(unets, images, ab)
+    result = {"command": "python -m bench.diagnosis " + " ".join(argv or sys.argv[1:]), "date": time.strftime(
+        "%Y-%m-%d"), "pipeline": args.pipeline, "images": len(images), "rows": rows}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
