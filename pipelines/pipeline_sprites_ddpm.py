@@ -18,6 +18,7 @@ runs all T steps, which is Algorithm 2 exactly.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -110,6 +111,7 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         timestep_spacing: str | None = None,
         prior: str = "standard",
         prior_rank: int = 16,
+        noise_scale: float = 1.0,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         latents: torch.Tensor | None = None,
@@ -133,6 +135,8 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
                 Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
             prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
+            noise_scale: multiplies sigma_t z (1: Algorithm 2; 0: the mean of every step only, to show why the
+                sampler needs its noise).
             class_labels: for a conditional UNet: ints, class names or 5-weight mixes, one or one per sample
                 (see ``pipelines.common``). None: the null class.
             guidance_scale: w of classifier-free guidance, eps_uncond + w (eps_cond - eps_uncond); 1 plain
@@ -154,6 +158,8 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
+        if isinstance(noise_scale, bool) or not isinstance(noise_scale, numbers.Real) or not 0 <= noise_scale < math.inf:
+            raise ValueError(f"noise_scale must be a number >= 0 (1: Algorithm 2), got {noise_scale!r}")
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 
         device, dtype = self._execution_device, self.unet.dtype
@@ -165,7 +171,7 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             for i, step in enumerate(self.progress_bar(steps)):
                 eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
-                x = ddpm_update(x, eps, step, z, clip_sample)
+                x = ddpm_update(x, eps, step, None if z is None else z * noise_scale, clip_sample)
                 if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(steps)):
                     kept.append(x)
 
