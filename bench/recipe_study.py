@@ -13,6 +13,7 @@ and DDIM-50 (eta 0, the data prior), scores them with sprite-FID against real ha
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,7 @@ def train(study: dict[str, Any], only: list[str] | None) -> int:
             continue
         command = train_command(study, name)
         print(f"[recipe] {name}: {' '.join(command[1:])}", flush=True)
-        code = subprocess.call(command, cwd=ROOT)
+        code = subprocess.call(command, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})  # the log: stats.jsonl
         if code:
             print(f"[recipe] {name}: the trainer exited with {code}; stopping", flush=True)
             return code
