@@ -1,0 +1,162 @@
+"""The report's teaching figures, one command each (each writes a PNG and a JSON of its numbers):
+
+    python -m report.figures schedule --out DIR                       # beta_t, alpha_t, alpha_bar_t of the course
+    python -m report.figures forward --out DIR                        # perturb_input on sprites at several t
+    python -m report.figures no-noise --pipeline P --out DIR [--n 50]  # Algorithm 2 with and without sigma_t z
+    python -m report.figures why-noise --student-id N --out DIR        # learned scores fail where data are scarce
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evaluation.plots import pyplot, save_figure
+from training.atomic import write_text_atomic
+from training.images import tile_images, to_uint8
+
+FORWARD_STEPS = (0, 25, 50, 100, 200, 300, 499)
+
+
+def schedule(out: Path) -> dict:
+    from pipelines.schedule import make_scheduler
+
+    s = make_scheduler()
+    beta, alpha, ab = (v.double().numpy() for v in (s.betas, s.alphas, s.alphas_cumprod))
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot(beta, label="beta_t")
+    axes[0].set(xlabel="t", title="beta_t: linear from 1e-4 to 0.02")
+    for v, name in ((alpha, "alpha_t"), (ab, "alpha_bar_t"), (np.sqrt(ab), "sqrt(alpha_bar_t): the image's share")):
+        axes[1].plot(v, label=name)
+    axes[1].annotate(f"sqrt(alpha_bar_T) = {np.sqrt(ab[-1]):.3f}", (len(ab) - 1, np.sqrt(ab[-1])), (250, 0.35),
+                     arrowprops={"arrowstyle": "->"}, fontsize=8)
+    axes[1].set(xlabel="t", title="alpha_t and alpha_bar_t")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, out / "schedule.png")
+    return {"beta_1": beta[0], "beta_T": beta[-1], "alpha_bar_T": ab[-1], "sqrt_alpha_bar_T": math.sqrt(ab[-1]),
+            "T": len(beta)}
+
+
+def forward(out: Path, n: int = 8) -> dict:
+    from pipelines.schedule import make_scheduler, perturb_input
+    from training.data import images_to_tensor, read_sprites_arrays
+
+    images = images_to_tensor(read_sprites_arrays()[0][::223][:n])
+    ab = make_scheduler().alphas_cumprod
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(images.shape, generator=g)
+    rows = [perturb_input(images, torch.full((n,), t), noise, ab) for t in FORWARD_STEPS]
+    grid = tile_images(to_uint8(torch.cat(rows).add(1).div(2).permute(0, 2, 3, 1).numpy()), ncols=n, scale=3)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    ax.imshow(grid)
+    ax.set_yticks([(i + 0.5) * grid.shape[0] / len(FORWARD_STEPS) for i in range(len(FORWARD_STEPS))])
+    ax.set_yticklabels([f"t = {t}" for t in FORWARD_STEPS], fontsize=8)
+    ax.set_xticks([])
+    fig.tight_layout()
+    save_figure(fig, out / "forward.png")
+    corr = [float(np.corrcoef(r.flatten(), images.flatten())[0, 1]) for r in rows]
+    return {"timesteps": list(FORWARD_STEPS), "correlation_with_x0": corr,
+            "sqrt_alpha_bar": [float(ab[t].sqrt()) for t in FORWARD_STEPS]}
+
+
+def no_noise(pipeline: str, out: Path, n: int) -> dict:
+    from evaluation.quality import SpriteScorer
+    from pipelines.loading import load_pipeline
+
+    pipe = load_pipeline(pipeline, "ddpm")
+    result, panels = {}, []
+    for scale in (1.0, 0.0):
+        images = pipe(batch_size=n, noise_scale=scale, generator=torch.Generator().manual_seed(0),
+                      output_type="np").images
+        u8 = to_uint8(images)
+        panels.append(u8[:20])
+        scores = SpriteScorer().score(u8)
+        result[f"noise_scale_{scale:g}"] = {"sprite_fid": scores["sprite_fid"], "precision": scores["precision"],
+                                             "recall": scores["recall"], "n": n,
+                                             "pixel_std": float(images.reshape(n, -1).std(1).mean()),
+                                             "distinct_sprites": int(len(np.unique(u8.reshape(n, -1), axis=0)))}
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(7, 3.6))
+    for ax, panel, title in zip(axes, panels, ("with sigma_t z (Algorithm 2)", "without: z = 0 at every step"),
+                                strict=True):
+        ax.imshow(tile_images(panel, ncols=10, scale=2))
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    save_figure(fig, out / "no_noise.png")
+    return result
+
+
+def why_noise(student_id: int, out: Path, steps: int = 2000) -> dict:
+    """Denoising score matching with a small and a large sigma on the course data; the learned score's error
+    against the exact score of p, by how likely the point is under p."""
+    from score_toy import DSMLoss, GaussianMixture2D, ScoreMLP, course_samples, fit
+
+    mixture = GaussianMixture2D.from_student_id(student_id)
+    train, _ = course_samples(student_id)
+    data = torch.as_tensor(train, dtype=torch.float32)
+    xs = torch.linspace(-12, 12, 121, dtype=torch.float32)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    log_p = mixture.log_prob(grid.double()).numpy()
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    result = {}
+    for ax, sigma in zip(axes[:2], (0.1, 3.0), strict=True):
+        model = ScoreMLP(sigma=sigma, input_scale=float(math.sqrt(data.var(0).mean() + sigma**2)))
+        fit(model, DSMLoss(sigma), data, steps=steps, batch_size=512, lr=3e-3,
+            generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            learned = model(grid, sigma).double()
+        exact = mixture.perturbed(sigma).score(grid.double())
+        err = ((learned - exact).norm(dim=1) / exact.norm(dim=1).clamp(min=1e-3)).numpy()
+        high, low = log_p >= np.quantile(log_p, 0.9), log_p <= np.quantile(log_p, 0.5)
+        result[f"sigma_{sigma:g}"] = {"median_relative_error_dense": float(np.median(err[high])),
+                                      "median_relative_error_sparse": float(np.median(err[low]))}
+        im = ax.imshow(np.log10(err.reshape(121, 121) + 1e-4), extent=(-12, 12, -12, 12), origin="lower",
+                       cmap="magma", vmin=-3, vmax=1)
+        ax.contour(xs, xs, log_p.reshape(121, 121), levels=[-8, -5, -3], colors="w", linewidths=0.6)
+        ax.set_title(f"log10 relative score error, sigma = {sigma:g}", fontsize=9)
+        axes[2].scatter(log_p[::7], np.log10(err[::7] + 1e-4), s=2, label=f"sigma = {sigma:g}", alpha=0.5)
+    fig.colorbar(im, ax=axes[:2], shrink=0.8)
+    axes[2].set(xlabel="log p(x)", ylabel="log10 relative error", title="error against density")
+    axes[2].legend(fontsize=8)
+    save_figure(fig, out / "why_noise.png")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("figure", choices=["schedule", "forward", "no-noise", "why-noise"])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
+    p.add_argument("--n", type=int, default=50)
+    p.add_argument("--student-id", type=int, default=810101504)
+    p.add_argument("--steps", type=int, default=2000, help="why-noise: training steps per score model")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.figure == "schedule":
+        result = schedule(args.out)
+    elif args.figure == "forward":
+        result = forward(args.out)
+    elif args.figure == "no-noise":
+        result = no_noise(args.pipeline, args.out, args.n)
+    else:
+        result = why_noise(args.student_id, args.out, args.steps)
+    name = args.figure.replace("-", "_")
+    write_text_atomic(args.out / f"{name}.json", json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps(result, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
