@@ -26,7 +26,9 @@ import numpy as np
 import yaml
 
 from bench.samplers import make_sampler_pipelines, sampler_call
-from evaluation.compare import pipeline_info, plain_log_ticks, pyplot, sample_in_batches, save_figure, write_text_atomic
+from evaluation.plots import plain_log_ticks, pyplot, save_figure
+from evaluation.sampling import pipeline_info, sample_in_batches
+from training.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline", default=None, help="override the config's pipeline folder")
     p.add_argument("--num-images", type=int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: the config's out)")
-    p.add_argument("--cache", default=None, help="sample cache folder (default outputs/cache/<config name>)")
+    p.add_argument("--cache", default="outputs/cache/samples",
+                   help="sample cache folder, shared by every config (keys hold the model's hash and the settings)")
     p.add_argument("--only", nargs="*", help="labels of the settings to run (default: all)")
     args = p.parse_args(argv)
     cfg = load_frontier_config(args.config)
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.num_images:
         cfg["num_images"] = args.num_images
     out = Path(args.out or cfg.get("out", "outputs/frontier"))
-    cache = Path(args.cache or f"outputs/cache/{Path(args.config).stem}")
+    cache = Path(args.cache)
     import torch
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
