@@ -1,15 +1,15 @@
 """ES-DDPM (early-stopped DDPM): sampling time and sprite-FID against the start step T'.
 
-    python bench/es_ddpm.py --pipeline runs/sprites_ddpm/pipeline --t-prime 50 100 200 300 500 --num-images 200 \
+    python -m bench.es_ddpm --pipeline runs/sprites_ddpm/pipeline --t-prime 50 100 200 300 500 --num-images 200 \
         [--prior ddim gaussian] [--prior-steps 10] [--seed 0] [--threads 2] [--json out.json] [--grids DIR]
-    python bench/es_ddpm.py --random-unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
+    python -m bench.es_ddpm --random-unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
 
 For each prior and each T', ``SpritesESDDPMPipeline`` samples ``--num-images`` sprites (one batch, one seed) and
 the script records the wall and CPU time and the sprite-FID / sprite-KID (our sprite feature network, not
 Inception; see docs/evaluation.md) against half B of the real sprites (``evaluation.splits.halves_by_pairs``,
-split seed 0, 894 sprites), scored by ``evaluation.compare.fid_kid`` as in bench/fid_vs_steps.py. Reference
+split seed 0, 894 sprites), scored by ``evaluation.scoring.fid_kid`` as in bench.fid_vs_steps. Reference
 rows: the prior alone (T' = 0), plain DDPM from pure noise (all T steps) and the real-vs-real floor
-(``evaluation.compare.real_floor``: N sprites of half A against half B). The Gaussian prior is fitted per pixel to half
+(``evaluation.scoring.real_floor``: N sprites of half A against half B). The Gaussian prior is fitted per pixel to half
 A. The default model was trained on all 1,788 sprites, so half B is not unseen by it: compare rows with each
 other and with the floor, not with published FIDs. Prints a markdown table; ``--json`` writes every number.
 """
@@ -17,44 +17,22 @@ other and with the floor, not with published FIDs. Prints a markdown table; ``--
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from bench.common import command_line, load_unet, machine_info, now, write_json
+from pipelines.labels import NUM_CLASSES
 
 
 def load_model(args: argparse.Namespace):
-    """(unet, scheduler, description) from a pipeline folder or a config's UNet block with random weights."""
-    if args.pipeline:
-        from training.sample import load_pipeline
-
-        pipe = load_pipeline(args.pipeline, "ddpm")
-        readme = Path(args.pipeline) / "README.md"
-        return pipe.unet.eval(), pipe.scheduler, f"pipeline {args.pipeline}", readme.read_text() if \
-            readme.is_file() else ""
-    from pipelines.schedule import make_scheduler
-    from training.config import ConfigError, load_config
-    from training.model import build_unet
-
-    try:
-        cfg = load_config(args.random_unet)
-        torch.manual_seed(args.seed)
-        unet = build_unet(cfg.unet, cfg.conditional).eval()
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    return unet, make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end), \
-        f"random UNet of {args.random_unet}", ""
-
-
-def to_uint8(images_pt: torch.Tensor) -> np.ndarray:
-    """[0, 1] (N, 3, H, W) -> uint8 (N, H, W, 3), rounded as saving a PNG would."""
-    return (images_pt.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """(unet, scheduler, description, model card text) from a pipeline folder or a config's random UNet."""
+    unet, scheduler, what = load_unet(args.pipeline, args.random_unet, args.seed)
+    readme = Path(args.pipeline) / "README.md" if args.pipeline else None
+    return unet, scheduler, what, readme.read_text() if readme is not None and readme.is_file() else ""
 
 
 class CountingUNet:
@@ -79,7 +57,8 @@ class CountingUNet:
 
 def run(args: argparse.Namespace) -> dict:
     from evaluation import extract_sprite_features, load_sprite_feature_net
-    from evaluation.compare import fid_kid, real_floor
+    from evaluation.features import to_uint8_nhwc
+    from evaluation.scoring import fid_kid, real_floor
     from evaluation.splits import halves_by_pairs
     from pipelines import SpritesDDPMPipeline, SpritesESDDPMPipeline
     from pipelines.pipeline_sprites_es_ddpm import gaussian_prior_from_images
@@ -100,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
     net = load_sprite_feature_net()
     real_features = extract_sprite_features(real, net)
     n = args.num_images
-    extra = {"class_labels": [i % 5 for i in range(n)]} if unet.config.num_class_embeds is not None else {}
+    extra = {"class_labels": [i % NUM_CLASSES for i in range(n)]} if unet.config.num_class_embeds is not None else {}
     grids = Path(args.grids) if args.grids else None
 
     rows = []
@@ -108,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
     def record(setting: str, prior: str | None, t_prime: int | None, sample) -> None:
         with CountingUNet(unet) as counter:
             wall, cpu = time.perf_counter(), time.process_time()
-            images = to_uint8(sample())
+            images = to_uint8_nhwc(sample(), value_range=(0.0, 1.0))
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         row = {"setting": setting, "prior": prior, "t_prime": t_prime, "unet_calls": counter.calls,
                "wall_s": wall, "cpu_s": cpu, **fid_kid(extract_sprite_features(images, net), real_features[half_b])}
@@ -180,27 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    started = now()
     result = run(args)
     table = markdown(result)
     print(table)
     if args.json:
-        import diffusers
-
-        result.update({
-            "date": started,
-            "command": " ".join(["python", "bench/es_ddpm.py", *(argv if argv is not None else sys.argv[1:])]),
-            "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "diffusers": diffusers.__version__, "python": platform.python_version()},
-            "table_markdown": table,
-        })
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, out)
-        print(f"wrote {out}", file=sys.stderr)
+        result.update({"date": started, "command": command_line("bench.es_ddpm", argv),
+                       "machine": machine_info(load_average=os.getloadavg()), "table_markdown": table})
+        print(f"wrote {write_json(args.json, result)}", file=sys.stderr)
     return 0
 
 

@@ -1,20 +1,26 @@
-"""DDPM against DDIM: sample quality (sprite-FID, sprite-KID) and speed against the number of steps, with a
-memorisation check (nearest training sprite of every sample).
+"""DDPM against DDIM: sample quality (sprite-FID, sprite-KID, precision/recall, class mix) and speed against the
+number of steps, with a memorisation check (nearest training sprite of every sample).
 
-    python bench/fid_vs_steps.py --pipeline runs/sprites_ddpm/pipeline [--config configs/bench_fid.yaml]
+    python -m bench.fid_vs_steps --pipeline runs/sprites_ddpm/pipeline [--config configs/bench_fid.yaml]
         [--num-images 1000] [--batch-size 250] [--seed 0] [--ddim-steps 10 20 50 100 500] [--etas 0 1]
-        [--threads N] [--cache DIR] [--out outputs/bench/fid_vs_steps] [--overwrite]
+        [--ddpm-variance beta|posterior] [--timestep-spacing leading|trailing|linspace] [--clip-sample]
+        [--prior standard|moments|...] [--threads N] [--cache DIR] [--out outputs/bench/fid_vs_steps] [--overwrite]
 
 For DDPM (all T steps by default) and DDIM at each step count and eta, N sprites are sampled from the same
 seeds (every setting starts from the same x_T), timed, and scored:
 
-* sprite-FID and sprite-KID against real half B (the pair-aware held-out half of docs/evaluation.md) and
-  against all 1,788 real sprites; the floor is real half A (N of them, or all 894) against half B;
+* against real half B (the pair-aware held-out half of docs/evaluation.md) with
+  :class:`evaluation.quality.SpriteScorer`: sprite-FID, sprite-KID, improved precision and recall (k = 3) and
+  the class mix (the largest gap to the data's class shares, in percentage points); sprite-FID and sprite-KID
+  also against all 1,788 real sprites; the floor is real half A (N of them, or all 894) against half B;
 * memorisation: the pixel distance ([0, 1] scale) of every sample to its nearest training sprite (all 1,788
   and their exact flips), and the same in the sprite network's feature space, beside the reference
   distribution of real sprites against the training set without themselves and their mirrors
   (leave-one-pair-out). Reported: the median, and the share of samples closer than the real distances'
   quantiles (the median is the typical gap between a real sprite and its nearest other sprite).
+
+Sampling settings left null in the config (``ddpm_variance``, ``timestep_spacing``, ``clip_sample``) are the
+pipeline folder's own (its scheduler config), as in ``python -m training.sample``.
 
 Outputs in --out (the folder appears complete or not at all; an existing one is replaced only with
 --overwrite): ``results.json``, ``table.md``, ``fid_vs_steps.png`` (sprite-FID against steps, log x, wall time on
@@ -28,34 +34,33 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import difflib
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import yaml
 
-from evaluation.compare import (
-    TrainingReference,
-    check_output_dir,
-    fid_kid,
-    load_bench_pipelines,
-    memorisation_summary,
-    output_dir,
-    pipeline_info,
-    plain_log_ticks,
-    pyplot,
-    real_floor,
-    sample_in_batches,
-    save_figure,
-    save_labelled_grids,
-    write_text_atomic,
-)
+from bench.common import command_line, load_samplers, machine_info, now, quality_cells, refuse_existing_output
+from evaluation.features import extract_sprite_features, load_sprite_feature_meta
+from evaluation.neighbours import TrainingReference, memorisation_summary
+from evaluation.output import output_dir
+from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled_grids
+from evaluation.quality import SpriteScorer
+from evaluation.sampling import pipeline_info, sample_in_batches
+from evaluation.scoring import fid_kid
+from evaluation.splits import data_sha256
+from pipelines.common import config_default, config_variance
+from pipelines.pipeline_sprites_ddpm import VARIANCES
+from pipelines.prior import PRIORS
+from pipelines.schedule import TIMESTEP_SPACINGS
+from training.atomic import atomic_file, write_text_atomic
+from training.data import read_sprites_arrays
+from training.images import save_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "bench_fid.yaml"
@@ -71,9 +76,12 @@ class BenchConfig:
     seed: int = 0
     ddpm: bool = True
     ddpm_steps: int | None = None
-    ddpm_variance: str = "beta"
+    ddpm_variance: str | None = None  # None: the folder's scheduler config
     ddim_steps: list[int] = dataclasses.field(default_factory=lambda: [10, 20, 50, 100, 500])
     etas: list[float] = dataclasses.field(default_factory=lambda: [0.0, 1.0])
+    timestep_spacing: str | None = None  # None: the folder's scheduler config
+    clip_sample: bool | None = None  # None: the folder's scheduler config
+    prior: str = "standard"
     split_seed: int = 0
     kid_subsets: int = 100
     include_flips: bool = True
@@ -92,6 +100,11 @@ class BenchConfig:
             raise ValueError(f"ddim_steps must be >= 1 and etas non-empty, got {self.ddim_steps}, {self.etas}")
         if any(not 0 < q < 1 for q in self.nn_quantiles):
             raise ValueError(f"nn_quantiles must lie in (0, 1), got {self.nn_quantiles}")
+        for key, allowed in (("ddpm_variance", VARIANCES), ("timestep_spacing", TIMESTEP_SPACINGS)):
+            if getattr(self, key) not in (None, *allowed):
+                raise ValueError(f"{key} must be null or one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
 
 
 def load_bench_config(path: str | Path | None) -> BenchConfig:
@@ -111,17 +124,26 @@ def load_bench_config(path: str | Path | None) -> BenchConfig:
 # ------------------------------------------------------------------------------------------------- settings
 
 
+def shared_options(cfg: BenchConfig) -> dict[str, Any]:
+    """The pipeline arguments every setting shares: only those the config sets (the rest are the folder's)."""
+    options = {key: getattr(cfg, key) for key in ("timestep_spacing", "clip_sample") if getattr(cfg, key) is not None}
+    return {**options, **({"prior": cfg.prior} if cfg.prior != "standard" else {})}
+
+
 def settings_of(cfg: BenchConfig, T: int) -> list[dict[str, Any]]:
     """The sampler settings, DDPM first: name, file slug, sampler, steps, eta, pipeline keyword arguments."""
     out = []
+    shared = shared_options(cfg)
     if cfg.ddpm:
         steps = cfg.ddpm_steps or T
+        variance = {} if cfg.ddpm_variance is None else {"variance": cfg.ddpm_variance}
         out.append({"name": f"DDPM {steps}", "slug": f"ddpm_{steps:03d}", "sampler": "ddpm", "steps": steps,
-                    "eta": None, "kwargs": {"num_inference_steps": steps, "variance": cfg.ddpm_variance}})
+                    "eta": None, "kwargs": {"num_inference_steps": steps, **variance, **shared}})
     for eta in cfg.etas:
         for steps in sorted(int(s) for s in cfg.ddim_steps):
             out.append({"name": f"DDIM {steps} eta={eta:g}", "slug": f"ddim_{steps:03d}_eta{eta:g}", "sampler": "ddim",
-                        "steps": steps, "eta": float(eta), "kwargs": {"num_inference_steps": steps, "eta": float(eta)}})
+                        "steps": steps, "eta": float(eta),
+                        "kwargs": {"num_inference_steps": steps, "eta": float(eta), **shared}})
     for s in out:
         if not 1 <= s["steps"] <= T:
             raise SystemExit(f"error: {s['name']}: steps must lie in 1..{T}")
@@ -141,23 +163,25 @@ def sample_setting(pipes, setting: dict, cfg: BenchConfig, cache: Path | None, p
     images, timing = sample_in_batches(pipes[setting["sampler"]], cfg.num_images, cfg.batch_size, cfg.seed,
                                        **setting["kwargs"])
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, images=images, meta=json.dumps(meta), timing=json.dumps(timing))
-        os.replace(tmp, file)
+        with atomic_file(file) as tmp:
+            np.savez(tmp, images=images, meta=json.dumps(meta), timing=json.dumps(timing))
     return images, {**timing, "from_cache": False}
+
+
+def folder_defaults(scheduler) -> dict[str, Any]:
+    """The sampling settings a pipeline folder's scheduler config gives where the config leaves them null."""
+    return {"ddpm_variance": config_variance(scheduler, None),
+            "timestep_spacing": config_default(scheduler, None, "timestep_spacing", "leading"),
+            "clip_sample": bool(config_default(scheduler, None, "clip_sample", False))}
 
 
 # ------------------------------------------------------------------------------------------------- figures
 
 
-def matplotlib_null_locator():
+def plot_fid_vs_steps(rows: list[dict], floor: dict, path: Path) -> None:
+    """sprite-FID against steps (log-log) for every DDIM eta and DDPM, wall time on a second axis."""
     from matplotlib.ticker import NullLocator
 
-    return NullLocator()
-
-
-def plot_fid_vs_steps(rows: list[dict], floor: dict, path: Path) -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
     ax2 = ax.twinx()
@@ -183,7 +207,7 @@ def plot_fid_vs_steps(rows: list[dict], floor: dict, path: Path) -> None:
     steps = sorted({r["steps"] for r in rows})
     ax.set_xticks(steps)
     ax.set_xticklabels([str(s) for s in steps])
-    ax.xaxis.set_minor_locator(matplotlib_null_locator())
+    ax.xaxis.set_minor_locator(NullLocator())
     plain_log_ticks(ax.yaxis)
     plain_log_ticks(ax2.yaxis)
     ax.grid(alpha=0.3)
@@ -195,6 +219,7 @@ def plot_fid_vs_steps(rows: list[dict], floor: dict, path: Path) -> None:
 
 
 def plot_nn_histograms(rows: list[dict], distances: dict[str, np.ndarray], real: np.ndarray, path: Path) -> None:
+    """Histograms of the pixel distance to the nearest training sprite, one panel per setting."""
     plt = pyplot()
     n = len(rows)
     ncols = min(4, n)
@@ -221,18 +246,18 @@ def plot_nn_histograms(rows: list[dict], distances: dict[str, np.ndarray], real:
 
 
 def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) -> str:
+    """One row per setting and the floor row: time, quality against half B and all, memorisation."""
     q = sorted(real_nn["pixel"]["quantiles"], key=float)
     low, mid = q[min(1, len(q) - 1)], "0.5" if "0.5" in q else q[-1]
-    head = ["setting", "steps", "wall s", "CPU s", "img/s", "sprite-FID vs B", "KID vs B", "sprite-FID vs all",
-            "KID vs all", "NN px median", f"< real q{low}", f"< real q{mid}"]
+    head = ["setting", "steps", "wall s", "CPU s", "img/s", "sprite-FID vs B", "KID vs B", "precision", "recall",
+            "class gap pp", "sprite-FID vs all", "KID vs all", "NN px median", f"< real q{low}", f"< real q{mid}"]
     if feature:
         head.append("NN feat median")
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for r in rows:
         m = r["memorisation"]["pixel"]
         cells = [r["name"], str(r["steps"]), f"{r['timing']['wall_s']:.1f}", f"{r['timing']['cpu_s']:.1f}",
-                 f"{r['timing']['images_per_s']:.2f}",
-                 f"{r['vs_half_b']['sprite_fid']:.3f}", f"{r['vs_half_b']['sprite_kid']:.4f}",
+                 f"{r['timing']['images_per_s']:.2f}", *quality_cells(r["vs_half_b"]),
                  f"{r['vs_all']['sprite_fid']:.3f}", f"{r['vs_all']['sprite_kid']:.4f}",
                  f"{m['generated_median']:.3f}", f"{100 * m['share_below_real_quantile'][low]:.1f}%",
                  f"{100 * m['share_below_real_quantile'][mid]:.1f}%"]
@@ -240,9 +265,8 @@ def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) 
             cells.append(f"{r['memorisation']['feature']['generated_median']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     p = real_nn["pixel"]
-    cells = [f"real half A ({floor['n']}) vs B / real leave-pair-out NN", "", "", "", "", f"{floor['sprite_fid']:.3f}",
-             f"{floor['sprite_kid']:.4f}", "", "", f"{p['median']:.3f}", f"{100 * float(low):g}%",
-             f"{100 * float(mid):g}%"]
+    cells = [f"real half A ({floor['n']}) vs B / real leave-pair-out NN", "", "", "", "", *quality_cells(floor),
+             "", "", f"{p['median']:.3f}", f"{100 * float(low):g}%", f"{100 * float(mid):g}%"]
     if feature:
         cells.append(f"{real_nn['feature']['median']:.3f}")
     lines.append("| " + " | ".join(cells) + " |")
@@ -262,6 +286,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ddim-steps", type=int, nargs="+", default=None)
     p.add_argument("--etas", type=float, nargs="+", default=None)
     p.add_argument("--no-ddpm", action="store_true", help="leave DDPM out")
+    p.add_argument("--ddpm-variance", choices=VARIANCES, default=None, help="DDPM sigma_t^2 (default: the config's, "
+                   "else the folder's)")
+    p.add_argument("--timestep-spacing", choices=TIMESTEP_SPACINGS, default=None,
+                   help="default: the config's, else the folder's")
+    p.add_argument("--clip-sample", action=argparse.BooleanOptionalAction, default=None,
+                   help="clip the predicted x_0 to [-1, 1] at every step (default: the config's, else the folder's)")
+    p.add_argument("--prior", choices=PRIORS, default=None, help="x_T: standard N(0, I) or the data's moments")
     p.add_argument("--threads", type=int, default=None, help="torch threads (config default 1)")
     p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
     p.add_argument("--cache", default=None, help="folder for per-setting samples (.npz), reused when they match")
@@ -270,10 +301,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The config file with the command line's values over it, checked (a bad value is a one-line SystemExit)."""
     cfg = load_bench_config(args.config)
-    for key in ("num_images", "batch_size", "seed", "ddim_steps", "etas", "threads"):
+    for key in ("num_images", "batch_size", "seed", "ddim_steps", "etas", "ddpm_variance", "timestep_spacing",
+                "clip_sample", "prior", "threads"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.no_ddpm:
@@ -282,103 +314,126 @@ def main(argv: list[str] | None = None) -> int:
         cfg.check()
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    return cfg
 
-    import torch
 
-    from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
-    from evaluation.splits import data_sha256, halves_by_pairs
-    from training.data import read_sprites_arrays
-    from training.images import save_grid
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out_dir = Path(args.out)
-    try:
-        check_output_dir(out_dir, MARKER, args.overwrite)  # before any work
-    except FileExistsError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    pipes = load_bench_pipelines(args.pipeline)
-    info = pipeline_info(args.pipeline)
-    T = pipes["ddpm"].scheduler.config.num_train_timesteps
-    settings = settings_of(cfg, T)
-    unet_steps = sum(s["steps"] for s in settings) * cfg.num_images
-    print(f"{len(settings)} settings, {cfg.num_images} images each: {unet_steps:,} image-steps of the UNet; "
-          f"{torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
-
-    real, labels = read_sprites_arrays(args.data_path)
-    net = load_sprite_feature_net()
-    real_feats = extract_sprite_features(real, net)
-    half_a, half_b = halves_by_pairs(labels, cfg.split_seed)
-    floor = real_floor(real_feats, half_a, half_b, cfg.num_images, cfg.split_seed, cfg.kid_subsets)
-    reference = TrainingReference(real, cfg.include_flips, net if cfg.feature_nn else None)
-    real_nn = reference.real_leave_pair_out()
-    real_nn_summary = {}
+def summarise_real_distances(real_nn: dict[str, np.ndarray | None], quantiles: list[float]) -> dict[str, dict]:
+    """Median, mean, quantiles and exact-duplicate share of the real sprites' leave-pair-out NN distances."""
+    summary = {}
     for space, d in real_nn.items():
         if d is None:
             continue
         d = d[np.isfinite(d)]
-        real_nn_summary[space] = {"median": float(np.median(d)), "mean": float(d.mean()),
-                                  "quantiles": {f"{q:g}": float(np.quantile(d, q)) for q in cfg.nn_quantiles},
-                                  "share_exact_duplicates": float((d == 0).mean()), "n": int(len(d))}
+        summary[space] = {"median": float(np.median(d)), "mean": float(d.mean()),
+                          "quantiles": {f"{q:g}": float(np.quantile(d, q)) for q in quantiles},
+                          "share_exact_duplicates": float((d == 0).mean()), "n": int(len(d))}
+    return summary
 
-    cache = Path(args.cache) if args.cache else None
-    rows, samples, nn_pixel = [], {}, {}
-    for s in settings:
-        print(f"sampling {s['name']} ...", file=sys.stderr, flush=True)
-        images, timing = sample_setting(pipes, s, cfg, cache, info["unet_sha256_16"] or info["path"])
-        feats = extract_sprite_features(images, net)
-        d_px, i_px = reference.pixel(images)
-        d_ft = reference.feature(feats)[0] if cfg.feature_nn else None
-        mem = memorisation_summary(d_px, real_nn["pixel"], cfg.nn_quantiles, d_ft, real_nn["feature"])
-        row = {"name": s["name"], "slug": s["slug"], "sampler": s["sampler"], "steps": s["steps"], "eta": s["eta"],
-               "call_kwargs": s["kwargs"], "timing": timing,
-               "vs_half_b": fid_kid(feats, real_feats[half_b], cfg.kid_subsets, cfg.seed),
-               "vs_all": fid_kid(feats, real_feats, cfg.kid_subsets, cfg.seed), "memorisation": mem}
-        rows.append(row)
-        samples[s["slug"]], nn_pixel[s["slug"]] = (images, i_px), d_px
-        print(f"  {s['name']}: {timing['wall_s']:.1f} s, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
-              f"NN median {mem['pixel']['generated_median']:.3f}", file=sys.stderr, flush=True)
 
-    table = markdown_table(rows, floor, real_nn_summary, cfg.feature_nn)
+def score_setting(setting: dict, images: np.ndarray, timing: dict, cfg: BenchConfig, scorer: SpriteScorer,
+                  reference: TrainingReference, real_nn: dict) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One setting's row (timing, quality against half B and all, memorisation), and each sample's pixel
+    distance to its nearest training sprite and that sprite's index in ``reference.images``."""
+    feats = extract_sprite_features(images, scorer.net)
+    d_px, i_px = reference.pixel(images)
+    d_ft = reference.feature(feats)[0] if cfg.feature_nn else None
+    mem = memorisation_summary(d_px, real_nn["pixel"], cfg.nn_quantiles, d_ft, real_nn["feature"])
+    row = {"name": setting["name"], "slug": setting["slug"], "sampler": setting["sampler"], "steps": setting["steps"],
+           "eta": setting["eta"], "call_kwargs": setting["kwargs"], "timing": timing,
+           "vs_half_b": scorer.score(images),
+           "vs_all": fid_kid(feats, scorer.real_features, cfg.kid_subsets, cfg.seed), "memorisation": mem}
+    return row, d_px, i_px
+
+
+def add_time_ratios(rows: list[dict]) -> None:
+    """Each row's wall and CPU time over DDPM's (None without a DDPM row)."""
     ddpm = next((r for r in rows if r["sampler"] == "ddpm"), None)
     for r in rows:
         r["time_ratio_to_ddpm"] = r["timing"]["wall_s"] / ddpm["timing"]["wall_s"] if ddpm else None
         r["cpu_ratio_to_ddpm"] = r["timing"]["cpu_s"] / ddpm["timing"]["cpu_s"] if ddpm else None
-    import diffusers
 
-    result = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/fid_vs_steps.py", *(argv if argv is not None else sys.argv[1:])]),
-        "pipeline": info, "config": dataclasses.asdict(cfg), "num_train_timesteps": T,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "diffusers": diffusers.__version__, "python": platform.python_version(),
-                    "load_1min_at_end": os.getloadavg()[0]},
-        "data": {"n_real": int(len(real)), "sha256": data_sha256(real, labels), "half_a": int(len(half_a)),
-                 "half_b": int(len(half_b))},
-        "sprite_features_version": load_sprite_feature_meta()["version"],
-        "floor": floor, "real_nn": real_nn_summary, "rows": rows, "table_markdown": table,
-    }
+
+def write_figures(folder: Path, rows: list[dict], samples: dict, nn_pixel: dict, reference: TrainingReference,
+                  real_nn: dict, real_nn_summary: dict, floor: dict, cfg: BenchConfig) -> list[str]:
+    """Every figure of the run into ``folder``; returns their file names."""
+    plot_fid_vs_steps(rows, floor, folder / "fid_vs_steps.png")
+    plot_nn_histograms(rows, nn_pixel, real_nn["pixel"][np.isfinite(real_nn["pixel"])], folder / "nn_histograms.png")
+    first = []
+    for r in rows:
+        images, idx = samples[r["slug"]]
+        caption = (f"{r['name']}: {cfg.grid_images} of {cfg.num_images} samples, seed {cfg.seed}; sprite-FID vs "
+                   f"half B {r['vs_half_b']['sprite_fid']:.3f} (floor {floor['sprite_fid']:.3f})")
+        save_grid(images[:cfg.grid_images], folder / f"grid_{r['slug']}.png", caption)
+        k = min(cfg.closest_pairs, len(images))
+        order = np.argsort(nn_pixel[r["slug"]], kind="stable")[:k]
+        pairs = np.concatenate([images[order], reference.images[idx[order]]])
+        dists = ", ".join(f"{v:.2f}" for v in nn_pixel[r["slug"]][order])
+        save_grid(pairs, folder / f"closest_{r['slug']}.png", f"{r['name']}: the {k} samples closest to a training "
+                  f"sprite (top) and that sprite (bottom); pixel L2 {dists}; real median "
+                  f"{real_nn_summary['pixel']['median']:.2f}", ncols=k)
+        first.append(images[:10])
+    save_labelled_grids([("same seeds, so the same x_T in every row", first)], [r["name"] for r in rows],
+                        folder / "same_noise.png", "The first 10 samples of every setting")
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def run_settings(pipes: dict, settings: list[dict], cfg: BenchConfig, cache: Path | None, pipe_id: str,
+                 scorer: SpriteScorer, reference: TrainingReference, real_nn: dict) -> tuple[list[dict], dict, dict]:
+    """Sample and score every setting: ``(rows, {slug: (images, nearest index)}, {slug: pixel distances})``."""
+    rows, samples, nn_pixel = [], {}, {}
+    for s in settings:
+        print(f"sampling {s['name']} ...", file=sys.stderr, flush=True)
+        images, timing = sample_setting(pipes, s, cfg, cache, pipe_id)
+        row, d_px, i_px = score_setting(s, images, timing, cfg, scorer, reference, real_nn)
+        rows.append(row)
+        samples[s["slug"]], nn_pixel[s["slug"]] = (images, i_px), d_px
+        print(f"  {s['name']}: {timing['wall_s']:.1f} s, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
+              f"NN median {row['memorisation']['pixel']['generated_median']:.3f}", file=sys.stderr, flush=True)
+    add_time_ratios(rows)
+    return rows, samples, nn_pixel
+
+
+def run_record(args: argparse.Namespace, argv: list[str] | None, cfg: BenchConfig, info: dict, scheduler,
+               scorer: SpriteScorer) -> dict[str, Any]:
+    """What results.json holds besides the numbers: date, command, pipeline, settings, machine and data."""
+    real, labels = read_sprites_arrays(args.data_path)
+    return {"date": now(), "command": command_line("bench.fid_vs_steps", argv), "pipeline": info,
+            "config": dataclasses.asdict(cfg), "folder_defaults": folder_defaults(scheduler),
+            "num_train_timesteps": scheduler.config.num_train_timesteps,
+            "machine": machine_info(load_1min_at_end=os.getloadavg()[0]),
+            "data": {"n_real": int(len(real)), "sha256": data_sha256(real, labels), "half_a": int(len(scorer.half_a)),
+                     "half_b": int(len(scorer.half_b))},
+            "sprite_features_version": load_sprite_feature_meta()["version"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cfg = config_from_args(args)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out_dir = Path(args.out)
+    refuse_existing_output(out_dir, MARKER, args.overwrite)
+    pipes = load_samplers(args.pipeline)
+    info = pipeline_info(args.pipeline)
+    settings = settings_of(cfg, pipes["ddpm"].scheduler.config.num_train_timesteps)
+    unet_steps = sum(s["steps"] for s in settings) * cfg.num_images
+    print(f"{len(settings)} settings, {cfg.num_images} images each: {unet_steps:,} image-steps of the UNet; "
+          f"{torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+
+    scorer = SpriteScorer(args.data_path, cfg.split_seed, cfg.kid_subsets)
+    floor = scorer.floor(cfg.num_images)
+    reference = TrainingReference(scorer.real, cfg.include_flips, scorer.net if cfg.feature_nn else None)
+    real_nn = reference.real_leave_pair_out()
+    real_nn_summary = summarise_real_distances(real_nn, cfg.nn_quantiles)
+    rows, samples, nn_pixel = run_settings(pipes, settings, cfg, Path(args.cache) if args.cache else None,
+                                           info["unet_sha256_16"] or info["path"], scorer, reference, real_nn)
+
+    table = markdown_table(rows, floor, real_nn_summary, cfg.feature_nn)
+    result = {**run_record(args, argv, cfg, info, pipes["ddpm"].scheduler, scorer), "floor": floor,
+              "real_nn": real_nn_summary, "rows": rows, "table_markdown": table}
     with output_dir(out_dir, MARKER, args.overwrite) as tmp:
-        plot_fid_vs_steps(rows, floor, tmp / "fid_vs_steps.png")
-        plot_nn_histograms(rows, nn_pixel, real_nn["pixel"][np.isfinite(real_nn["pixel"])], tmp / "nn_histograms.png")
-        first = []
-        for r in rows:
-            images, idx = samples[r["slug"]]
-            caption = (f"{r['name']}: {cfg.grid_images} of {cfg.num_images} samples, seed {cfg.seed}; sprite-FID vs "
-                       f"half B {r['vs_half_b']['sprite_fid']:.3f} (floor {floor['sprite_fid']:.3f})")
-            save_grid(images[:cfg.grid_images], tmp / f"grid_{r['slug']}.png", caption)
-            k = min(cfg.closest_pairs, len(images))
-            order = np.argsort(nn_pixel[r["slug"]], kind="stable")[:k]
-            pairs = np.concatenate([images[order], reference.images[idx[order]]])
-            dists = ", ".join(f"{v:.2f}" for v in nn_pixel[r["slug"]][order])
-            save_grid(pairs, tmp / f"closest_{r['slug']}.png", f"{r['name']}: the {k} samples closest to a training "
-                      f"sprite (top) and that sprite (bottom); pixel L2 {dists}; real median "
-                      f"{real_nn_summary['pixel']['median']:.2f}", ncols=k)
-            first.append(images[:10])
-        save_labelled_grids([("same seeds, so the same x_T in every row", first)], [r["name"] for r in rows],
-                            tmp / "same_noise.png", "The first 10 samples of every setting")
-        result["figures"] = sorted(p.name for p in tmp.glob("*.png"))
+        result["figures"] = write_figures(tmp, rows, samples, nn_pixel, reference, real_nn, real_nn_summary, floor,
+                                          cfg)
         write_text_atomic(tmp / "table.md", table + "\n")
         write_text_atomic(tmp / MARKER, json.dumps(result, indent=1) + "\n")
     print(table)

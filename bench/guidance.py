@@ -1,7 +1,7 @@
 """Classifier-free guidance of the class-conditional model: does the sample show the requested class, and at
 what cost in sprite-FID, for guidance scales w = 0 (unconditional), 1 (plain conditional), 2, 4.
 
-    python bench/guidance.py --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num-per-class 10]
+    python -m bench.guidance --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num-per-class 10]
         [--num-images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--batch-size 250] [--seed 0]
         [--threads N] [--out outputs/bench/guidance] [--overwrite]
 
@@ -10,9 +10,11 @@ For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same s
 * evaluation set: ``--num-images`` samples whose requested classes follow the real class mix (9% hero,
   36% non-hero, 7% food, 39% spell, 9% side-facing; sprite-FID punishes a wrong mix, see docs/evaluation.md).
   The sprite network (``load_sprite_feature_net()``; its logits, held-out accuracy 0.978) predicts each
-  sample's class: the share that matches the requested class, per class and balanced; sprite-FID/KID against
-  real half B and all 1,788, and the real floor (half A vs B at the same N). At w = 0 the label is ignored, so
-  the match there is the chance level of the unconditional class mix.
+  sample's class: the share that matches the requested class, per class and balanced. Against real half B,
+  :class:`evaluation.quality.SpriteScorer` gives sprite-FID, sprite-KID, improved precision and recall (k = 3)
+  and the class-mix gap (percentage points); sprite-FID/KID also against all 1,788, and the real floor (half A
+  vs B at the same N). At w = 0 the label is ignored, so the match there is the chance level of the
+  unconditional class mix.
 * a grid per class (rows = classes, ``--num-per-class`` columns) and a grid of mixed contexts (soft labels:
   hero+food, non-hero+spell, food+spell at 0.5/0.5 and 0.75/0.25), with the predicted class shares of the
   mixed samples.
@@ -24,31 +26,25 @@ Outputs in --out (complete or not at all; replaced only with --overwrite): ``res
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
-from evaluation.compare import (
-    check_output_dir,
-    class_match,
-    fid_kid,
-    load_bench_pipelines,
-    pipeline_info,
-    plain_log_ticks,
-    predict_classes,
-    pyplot,
-    real_floor,
-    sample_in_batches,
-    save_figure,
-    save_labelled_grids,
-    write_text_atomic,
-)
+from bench.common import command_line, machine_info, now, quality_cells, refuse_existing_output
+from evaluation.features import extract_sprite_features, load_sprite_feature_meta
+from evaluation.output import output_dir
+from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled_grids
+from evaluation.quality import SpriteScorer
+from evaluation.sampling import pipeline_info, sample_in_batches
+from evaluation.scoring import class_match, fid_kid, predict_classes
 from pipelines.labels import SPRITE_CLASSES
+from training.atomic import write_text_atomic
+from training.sample import load_pipeline
 
 MARKER = "results.json"
 SHORT = {"hero": "hero", "non-hero": "non-hero", "food": "food", "spell": "spell", "side-facing": "side"}
@@ -67,7 +63,12 @@ def mix_weights(first: str, second: str, w: float) -> list[float]:
 
 def proportional_labels(class_labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` class labels in the proportions of ``class_labels`` (largest remainders), in a seeded random order."""
-    counts = np.bincount(class_labels, minlength=len(SPRITE_CLASSES)) / len(class_labels) * n
+    return labels_in_shares(np.bincount(class_labels, minlength=len(SPRITE_CLASSES)) / len(class_labels), n, seed)
+
+
+def labels_in_shares(shares: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` class labels in the class ``shares`` (largest remainders), in a seeded random order."""
+    counts = shares * n
     whole = np.floor(counts).astype(int)
     order = np.argsort(-(counts - whole), kind="stable")
     whole[order[:n - whole.sum()]] += 1
@@ -82,6 +83,7 @@ def mix_shares(predicted: np.ndarray, first: str, second: str) -> dict[str, floa
 
 
 def plot_guidance(rows: list[dict], floor: dict, chance: float | None, path: Path) -> None:
+    """Left: the share of samples showing the requested class against w; right: sprite-FID against w."""
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
     w = [r["scale"] for r in rows]
@@ -110,19 +112,19 @@ def plot_guidance(rows: list[dict], floor: dict, chance: float | None, path: Pat
 
 
 def markdown_tables(rows: list[dict], floor: dict, mixes: list[dict]) -> str:
+    """One row per scale and the floor row; then the predicted class shares of the mixed contexts."""
     head = ["w", "match", "balanced", *[SHORT[c] for c in SPRITE_CLASSES], "sprite-FID vs B", "KID vs B",
-            "sprite-FID vs all", "wall s", "img/s"]
+            "precision", "recall", "class gap pp", "sprite-FID vs all", "wall s", "img/s"]
     lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
     for r in rows:
         m = r["match"]
         lines.append("| " + " | ".join([
             f"{r['scale']:g}", f"{m['match']:.3f}", f"{m['balanced']:.3f}",
-            *[f"{v:.2f}" if v is not None else "-" for v in m["per_class"]],
-            f"{r['vs_half_b']['sprite_fid']:.3f}", f"{r['vs_half_b']['sprite_kid']:.4f}",
+            *[f"{v:.2f}" if v is not None else "-" for v in m["per_class"]], *quality_cells(r["vs_half_b"]),
             f"{r['vs_all']['sprite_fid']:.3f}", f"{r['timing']['wall_s']:.1f}",
             f"{r['timing']['images_per_s']:.2f}"]) + " |")
-    lines.append(f"| real A ({floor['n']}) vs B |  |  |" + "  |" * len(SPRITE_CLASSES) +
-                 f" {floor['sprite_fid']:.3f} | {floor['sprite_kid']:.4f} |  |  |  |")
+    lines.append("| " + " | ".join([f"real A ({floor['n']}) vs B", "", "", *[""] * len(SPRITE_CLASSES),
+                                    *quality_cells(floor), "", "", ""]) + " |")
     if mixes:
         scales = [s["scale"] for s in mixes[0]["by_scale"]]
         lines += ["", "Mixed contexts: predicted class shares (first / second / other) of the "
@@ -166,118 +168,131 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    from evaluation.compare import output_dir
-    from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
-    from evaluation.splits import halves_by_pairs
-    from training.data import read_sprites_arrays
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    out_dir = Path(args.out)
-    try:
-        check_output_dir(out_dir, MARKER, args.overwrite)
-    except FileExistsError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    pipes = load_bench_pipelines(args.pipeline)
-    pipe = pipes[args.sampler]
-    if pipe.unet.config.get("num_class_embeds") is None or pipe.unet.config.num_class_embeds <= len(SPRITE_CLASSES):
+def load_conditional_pipeline(args: argparse.Namespace):
+    """The pipeline of ``--sampler`` from ``--pipeline``; refused unless its UNet has the null class."""
+    pipe = load_pipeline(args.pipeline, args.sampler)
+    n_embeds = pipe.unet.config.get("num_class_embeds")
+    if n_embeds is None or n_embeds <= len(SPRITE_CLASSES):
         raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet with a null class "
-                         f"(num_class_embeds = {len(SPRITE_CLASSES) + 1}); this one has "
-                         f"{pipe.unet.config.get('num_class_embeds')}")
-    T = pipe.scheduler.config.num_train_timesteps
-    steps = args.steps or T
-    if not 1 <= steps <= T:
-        raise SystemExit(f"error: --steps must lie in 1..{T}")
-    call = {"num_inference_steps": steps, **({"eta": args.eta} if args.sampler == "ddim" else {})}
-    info = pipeline_info(args.pipeline)
-    k = args.num_per_class
-    mixes = [] if args.no_mixes else DEFAULT_MIXES
-    per_scale = args.num_images + k * len(SPRITE_CLASSES) + k * len(mixes)
-    cost = sum(per_scale * steps * (2 if w not in (0, 1) else 1) for w in args.scales)
-    print(f"{len(args.scales)} scales x {per_scale} images, {args.sampler} {steps} steps: {cost:,} image-steps of "
-          f"the UNet; {torch.get_num_threads()} torch thread(s), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
+                         f"(num_class_embeds = {len(SPRITE_CLASSES) + 1}); this one has {n_embeds}")
+    return pipe
 
-    real, labels = read_sprites_arrays(args.data_path)
-    net = load_sprite_feature_net()
-    real_feats = extract_sprite_features(real, net)
-    half_a, half_b = halves_by_pairs(labels, args.split_seed)
-    floor = real_floor(real_feats, half_a, half_b, args.num_images, args.split_seed, args.kid_subsets)
-    requested = proportional_labels(labels, args.num_images, args.seed)
-    grid_labels = np.repeat(np.arange(len(SPRITE_CLASSES)), k)
-    mix_labels = [mix_weights(a, b, w) for a, b, w in mixes for _ in range(k)]
 
-    rows, class_grids, mix_grids = [], [], []
-    mix_results = [{"name": f"{SHORT[a]} {w:g} + {SHORT[b]} {1 - w:g}", "first": a, "second": b, "weight_first": w,
-                    "weights": mix_weights(a, b, w), "by_scale": []} for a, b, w in mixes]
-    for w in args.scales:
-        print(f"w = {w:g} ...", file=sys.stderr, flush=True)
-        images, timing = sample_in_batches(pipe, args.num_images, args.batch_size, args.seed,
-                                           class_labels=requested.tolist(), guidance_scale=w, **call)
-        predicted, _ = predict_classes(images, net)
-        feats = extract_sprite_features(images, net)
-        row = {"scale": w, "timing": timing, "match": class_match(predicted, requested),
-               "predicted_class_share": np.bincount(predicted, minlength=len(SPRITE_CLASSES)).tolist(),
-               "vs_half_b": fid_kid(feats, real_feats[half_b], args.kid_subsets, args.seed),
-               "vs_all": fid_kid(feats, real_feats, args.kid_subsets, args.seed)}
-        row["predicted_class_share"] = [c / len(predicted) for c in row["predicted_class_share"]]
-        grid, _ = sample_in_batches(pipe, len(grid_labels), args.batch_size, args.seed + 10_000,
-                                    class_labels=grid_labels.tolist(), guidance_scale=w, **call)
-        grid_pred, _ = predict_classes(grid, net)
-        row["grid_match"] = class_match(grid_pred, grid_labels)
-        class_grids.append((f"w = {w:g} (match {row['grid_match']['match']:.2f})",
-                            [grid[grid_labels == c] for c in range(len(SPRITE_CLASSES))]))
-        if mixes:
-            mixed, _ = sample_in_batches(pipe, len(mix_labels), args.batch_size, args.seed + 20_000,
-                                         class_labels=mix_labels, guidance_scale=w, **call)
-            mixed_pred, _ = predict_classes(mixed, net)
-            for i, mix in enumerate(mix_results):
-                part = mixed_pred[i * k:(i + 1) * k]
-                mix["by_scale"].append({"scale": w, "n": k, "shares": mix_shares(part, mix["first"], mix["second"])})
-            mix_grids.append((f"w = {w:g}", [mixed[i * k:(i + 1) * k] for i in range(len(mixes))]))
-        rows.append(row)
-        print(f"  w = {w:g}: match {row['match']['match']:.3f}, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
-              f"{timing['wall_s']:.1f} s", file=sys.stderr, flush=True)
+def sampling_call(args: argparse.Namespace, num_train_timesteps: int) -> dict[str, Any]:
+    """The pipeline arguments of every sample: the steps (``--steps 0``: all T) and, for DDIM, eta."""
+    steps = args.steps or num_train_timesteps
+    if not 1 <= steps <= num_train_timesteps:
+        raise SystemExit(f"error: --steps must lie in 1..{num_train_timesteps}")
+    return {"num_inference_steps": steps, **({"eta": args.eta} if args.sampler == "ddim" else {})}
 
-    # chance: the requested mix against the unconditional (w = 0) predicted mix, if w = 0 was run
+
+def mix_records(mixes: list[tuple[str, str, float]]) -> list[dict]:
+    """One record per mixed context, to be filled with the predicted shares at every scale."""
+    return [{"name": f"{SHORT[a]} {w:g} + {SHORT[b]} {1 - w:g}", "first": a, "second": b, "weight_first": w,
+             "weights": mix_weights(a, b, w), "by_scale": []} for a, b, w in mixes]
+
+
+def run_scale(w: float, pipe, call: dict, args: argparse.Namespace, scorer: SpriteScorer, requested: np.ndarray,
+              grid_labels: np.ndarray, mix_labels: list, mix_results: list[dict]) -> tuple[dict, tuple, tuple | None]:
+    """Everything at guidance scale ``w``: the evaluation row, the class-grid panel and the mix-grid panel (None
+    without mixes); the mixes' predicted shares are appended to ``mix_results``."""
+    images, timing = sample_in_batches(pipe, args.num_images, args.batch_size, args.seed,
+                                       class_labels=requested.tolist(), guidance_scale=w, **call)
+    predicted, _ = predict_classes(images, scorer.net)
+    feats = extract_sprite_features(images, scorer.net)
+    shares = np.bincount(predicted, minlength=len(SPRITE_CLASSES))
+    row = {"scale": w, "timing": timing, "match": class_match(predicted, requested),
+           "predicted_class_share": [c / len(predicted) for c in shares.tolist()],
+           "vs_half_b": scorer.score(images),
+           "vs_all": fid_kid(feats, scorer.real_features, args.kid_subsets, args.seed)}
+    grid, _ = sample_in_batches(pipe, len(grid_labels), args.batch_size, args.seed + 10_000,
+                                class_labels=grid_labels.tolist(), guidance_scale=w, **call)
+    row["grid_match"] = class_match(predict_classes(grid, scorer.net)[0], grid_labels)
+    class_panel = (f"w = {w:g} (match {row['grid_match']['match']:.2f})",
+                   [grid[grid_labels == c] for c in range(len(SPRITE_CLASSES))])
+    mix_panel = None
+    if mix_labels:
+        k = args.num_per_class
+        mixed, _ = sample_in_batches(pipe, len(mix_labels), args.batch_size, args.seed + 20_000,
+                                     class_labels=mix_labels, guidance_scale=w, **call)
+        mixed_pred, _ = predict_classes(mixed, scorer.net)
+        for i, mix in enumerate(mix_results):
+            part = mixed_pred[i * k:(i + 1) * k]
+            mix["by_scale"].append({"scale": w, "n": k, "shares": mix_shares(part, mix["first"], mix["second"])})
+        mix_panel = (f"w = {w:g}", [mixed[i * k:(i + 1) * k] for i in range(len(mix_results))])
+    return row, class_panel, mix_panel
+
+
+def chance_match(rows: list[dict], requested: np.ndarray) -> float | None:
+    """The match of the requested mix against the unconditional (w = 0) predicted mix, if w = 0 was run."""
     uncond = next((r for r in rows if r["scale"] == 0), None)
-    chance = None
-    if uncond is not None:
-        req_share = np.bincount(requested, minlength=len(SPRITE_CLASSES)) / len(requested)
-        chance = float(req_share @ np.asarray(uncond["predicted_class_share"]))
-    table = markdown_tables(rows, floor, mix_results)
-    import diffusers
+    if uncond is None:
+        return None
+    req_share = np.bincount(requested, minlength=len(SPRITE_CLASSES)) / len(requested)
+    return float(req_share @ np.asarray(uncond["predicted_class_share"]))
 
-    result = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join(["python", "bench/guidance.py", *(argv if argv is not None else sys.argv[1:])]),
-        "pipeline": info, "sampler": args.sampler, "steps": steps, "eta": args.eta if args.sampler == "ddim" else None,
-        "scales": args.scales, "num_images": args.num_images, "num_per_class": k, "batch_size": args.batch_size,
-        "seed": args.seed, "split_seed": args.split_seed, "classes": list(SPRITE_CLASSES),
-        "requested_class_counts": np.bincount(requested, minlength=len(SPRITE_CLASSES)).tolist(),
-        "chance_match_unconditional": chance,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "diffusers": diffusers.__version__, "python": platform.python_version(),
-                    "load_1min_at_end": os.getloadavg()[0]},
-        "sprite_features_version": load_sprite_feature_meta()["version"],
-        "floor": floor, "rows": rows, "mixes": mix_results, "table_markdown": table,
-    }
-    with output_dir(out_dir, MARKER, args.overwrite) as tmp:
+
+def write_outputs(out_dir: Path, overwrite: bool, result: dict, class_grids: list, mix_grids: list,
+                  args: argparse.Namespace) -> None:
+    """The figures, table.md and results.json, as one folder that appears complete."""
+    with output_dir(out_dir, MARKER, overwrite) as tmp:
+        k, steps = args.num_per_class, result["steps"]
         what = f"{args.sampler.upper()} {steps} steps" + (f", eta {args.eta:g}" if args.sampler == "ddim" else "")
         save_labelled_grids(class_grids, list(SPRITE_CLASSES), tmp / "classes.png",
                             f"One row per requested class, {k} samples each; {what}; same x_T in every panel")
-        if mixes:
-            save_labelled_grids(mix_grids, [m["name"] for m in mix_results], tmp / "mixes.png",
+        if mix_grids:
+            save_labelled_grids(mix_grids, [m["name"] for m in result["mixes"]], tmp / "mixes.png",
                                 f"Mixed contexts (soft labels), {k} samples each; {what}; same x_T in every panel")
-        plot_guidance(rows, floor, chance, tmp / "guidance.png")
+        plot_guidance(result["rows"], result["floor"], result["chance_match_unconditional"], tmp / "guidance.png")
         result["figures"] = sorted(p.name for p in tmp.glob("*.png"))
-        write_text_atomic(tmp / "table.md", table + "\n")
+        write_text_atomic(tmp / "table.md", result["table_markdown"] + "\n")
         write_text_atomic(tmp / MARKER, json.dumps(result, indent=1) + "\n")
-    print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out_dir = Path(args.out)
+    refuse_existing_output(out_dir, MARKER, args.overwrite)
+    pipe = load_conditional_pipeline(args)
+    call = sampling_call(args, pipe.scheduler.config.num_train_timesteps)
+    k, mixes = args.num_per_class, [] if args.no_mixes else DEFAULT_MIXES
+    per_scale = args.num_images + k * len(SPRITE_CLASSES) + k * len(mixes)
+    cost = sum(per_scale * call["num_inference_steps"] * (2 if w not in (0, 1) else 1) for w in args.scales)
+    print(f"{len(args.scales)} scales x {per_scale} images, {args.sampler} {call['num_inference_steps']} steps: "
+          f"{cost:,} image-steps of the UNet; {torch.get_num_threads()} torch thread(s), load "
+          f"{os.getloadavg()[0]:.1f}", file=sys.stderr)
+
+    scorer = SpriteScorer(args.data_path, args.split_seed, args.kid_subsets)
+    floor = scorer.floor(args.num_images)
+    requested = labels_in_shares(scorer.data_shares, args.num_images, args.seed)
+    grid_labels = np.repeat(np.arange(len(SPRITE_CLASSES)), k)
+    mix_labels = [mix_weights(a, b, w) for a, b, w in mixes for _ in range(k)]
+    rows, class_grids, mix_grids, mix_results = [], [], [], mix_records(mixes)
+    for w in args.scales:
+        print(f"w = {w:g} ...", file=sys.stderr, flush=True)
+        row, class_panel, mix_panel = run_scale(w, pipe, call, args, scorer, requested, grid_labels, mix_labels,
+                                                mix_results)
+        rows.append(row)
+        class_grids.append(class_panel)
+        mix_grids += [mix_panel] if mix_panel else []
+        print(f"  w = {w:g}: match {row['match']['match']:.3f}, sprite-FID vs B {row['vs_half_b']['sprite_fid']:.3f}, "
+              f"{row['timing']['wall_s']:.1f} s", file=sys.stderr, flush=True)
+
+    result = {
+        "date": now(), "command": command_line("bench.guidance", argv), "pipeline": pipeline_info(args.pipeline),
+        "sampler": args.sampler, "steps": call["num_inference_steps"], "eta": call.get("eta"),
+        "scales": args.scales, "num_images": args.num_images, "num_per_class": k, "batch_size": args.batch_size,
+        "seed": args.seed, "split_seed": args.split_seed, "classes": list(SPRITE_CLASSES),
+        "requested_class_counts": np.bincount(requested, minlength=len(SPRITE_CLASSES)).tolist(),
+        "chance_match_unconditional": chance_match(rows, requested),
+        "machine": machine_info(load_1min_at_end=os.getloadavg()[0]),
+        "sprite_features_version": load_sprite_feature_meta()["version"],
+        "floor": floor, "rows": rows, "mixes": mix_results, "table_markdown": markdown_tables(rows, floor, mix_results),
+    }
+    write_outputs(out_dir, args.overwrite, result, class_grids, mix_grids, args)
+    print(result["table_markdown"])
     print(f"\nwrote {out_dir}/ ({MARKER}, table.md, {len(result['figures'])} figures)", file=sys.stderr)
     return 0
 

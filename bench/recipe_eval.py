@@ -14,7 +14,8 @@ from typing import Any
 
 from bench.sampler_frontier import sample_run
 from bench.samplers import make_sampler_pipelines
-from evaluation.compare import pipeline_info, pyplot, save_figure
+from evaluation.plots import pyplot, save_figure
+from evaluation.sampling import pipeline_info
 from training.atomic import write_text_atomic
 
 

@@ -1,7 +1,7 @@
 """Sampling time: DDPM (all T steps) against DDIM (25 and 50 steps), ours against diffusers' stock pipelines.
 
-    python bench/sampling_time.py --pipeline runs/tiny/pipeline [--num_images 50] [--repeats 3] [--json out.json]
-    python bench/sampling_time.py --random-unet configs/sprites_ddpm.yaml ...   (before a model is trained)
+    python -m bench.sampling_time --pipeline runs/tiny/pipeline [--num_images 50] [--repeats 3] [--json out.json]
+    python -m bench.sampling_time --random-unet configs/sprites_ddpm.yaml ...   (before a model is trained)
 
 The course's ``%timeit -r 1 sample_ddim(50)`` against ``sample_ddpm(50)``, done fairly on a noisy machine: in one
 run, each setting is timed as (1) a bare loop of UNet calls on fixed inputs, the floor any sampler pays, (2) our
@@ -16,43 +16,31 @@ DDPM at least 90% of the step-count ratio (T / DDIM steps).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
-import json
-import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+
+from bench.common import command_line, load_unet, machine_info, now, write_json
+from pipelines.labels import NUM_CLASSES
 
 OVERHEAD_TARGET_PCT = 5.0
 SPEEDUP_FRACTION_TARGET = 0.90
 CLOCKS = ("wall", "cpu")
 
 
-def load_model(args: argparse.Namespace):
-    """(unet, scheduler, description) from a pipeline folder or a config's UNet block with random weights."""
-    if args.pipeline:
-        from training.sample import load_pipeline
-
-        pipe = load_pipeline(args.pipeline, "ddpm")
-        return pipe.unet.eval(), pipe.scheduler, f"pipeline {args.pipeline}"
-    from pipelines.schedule import make_scheduler
-    from training.config import ConfigError, load_config
-    from training.model import build_unet
-
-    try:
-        cfg = load_config(args.random_unet)
-        torch.manual_seed(args.seed)
-        unet = build_unet(cfg.unet, cfg.conditional).eval()
-    except ConfigError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)
-    return unet, scheduler, f"random UNet of {args.random_unet}"
+def timing_settings(T: int, ddpm_steps: int | None, ddim_steps: list[int]) -> list[tuple[str, str, int]]:
+    """``(name, sampler, steps)`` of DDPM (``ddpm_steps``, default all T) and of DDIM at each of ``ddim_steps``;
+    a step count outside 1..T is a one-line SystemExit."""
+    ddpm_steps = ddpm_steps or T
+    for n in (ddpm_steps, *ddim_steps):
+        if not 1 <= n <= T:
+            raise SystemExit(f"error: steps must lie in 1..{T}, got {n}")
+    return [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in ddim_steps]]
 
 
 def make_runners(unet, scheduler, num_images: int, seed: int,
@@ -67,7 +55,7 @@ def make_runners(unet, scheduler, num_images: int, seed: int,
     from pipelines.schedule import spaced_timesteps
 
     conditional = unet.config.num_class_embeds is not None
-    labels = [i % 5 for i in range(num_images)] if conditional else None
+    labels = [i % NUM_CLASSES for i in range(num_images)] if conditional else None
     T = scheduler.config.num_train_timesteps
     ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
             "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}
@@ -230,18 +218,10 @@ def check_targets(rows, speedups) -> dict[str, bool]:
     return targets
 
 
-def run_header(argv: list[str] | None) -> dict:
+def run_header(module: str, argv: list[str] | None) -> dict:
     """What every timing JSON starts with: the date, the command line and the machine (threads as now set)."""
-    import diffusers
-
-    return {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "diffusers": diffusers.__version__,
-                    "python": platform.python_version()},
-    }
+    return {"date": now(), "command": command_line(module, argv),
+            "machine": machine_info(processor=platform.processor() or platform.machine())}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -270,13 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    unet, scheduler, what = load_model(args)
+    unet, scheduler, what = load_unet(args.pipeline, args.random_unet, args.seed)
     T = scheduler.config.num_train_timesteps
-    ddpm_steps = args.ddpm_steps or T
-    for n in (ddpm_steps, *args.ddim_steps):
-        if not 1 <= n <= T:
-            raise SystemExit(f"error: steps must lie in 1..{T}, got {n}")
-    settings = [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in args.ddim_steps]]
+    settings = timing_settings(T, args.ddpm_steps, args.ddim_steps)
     runners = make_runners(unet, scheduler, args.num_images, args.seed)
     n_params = sum(p.numel() for p in unet.parameters())
     print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
@@ -301,19 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
     if args.json:
         result = {
-            **run_header(argv),
+            **run_header("bench.sampling_time", argv),
             "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
             "clock_for_targets": args.clock, "targets": targets,
             "sampler_cost_ms_per_step": cost, "sampler_cost_table": tables["sampler_cost"],
             **{clock: {"rows": results[clock][0], "speedups": results[clock][1], "table_markdown": tables[clock]}
                for clock in CLOCKS},
         }
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(result, indent=1))
-        os.replace(tmp, out)
-        print(f"\nwrote {out}", file=sys.stderr)
+        print(f"\nwrote {write_json(args.json, result)}", file=sys.stderr)
     return 0
 
 

@@ -1,13 +1,13 @@
 """Speed on a CPU (issue 9): sampling and training against the machine's arithmetic limit.
 
-    python bench/speed.py --pipeline pretrained/sprites_ddpm --threads 1 --json outputs/bench/speed.json
-    python bench/speed.py --quick ...            (a smoke test: tiny random UNet, a few steps, seconds)
+    python -m bench.speed --pipeline pretrained/sprites_ddpm --threads 1 --json outputs/bench/speed.json
+    python -m bench.speed --quick ...            (a smoke test: tiny random UNet, a few steps, seconds)
 
 In one run, on one model and one set of inputs:
 
 1. Sampling of ``--num_images`` images, DDPM (all T steps) and DDIM (25 and 50 steps), for a bare loop of UNet
    calls, diffusers' stock ``DDPMPipeline`` / ``DDIMPipeline`` and ours; the timing code is
-   ``bench/sampling_time.py``'s (interleaved implementations, rotated order, medians). ``--ddpm_steps n`` times
+   :mod:`bench.sampling_time`'s (interleaved implementations, rotated order, medians). ``--ddpm_steps n`` times
    n < T DDPM steps and scales the time by T / n (each DDPM step costs the same: one UNet call on the same
    batch); the table says so.
 2. The FLOP floor: the UNet's forward FLOPs (``torch.utils.flop_counter.FlopCounterMode``) over the float32
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import json
 import os
 import statistics
 import sys
@@ -40,8 +39,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sampling_time as st  # noqa: E402  (the timing helpers: one place)
+from bench import sampling_time as st  # the timing helpers: one place
+from bench.common import load_unet, write_json
+from pipelines.labels import NUM_CLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = st.CLOCKS
@@ -217,11 +217,12 @@ def training_runners(unet, cfg, batch_size: int, steps: int, seed: int) -> dict[
     from accelerate import Accelerator
 
     from pipelines.schedule import make_scheduler
-    from training.train import DiffusionLoss, forward_loss, make_batch, make_optimization, optimizer_step
+    from training.loss import DiffusionLoss
+    from training.train import forward_loss, make_batch, make_optimization, optimizer_step
 
     g = torch.Generator().manual_seed(seed)
     images = torch.rand(1788, 3, 16, 16, generator=g) * 2 - 1
-    labels = torch.randint(0, 5, (1788,), generator=g)
+    labels = torch.randint(0, NUM_CLASSES, (1788,), generator=g)
     cfg = copy.copy(cfg)
     cfg.train_batch_size = batch_size
     accelerator = Accelerator(cpu=True)
@@ -232,11 +233,11 @@ def training_runners(unet, cfg, batch_size: int, steps: int, seed: int) -> dict[
     optimizer, lr_scheduler, ema = make_optimization(cfg, ours_unet)
     ours_unet, optimizer = accelerator.prepare(ours_unet, optimizer)
     state = {"step": 0}
-    mine = slice(0, batch_size)
+    own_rows = slice(0, batch_size)  # one process: the whole batch
 
     def ours() -> None:
         for _ in range(steps):
-            _, batch = make_batch(cfg, state["step"], images, labels, mine, accelerator.device)
+            _, batch = make_batch(cfg, state["step"], images, labels, own_rows, accelerator.device)
             loss = forward_loss(accelerator, ours_unet, loss_fn, batch)
             optimizer_step(accelerator, ours_unet, optimizer, lr_scheduler, ema, loss, cfg.max_grad_norm)
             accelerator.reduce(loss.detach(), reduction="mean").item()
@@ -424,16 +425,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     from training.config import load_config
 
-    model_args = argparse.Namespace(pipeline=None if args.random_unet else args.pipeline,
-                                    random_unet=args.random_unet, seed=args.seed)
-    unet, scheduler, what = st.load_model(model_args)
+    unet, scheduler, what = load_unet(None if args.random_unet else args.pipeline, args.random_unet, args.seed)
     cfg = load_config(args.random_unet or ROOT / "configs" / "sprites_ddpm.yaml")
     cfg.unet = dict(unet.config)  # the training part trains this very UNet (weights copied)
     T = scheduler.config.num_train_timesteps
-    ddpm_steps = args.ddpm_steps or T
-    for n in (ddpm_steps, *args.ddim_steps):
-        if not 1 <= n <= T:
-            raise SystemExit(f"error: steps must lie in 1..{T}, got {n}")
+    settings = st.timing_settings(T, args.ddpm_steps, args.ddim_steps)
     n_params = sum(p.numel() for p in unet.parameters())
     print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
           f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)
@@ -441,7 +437,6 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     fwd_flops = unet_flops(unet, args.num_images)
     train_flops = unet_flops(unet, args.train_batch, train=True)
     rate_before = matmul_rate()
-    settings = [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in args.ddim_steps]]
     onnx_unet, onnx_export = make_onnx(unet, args.onnx)
     variants = {"onnxruntime": onnx_unet} if onnx_unet is not None else None
     runners = st.make_runners(unet, scheduler, args.num_images, args.seed, variants)
@@ -492,7 +487,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
         print(f"{'PASS' if ok else 'MISS'}  {name} [{args.clock}]")
     if args.json:
         result = {
-            **st.run_header(argv),
+            **st.run_header("bench.speed", argv),
             "model": what, "parameters": n_params, "num_images": args.num_images, "repeats": args.repeats,
             "load_average": os.getloadavg(),
             "flops": {"unet_forward_per_image": fwd_flops / args.num_images,
@@ -504,12 +499,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             "table_markdown": table_markdown,
             "table_markdown_other_clock": tables[next(c for c in CLOCKS if c != args.clock)],
         }
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(result, indent=1, default=float))
-        os.replace(tmp, out)
-        print(f"\nwrote {out}", file=sys.stderr)
+        print(f"\nwrote {write_json(args.json, result, default=float)}", file=sys.stderr)
     return 0
 
 

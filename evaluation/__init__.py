@@ -5,9 +5,13 @@
 sprites (:mod:`evaluation.features`). It is not comparable with Inception FID; see docs/evaluation.md.
 
 Modules: :mod:`evaluation.metrics` (the distances), :mod:`evaluation.features` (sprite network, sprite-FID/KID),
-:mod:`evaluation.inception` (FID Inception-v3, local weights only), :mod:`evaluation.export` (PNG folders for
-pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes), :mod:`evaluation.calibrate` (floor and
-sanity numbers), :mod:`evaluation.splits` (mirror-pair splits).
+:mod:`evaluation.train_classifier` (trains the sprite network), :mod:`evaluation.scoring` (sprite-FID/KID of
+feature sets, the real floor, class predictions and class match), :mod:`evaluation.quality` (every number of a
+sample set in one call), :mod:`evaluation.inception` (FID Inception-v3, local weights only),
+:mod:`evaluation.export` (PNG folders for pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes),
+:mod:`evaluation.calibrate` (floor and sanity numbers), :mod:`evaluation.splits` (mirror-pair splits); for the
+benchmarks: :mod:`evaluation.sampling` (seeded, timed sampling), :mod:`evaluation.neighbours` (memorisation),
+:mod:`evaluation.plots` (figures) and :mod:`evaluation.output` (output folders).
 """
 
 from evaluation.features import extract_sprite_features, load_sprite_feature_net, sprite_fid, sprite_kid

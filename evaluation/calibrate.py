@@ -22,8 +22,13 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from evaluation.features import extract_sprite_features, load_sprite_feature_meta, load_sprite_feature_net
-from evaluation.metrics import fid_from_features, kid_from_features
+from evaluation.features import (
+    extract_sprite_features,
+    load_sprite_feature_meta,
+    load_sprite_feature_net,
+    to_uint8_nhwc,
+)
+from evaluation.scoring import fid_kid
 from evaluation.splits import halves_by_pairs
 from training.data import read_sprites_arrays
 
@@ -31,7 +36,8 @@ KID_SUBSETS = 100
 
 
 def _clip_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+    """Pixel values on the 0..255 scale -> uint8 (rounded, clipped)."""
+    return to_uint8_nhwc(x, value_range=(0.0, 255.0))
 
 
 def corruptions(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
@@ -51,10 +57,9 @@ def corruptions(rng: np.random.Generator) -> dict[str, Callable[[np.ndarray], np
 
 
 def _row(name: str, fa: np.ndarray, fb: np.ndarray, seed: int, kid_subsets: int = KID_SUBSETS) -> dict:
-    m = min(len(fa), len(fb), 1000)
-    kid, kid_std = kid_from_features(fa, fb, subset_size=m, n_subsets=kid_subsets, seed=seed)
-    return {"set": name, "n_a": len(fa), "n_b": len(fb), "sprite_fid": fid_from_features(fa, fb),
-            "kid": kid, "kid_subset_std": kid_std}
+    scores = fid_kid(fa, fb, kid_subsets, seed)
+    return {"set": name, "n_a": len(fa), "n_b": len(fb), "sprite_fid": scores["sprite_fid"],
+            "kid": scores["sprite_kid"], "kid_subset_std": scores["sprite_kid_subset_std"]}
 
 
 def calibrate(data_path: str | None = None, weights: str | None = None, seeds: int = 5,

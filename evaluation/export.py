@@ -20,10 +20,7 @@ saved pipeline folder (``model_index.json`` + ``unet/`` + ``scheduler/``) that i
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from evaluation.features import to_uint8_nhwc
+from training.atomic import atomic_dir
 
 __all__ = ["export_png_folder", "export_real_sprites", "load_generated_images", "sample_pipeline"]
 
@@ -49,32 +47,27 @@ def export_png_folder(images: Any, directory: str | Path, overwrite: bool = Fals
     if arr.shape[0] == 0:
         raise ValueError("no images to export")
     directory = Path(directory)
-    if directory.exists():
-        if not overwrite:
-            raise FileExistsError(f"{directory} exists; pass overwrite=True (--overwrite) to replace it")
-        if not directory.is_dir():
-            raise FileExistsError(f"{directory} exists and is not a folder")
-        others = [p.name for p in directory.iterdir() if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if others:
-            raise FileExistsError(f"{directory} holds files that are not images ({others[:3]}); refusing to replace "
-                                  "it, choose an empty or new folder")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
-        width = max(5, len(str(arr.shape[0] - 1)))
+    check_image_folder(directory, overwrite)
+    width = max(5, len(str(arr.shape[0] - 1)))
+    with atomic_dir(directory) as tmp:
         for i, image in enumerate(arr):
             Image.fromarray(np.ascontiguousarray(image)).save(tmp / f"{i:0{width}d}.png", format="PNG")
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{time.time_ns()}")
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
+
+
+def check_image_folder(directory: Path, overwrite: bool) -> None:
+    """Refuse (``FileExistsError``) an existing ``directory`` unless ``overwrite``, and even then one that holds
+    anything but image files."""
+    if not directory.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"{directory} exists; pass overwrite=True (--overwrite) to replace it")
+    if not directory.is_dir():
+        raise FileExistsError(f"{directory} exists and is not a folder")
+    others = [p.name for p in directory.iterdir() if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        raise FileExistsError(f"{directory} holds files that are not images ({others[:3]}); refusing to replace "
+                              "it, choose an empty or new folder")
 
 
 def export_real_sprites(directory: str | Path, data_path: str | Path | None = None, subset: str = "all",
@@ -99,32 +92,20 @@ def export_real_sprites(directory: str | Path, data_path: str | Path | None = No
 
 def sample_pipeline(pipeline_dir: str | Path, num_images: int, sampler: str = "ddpm", steps: int | None = None,
                     seed: int = 0, batch_size: int = 256, **call_kwargs: Any) -> np.ndarray:
-    """Sample uint8 (N, 16, 16, 3) sprites from a saved pipeline folder with the project's DDPM or DDIM pipeline.
+    """Sample uint8 (N, 16, 16, 3) sprites from a saved pipeline folder with the project's pipeline for
+    ``sampler`` (``pipelines.loading.SAMPLERS``) in ``steps`` UNet evaluations (None: the pipeline's default).
 
-    Batch ``b`` uses ``torch.Generator().manual_seed(seed + b)``, so a run is reproducible for a fixed
-    ``batch_size``. ``call_kwargs`` go to the pipeline call (for example ``class_labels``, ``eta``).
+    Batch ``b`` uses ``torch.Generator().manual_seed(seed + b)`` (:func:`evaluation.sampling.sample_in_batches`),
+    so a run is reproducible for a fixed ``batch_size``. ``call_kwargs`` go to the pipeline call (for example
+    ``eta``, or ``class_labels`` with one label per image).
     """
-    import torch
+    from evaluation.sampling import sample_in_batches
+    from pipelines.loading import load_pipeline, sampler_arguments
 
-    from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
-
-    pipeline_dir = Path(pipeline_dir)
-    if not (pipeline_dir / "model_index.json").is_file():
-        raise FileNotFoundError(f"{pipeline_dir}: not a saved pipeline (no model_index.json)")
-    if sampler not in ("ddpm", "ddim"):
-        raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
-    pipe = (SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline).from_pretrained(pipeline_dir)
-    pipe.unet.eval()
-    pipe.set_progress_bar_config(disable=True)
-    if steps is not None:  # else the pipeline's default: all T steps for DDPM, 50 for DDIM
-        call_kwargs["num_inference_steps"] = steps
-    out = []
-    for b, start in enumerate(range(0, num_images, batch_size)):
-        n = min(batch_size, num_images - start)
-        generator = torch.Generator().manual_seed(seed + b)
-        result = pipe(batch_size=n, generator=generator, output_type="np", **call_kwargs)
-        out.append(to_uint8_nhwc(result.images, value_range=(0.0, 1.0)))
-    return np.concatenate(out)
+    pipe = load_pipeline(pipeline_dir, sampler)
+    images, _ = sample_in_batches(pipe, num_images, batch_size, seed, **sampler_arguments(sampler, steps,
+                                                                                          **call_kwargs))
+    return images
 
 
 def load_generated_images(source: str | Path, value_range: tuple[float, float] = (-1.0, 1.0),
@@ -153,6 +134,8 @@ def load_generated_images(source: str | Path, value_range: tuple[float, float] =
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.loading import SAMPLERS
+
     parser = argparse.ArgumentParser(description="Export real and generated sprites as PNG folders for "
                                                  "`python -m pytorch_fid DIR1 DIR2`.")
     parser.add_argument("--real", help="folder to write the real sprites to")
@@ -165,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--value-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
                         help="range of float images in a .npz/.npy (default -1 1)")
     parser.add_argument("--num-images", type=int, default=None, help="images to sample from a pipeline")
-    parser.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
-    parser.add_argument("--steps", type=int, default=None, help="inference steps (default: all T for DDPM, "
-                        "50 for DDIM)")
+    parser.add_argument("--sampler", default="ddpm", choices=SAMPLERS)
+    parser.add_argument("--steps", type=int, default=None, help="UNet evaluations (default: all T for DDPM, "
+                        "50 for DDIM, 10 for the solvers)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders of images")

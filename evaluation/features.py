@@ -1,6 +1,6 @@
 """The sprite feature network and sprite-FID / sprite-KID.
 
-:class:`SpriteFeatureNet` is a small CNN trained by ``training/train_classifier.py`` to tell the five sprite
+:class:`SpriteFeatureNet` is a small CNN trained by ``evaluation/train_classifier.py`` to tell the five sprite
 classes apart. Its penultimate layer (128 values after a ReLU) is the feature space of *sprite-FID*, the
 project's default offline metric. The trained weights ship with the package as
 ``evaluation/weights/sprite_features_v1.safetensors`` beside a JSON file that records the version, the data hash,
@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from evaluation.metrics import fid_from_features, kid_from_features
+from training.atomic import atomic_file, write_text_atomic
+from training.images import to_uint8
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -96,15 +98,11 @@ def save_sprite_feature_net(net: SpriteFeatureNet, path: str | Path, meta: dict[
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {**meta, "architecture": asdict(net.config), "num_parameters": sum(p.numel() for p in net.parameters())}
     state = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"version": str(meta.get("version", "")), "format": "pt"})
-    tmp.replace(path)
-    meta_tmp = _meta_path(path).with_name(_meta_path(path).name + ".tmp")
-    meta_tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    meta_tmp.replace(_meta_path(path))
+    with atomic_file(path) as tmp:
+        save_file(state, str(tmp), metadata={"version": str(meta.get("version", "")), "format": "pt"})
+    write_text_atomic(_meta_path(path), json.dumps(meta, indent=1) + "\n")
 
 
 def load_sprite_feature_meta(path: str | Path | None = None) -> dict[str, Any]:
@@ -113,7 +111,7 @@ def load_sprite_feature_meta(path: str | Path | None = None) -> dict[str, Any]:
     meta_file = _meta_path(path)
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: the sprite feature network's metadata file is missing; it must sit "
-                                f"beside {path.name} (both are written by training/train_classifier.py)")
+                                f"beside {path.name} (both are written by evaluation/train_classifier.py)")
     return json.loads(meta_file.read_text())
 
 
@@ -130,8 +128,8 @@ def load_sprite_feature_net(path: str | Path | None = None) -> SpriteFeatureNet:
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"{path}: sprite feature weights not found (the committed file is {DEFAULT_WEIGHTS}; "
-                                "retrain with: python training/train_classifier.py --config "
-                                "configs/sprite_classifier.yaml)")
+                                "retrain with evaluation/train_classifier.py: python -m evaluation.train_classifier "
+                                "--config configs/sprite_classifier.yaml)")
     key = (str(path.resolve()), path.stat().st_mtime)
     if key in _CACHE:
         return _CACHE[key]
@@ -173,18 +171,15 @@ def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0)) -
     if not np.isfinite(arr).all():
         raise ValueError("images contain NaN or infinity")
     lo, hi = value_range
-    scaled = (arr.astype(np.float64) - lo) / (hi - lo)
-    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _uint8_to_model_input(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return to_uint8((arr.astype(np.float64) - lo) / (hi - lo))
 
 
 @torch.no_grad()
 def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, batch_size: int = 1024,
                             value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Sprite features (N, feature_dim) as float64 of 16x16 images (see the module doc for accepted inputs)."""
+    from training.data import images_to_tensor
+
     net = net if net is not None else load_sprite_feature_net()
     arr = to_uint8_nhwc(images, value_range)
     if arr.shape[1:3] != (SPRITE_SIZE, SPRITE_SIZE):
@@ -192,7 +187,7 @@ def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, ba
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
-    out = [net.features(_uint8_to_model_input(arr[i:i + batch_size]).to(device)).double().cpu()
+    out = [net.features(images_to_tensor(arr[i:i + batch_size]).to(device)).double().cpu()
            for i in range(0, arr.shape[0], batch_size)]
     net.train(was_training)
     if not out:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.compare import fid_kid, predict_classes
 from evaluation.features import extract_sprite_features, load_sprite_feature_net
 from evaluation.metrics import precision_recall
+from evaluation.scoring import fid_kid, predict_classes
 from evaluation.splits import halves_by_pairs
 from pipelines.labels import SPRITE_CLASSES
 

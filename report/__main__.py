@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{s['ddim_steps']} steps), seed 0: the same initial noise as the DDPM grid.", cmd)
 
     r.heading("Sampling time")
-    cmd = run("python", "bench/sampling_time.py", "--pipeline", rel(pipeline), "--num_images",
+    cmd = run("python", "-m", "bench.sampling_time", "--pipeline", rel(pipeline), "--num_images",
               str(s["timing_images"]), "--repeats", str(s["timing_repeats"]), "--json", rel(work / "timing.json"))
     timing = json.loads((work / "timing.json").read_text())
     r.table(timing["wall"]["table_markdown"], f"Wall time of sampling {s['timing_images']} sprites (median of "
@@ -114,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
 
     r.heading("Sample quality: sprite-FID of DDPM against DDIM")
     fid_out = work / "fid"
-    cmd = run("python", "bench/fid_vs_steps.py", "--pipeline", rel(pipeline), "--num-images",
+    cmd = run("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(pipeline), "--num-images",
               str(s["fid_images"]), "--batch-size", str(s["fid_batch_size"]), "--ddim-steps",
               *map(str, s["fid_ddim_steps"]), "--out", rel(fid_out), "--overwrite")
     fid = json.loads((fid_out / "results.json").read_text())
-    r.table(fid["table_markdown"], f"sprite-FID and sprite-KID (our sprite feature network, not Inception) of "
-            f"{s['fid_images']} samples per sampler against held-out real sprites, with wall time; the floor row "
-            "compares real sprites with real sprites.", cmd)
+    r.table(fid["table_markdown"], f"sprite-FID and sprite-KID (our sprite feature network, not Inception), "
+            f"precision, recall and the class-mix gap of {s['fid_images']} samples per sampler against held-out real "
+            "sprites, with wall time; the floor row compares real sprites with real sprites.", cmd)
     if (fid_out / "fid_vs_steps.png").is_file():
         r.figure(fid_out / "fid_vs_steps.png", "sprite-FID against the number of sampling steps (DDIM, eta 0 and "
                  "1; DDPM at 500), with wall time on the second axis.", cmd)

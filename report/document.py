@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from training.atomic import atomic_dir
+
 
 @dataclass
 class Item:
@@ -51,9 +53,15 @@ class Report:
     def write(self, out: str | Path) -> tuple[Path, Path]:
         """Write ``report.md`` and ``report.html`` (+ ``figures/``) into ``out``, atomically; return both paths."""
         out = Path(out)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "figures").mkdir(parents=True)
+        with atomic_dir(out) as tmp:
+            (tmp / "figures").mkdir()
+            md, body = self._render(tmp / "figures")
+            (tmp / "report.md").write_text("\n".join(md))
+            (tmp / "report.html").write_text(HTML.format(title=html.escape(self.title), body="\n".join(body)))
+        return out / "report.md", out / "report.html"
+
+    def _render(self, figures: Path) -> tuple[list[str], list[str]]:
+        """The Markdown lines and the HTML body of the report; figures are copied into ``figures``."""
         md, body = [f"# {self.title}", ""], [f"<h1>{html.escape(self.title)}</h1>"]
         for item in self.items:
             if item.kind == "heading":
@@ -64,7 +72,7 @@ class Report:
                 body.append(f"<p>{_inline(item.body)}</p>")
             elif item.kind == "figure":
                 name = f"fig{item.number:02d}_{item.image.name}"
-                shutil.copy(item.image, tmp / "figures" / name)
+                shutil.copy(item.image, figures / name)
                 label = f"Figure {item.number}. {item.caption}"
                 md += [f"![{label}](figures/{name})", "", f"*{label}*", ""]
                 body.append(f'<figure><img src="figures/{html.escape(name)}" alt="{html.escape(label)}">'
@@ -76,14 +84,7 @@ class Report:
             if item.command:
                 md += ["Reproduce with:", "", "```bash", item.command, "```", ""]
                 body.append(f"<pre class='cmd'>$ {html.escape(item.command)}</pre>")
-        (tmp / "report.md").write_text("\n".join(md))
-        (tmp / "report.html").write_text(HTML.format(title=html.escape(self.title), body="\n".join(body)))
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-        return out / "report.md", out / "report.html"
+        return md, body
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from score_toy.atomic import write_text_atomic
 from score_toy.losses import DSMLoss, NCSMLoss, SlicedScoreMatchingLoss
 from score_toy.metrics import energy_distance, estimate_weights, mean_log_likelihood, relative_score_error
 from score_toy.mixture import GaussianMixture2D, course_samples
@@ -35,13 +36,6 @@ class OutputDirError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------------- files
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def claim_output_dir(out: Path, run_info: dict[str, Any], force: bool = False) -> None:
     """Create ``out`` and record ``run_info`` in ``out/run.json``.
 
@@ -62,7 +56,7 @@ def claim_output_dir(out: Path, run_info: dict[str, Any], force: bool = False) -
         elif any(out.iterdir()):
             raise OutputDirError(f"{out} is not empty and holds no score_toy run.json; choose another --out or "
                                  "pass --force")
-    write_atomic(marker, json.dumps(run_info, indent=2) + "\n")
+    write_text_atomic(marker, json.dumps(run_info, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
@@ -73,10 +67,6 @@ def _generator(cfg: dict[str, Any], stage: int) -> torch.Generator:
 def _uniform_box(n: int, box: list[float], generator: torch.Generator) -> Tensor:
     lo, hi = float(box[0]), float(box[1])
     return lo + (hi - lo) * torch.rand(n, 2, generator=generator)
-
-
-def _fmt_sigma(sigma: float | None) -> str:
-    return "0" if sigma is None else f"{sigma:g}"
 
 
 def _weights(w: list[float]) -> str:
@@ -131,228 +121,309 @@ def sample_metrics(mixture: GaussianMixture2D, x: Tensor, ref_p: Tensor, ref_ps:
     }
 
 
-# ------------------------------------------------------------------------------------------------------- run
-def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every experiment of the config for one student's mixture; write figures and metrics into ``out``."""
-    t_start = time.perf_counter()
-    out = Path(out)
+# ------------------------------------------------------------------------------------------------------ setup
+@dataclass
+class Experiment:
+    """What every stage of a run shares: the settings, the student's mixture and course data, the output."""
+
+    cfg: dict[str, Any]
+    student_id: int | str
+    out: Path
+    log: Callable[[str], None]
+    mixture: GaussianMixture2D
+    data: Tensor  # the training split of the course data set
+    test: Tensor  # its held-out test split
+    figures: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.true_weights = self.mixture.weights.tolist()
+        self.data_var = float(self.data.var(0).mean())
+        plot = self.cfg["plot"]
+        self.extent = (float(plot["extent"][0]), float(plot["extent"][1]))
+        self.arrows, self.density_grid = plot["arrows"], plot["density_grid"]
+        self.sampling_sigma = float(self.cfg["sampling"]["sigma"])
+
+    def generator(self, stage: int) -> torch.Generator:
+        """The generator of one stage of the run (seeded from the config's seed and ``stage``)."""
+        return _generator(self.cfg, stage)
+
+    def input_scale(self, sigma: float) -> float:
+        """The input scale of a model at noise level ``sigma``: the std of the noisy training data, or 1."""
+        return math.sqrt(self.data_var + sigma**2) if self.cfg["input_scaling"] else 1.0
+
+    def save(self, fig, name: str, caption: str) -> None:
+        """Write the next numbered, captioned figure and record it."""
+        number = len(self.figures) + 1
+        file = f"fig{number}_{name}.png"
+        save_figure(fig, self.out / file, number, caption, dpi=self.cfg["plot"]["dpi"])
+        self.figures.append({"number": number, "file": file, "caption": caption})
+        self.log(f"  wrote {file}")
+
+
+@dataclass
+class SamplerRuns:
+    """The fixed-sigma and annealed samplers' results: their rows of metrics.json and their points."""
+
+    starts: Tensor  # the uniform starting points every sampler shares
+    ref_p: Tensor  # fresh i.i.d. draws of p
+    ref_p_sigma: Tensor  # fresh i.i.d. draws of p_sigma at the sampling sigma
+    sources: list[tuple[str, Any, float | None]]  # (label, score function, its sigma)
+    rows: list[dict[str, Any]]
+    results: dict[tuple[str, str], tuple[Tensor, Tensor]] = field(default_factory=dict)  # (samples, trajectories)
+
+
+def setup(cfg: dict[str, Any], student_id: int | str, out: Path, log: Callable[[str], None]) -> Experiment:
+    """The output folder, the torch threads, the student's mixture and the course data set's two splits."""
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg["num_threads"])
-    ext = (float(cfg["plot"]["extent"][0]), float(cfg["plot"]["extent"][1]))
-    arrows, dgrid, dpi = cfg["plot"]["arrows"], cfg["plot"]["density_grid"], cfg["plot"]["dpi"]
-    figures: list[dict[str, Any]] = []
-
-    def save(fig, name: str, caption: str) -> None:
-        number = len(figures) + 1
-        file = f"fig{number}_{name}.png"
-        save_figure(fig, out / file, number, caption, dpi=dpi)
-        figures.append({"number": number, "file": file, "caption": caption})
-        log(f"  wrote {file}")
-
     mixture = GaussianMixture2D.from_student_id(student_id)
-    true_w = mixture.weights.tolist()
     train_np, test_np = course_samples(student_id, cfg["n_samples"], cfg["train_split"])
-    data, test = torch.from_numpy(train_np).float(), torch.from_numpy(test_np).float()
-    n_train, n_test = data.shape[0], test.shape[0]
-    data_var = float(data.var(0).mean())
-    log(f"student {student_id}: weights {_weights(true_w)}, means {mixture.means.round(decimals=2).tolist()}; "
-        f"the course data set: {n_train} training and {n_test} test points")
+    exp = Experiment(cfg, student_id, out, log, mixture, torch.from_numpy(train_np).float(),
+                     torch.from_numpy(test_np).float())
+    log(f"student {student_id}: weights {_weights(exp.true_weights)}, means "
+        f"{mixture.means.round(decimals=2).tolist()}; the course data set: {exp.data.shape[0]} training and "
+        f"{exp.test.shape[0]} test points")
+    return exp
 
-    # Figure 1: the analytic score of p.
+
+# ------------------------------------------------------------------------------------------ fixed-sigma models
+def figure_analytic_score(exp: Experiment) -> None:
+    """Figure 1: the analytic score of p over its density."""
     fig, ax = panels(1, 1, size=6.5)
-    draw_density(ax[0, 0], mixture, ext, dgrid)
-    draw_score_field(ax[0, 0], mixture.score_fn, None, ext, arrows)
-    ax[0, 0].set_title(f"p(x) and its score, weights {_weights(true_w)}", fontsize=9)
-    save(fig, "analytic_score", f"The analytic score grad log p(x) of student {student_id}'s two-component mixture "
-         "(arrows, length growing like the square root of |score|) over the density p (blue contours). "
-         "Arrows point to the nearer mode and vanish at the modes.")
+    draw_density(ax[0, 0], exp.mixture, exp.extent, exp.density_grid)
+    draw_score_field(ax[0, 0], exp.mixture.score_fn, None, exp.extent, exp.arrows)
+    ax[0, 0].set_title(f"p(x) and its score, weights {_weights(exp.true_weights)}", fontsize=9)
+    exp.save(fig, "analytic_score", f"The analytic score grad log p(x) of student {exp.student_id}'s two-component "
+             "mixture (arrows, length growing like the square root of |score|) over the density p (blue contours). "
+             "Arrows point to the nearer mode and vanish at the modes.")
 
-    # Fixed-sigma models (DSM by default), one per sigma.
-    fs, ssm = cfg["fixed_sigma"], cfg["ssm"]
+
+def train_fixed_sigma_model(exp: Experiment, sigma: float, loss: str, stage: int,
+                            init_stage: int) -> tuple[ScoreMLP, dict[str, Any]]:
+    """A ScoreMLP trained with ``loss`` at noise level ``sigma`` and its row of metrics.json. ``init_stage`` seeds
+    its initial weights; ``stage`` its training (generator 10 + stage), its losses (130 + stage) and its score
+    errors (60 + stage on fresh draws, 110 + stage on the test split)."""
+    fixed, seed = exp.cfg["fixed_sigma"], exp.cfg["seed"]
+    torch.manual_seed(1000 * seed + init_stage)
+    model = ScoreMLP(fixed["hidden"], fixed["depth"], sigma=sigma, input_scale=exp.input_scale(sigma))
+    info = _train(model, fixed_sigma_loss(loss, sigma, exp.cfg["ssm"]), exp.data, exp.test, fixed,
+                  exp.generator(10 + stage), 1000 * seed + 130 + stage)
+    err = relative_score_error(model, exp.mixture, sigma, exp.cfg["n_eval"], exp.generator(60 + stage))
+    err_test = relative_score_error(model, exp.mixture, sigma, generator=exp.generator(110 + stage), points=exp.test)
+    exp.log(f"  trained ScoreMLP ({loss}) at sigma={sigma:g}: relative score error {err:.2e}")
+    return model, {"model": "ScoreMLP", "loss": loss, "sigma": sigma, **info, "relative_score_error": err,
+                   "relative_score_error_test": err_test}
+
+
+SSM_COMPARISON_STAGE, SSM_COMPARISON_INIT = 5, 150  # the seeds of the SSM-VR comparison model
+
+
+def train_fixed_sigma_models(exp: Experiment) -> tuple[dict[float, ScoreMLP], list[dict[str, Any]]]:
+    """One ScoreMLP per ``fixed_sigma.sigmas`` (and the SSM-VR comparison model at the sampling sigma, which
+    only adds a row): ``({sigma: model}, rows of metrics.json)``."""
+    fixed = exp.cfg["fixed_sigma"]
     models: dict[float, ScoreMLP] = {}
-    model_rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for i, sigma in enumerate(float(s) for s in fixed["sigmas"]):
+        models[sigma], row = train_fixed_sigma_model(exp, sigma, fixed["loss"], i, 100 + i)
+        rows.append(row)
+    if exp.cfg["ssm"]["comparison"]:
+        rows.append(train_fixed_sigma_model(exp, exp.sampling_sigma, "ssm_vr", SSM_COMPARISON_STAGE,
+                                            SSM_COMPARISON_INIT)[1])
+    return models, rows
 
-    def scale(sigma: float) -> float:
-        return math.sqrt(data_var + sigma**2) if cfg["input_scaling"] else 1.0
 
-    for i, sigma in enumerate(float(s) for s in fs["sigmas"]):
-        torch.manual_seed(1000 * cfg["seed"] + 100 + i)
-        model = ScoreMLP(fs["hidden"], fs["depth"], sigma=sigma, input_scale=scale(sigma))
-        info = _train(model, fixed_sigma_loss(fs["loss"], sigma, ssm), data, test, fs, _generator(cfg, 10 + i),
-                      1000 * cfg["seed"] + 130 + i)
-        err = relative_score_error(model, mixture, sigma, cfg["n_eval"], _generator(cfg, 60 + i))
-        err_test = relative_score_error(model, mixture, sigma, generator=_generator(cfg, 110 + i), points=test)
-        models[sigma] = model
-        model_rows.append({"model": "ScoreMLP", "loss": fs["loss"], "sigma": sigma, **info,
-                           "relative_score_error": err, "relative_score_error_test": err_test})
-        log(f"  trained ScoreMLP ({fs['loss']}) at sigma={sigma:g}: relative score error {err:.2e}")
-    sig_s = float(cfg["sampling"]["sigma"])
-    if ssm["comparison"]:
-        torch.manual_seed(1000 * cfg["seed"] + 150)
-        model = ScoreMLP(fs["hidden"], fs["depth"], sigma=sig_s, input_scale=scale(sig_s))
-        info = _train(model, fixed_sigma_loss("ssm_vr", sig_s, ssm), data, test, fs, _generator(cfg, 15),
-                      1000 * cfg["seed"] + 135)
-        err = relative_score_error(model, mixture, sig_s, cfg["n_eval"], _generator(cfg, 65))
-        err_test = relative_score_error(model, mixture, sig_s, generator=_generator(cfg, 115), points=test)
-        model_rows.append({"model": "ScoreMLP", "loss": "ssm_vr", "sigma": sig_s, **info,
-                           "relative_score_error": err, "relative_score_error_test": err_test})
-        log(f"  trained ScoreMLP (ssm_vr) at sigma={sig_s:g}: relative score error {err:.2e}")
-
-    # Figure 2: learned fields beside the analytic fields of p_sigma.
+def figure_learned_fields(exp: Experiment, models: dict[float, ScoreMLP], rows: list[dict[str, Any]]) -> None:
+    """Figure 2: each learned field above the analytic field of p_sigma."""
+    fixed = exp.cfg["fixed_sigma"]
     sigmas = list(models)
     fig, ax = panels(2, len(sigmas), size=3.4)
     for j, sigma in enumerate(sigmas):
-        target = mixture.perturbed(sigma)
+        target = exp.mixture.perturbed(sigma)
         for r in range(2):
-            draw_density(ax[r, j], target, ext, dgrid)
-        sc = draw_score_field(ax[1, j], mixture.score_fn, sigma, ext, arrows)
-        draw_score_field(ax[0, j], models[sigma], sigma, ext, arrows, scale=sc)
-        err = next(r["relative_score_error"] for r in model_rows if r["sigma"] == sigma and r["loss"] == fs["loss"])
+            draw_density(ax[r, j], target, exp.extent, exp.density_grid)
+        sc = draw_score_field(ax[1, j], exp.mixture.score_fn, sigma, exp.extent, exp.arrows)
+        draw_score_field(ax[0, j], models[sigma], sigma, exp.extent, exp.arrows, scale=sc)
+        err = next(r["relative_score_error"] for r in rows if r["sigma"] == sigma and r["loss"] == fixed["loss"])
         ax[0, j].set_title(f"learned s_theta(x), sigma={sigma:g}\nrelative error {err:.1e}", fontsize=9)
         ax[1, j].set_title(f"analytic grad log p_sigma, sigma={sigma:g}\nmax |score| on grid {sc:.2g}", fontsize=9)
-    save(fig, "learned_score_fields", f"Top: score models s_theta(x) trained with {fs['loss'].upper()} at one noise "
-         f"level each ({fs['steps']} steps on the {n_train} training points of the course data set). Bottom: the "
-         "analytic score of the matching perturbed density p_sigma = p * N(0, sigma^2 I) (contours); the two panels "
-         "of a column share the arrow scale. Larger sigma gives a smoother, weaker field that is easier to learn.")
+    exp.save(fig, "learned_score_fields", f"Top: score models s_theta(x) trained with {fixed['loss'].upper()} at one "
+             f"noise level each ({fixed['steps']} steps on the {exp.data.shape[0]} training points of the course "
+             "data set). Bottom: the analytic score of the matching perturbed density p_sigma = p * N(0, sigma^2 I) "
+             "(contours); the two panels of a column share the arrow scale. Larger sigma gives a smoother, weaker "
+             "field that is easier to learn.")
 
-    # Samplers with fixed-sigma scores: exact p, exact p_sigma and the learned model.
-    smp = cfg["sampling"]
-    n, k = smp["n_samples"], smp["n_trajectories"]
-    starts = _uniform_box(n, smp["start_box"], _generator(cfg, 20))
-    ref_p = mixture.sample(n, _generator(cfg, 40))
-    ref_ps = mixture.perturbed(sig_s).sample(n, _generator(cfg, 41))
-    sources = [("exact score of p", mixture.score_fn, None),
-               (f"exact score of p_{sig_s:g}", mixture.score_fn, sig_s),
-               (f"learned s_theta, sigma={sig_s:g}", models[sig_s], sig_s)]
-    rows: list[dict[str, Any]] = [
-        {"sampler": "i.i.d. draws", "score": "p itself", **sample_metrics(
-            mixture, mixture.sample(n, _generator(cfg, 42)), ref_p, ref_ps, test)},
-        {"sampler": "i.i.d. draws", "score": f"p_{sig_s:g} itself", **sample_metrics(
-            mixture, mixture.perturbed(sig_s).sample(n, _generator(cfg, 43)), ref_p, ref_ps, test)},
-        {"sampler": "course data", "score": "training split", **sample_metrics(mixture, data, ref_p, ref_ps, test)},
-    ]
-    results: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
-    for name, sampler, settings in (("deterministic ascent", deterministic_ascent, smp["ascent"]),
-                                    ("Langevin", langevin_dynamics, smp["langevin"])):
-        for label, fn, sigma in sources:
-            extra = {} if sampler is deterministic_ascent else {"generator": _generator(cfg, 30)}
+
+# --------------------------------------------------------------------------------------------------- samplers
+def run_fixed_sigma_samplers(exp: Experiment, model: ScoreMLP) -> SamplerRuns:
+    """Deterministic ascent and Langevin dynamics with the exact score of p, of p_sigma and the learned ``model``
+    (at the sampling sigma), all from the same starts; with the i.i.d. and course-data reference rows first."""
+    sampling, mixture, sigma = exp.cfg["sampling"], exp.mixture, exp.sampling_sigma
+    n, k = sampling["n_samples"], sampling["n_trajectories"]
+    runs = SamplerRuns(starts=_uniform_box(n, sampling["start_box"], exp.generator(20)),
+                       ref_p=mixture.sample(n, exp.generator(40)),
+                       ref_p_sigma=mixture.perturbed(sigma).sample(n, exp.generator(41)),
+                       sources=[("exact score of p", mixture.score_fn, None),
+                                (f"exact score of p_{sigma:g}", mixture.score_fn, sigma),
+                                (f"learned s_theta, sigma={sigma:g}", model, sigma)],
+                       rows=[])
+
+    def metrics(x: Tensor) -> dict[str, Any]:
+        return sample_metrics(mixture, x, runs.ref_p, runs.ref_p_sigma, exp.test)
+
+    runs.rows += [{"sampler": "i.i.d. draws", "score": "p itself", **metrics(mixture.sample(n, exp.generator(42)))},
+                  {"sampler": "i.i.d. draws", "score": f"p_{sigma:g} itself",
+                   **metrics(mixture.perturbed(sigma).sample(n, exp.generator(43)))},
+                  {"sampler": "course data", "score": "training split", **metrics(exp.data)}]
+    for name, sampler, settings in (("deterministic ascent", deterministic_ascent, sampling["ascent"]),
+                                    ("Langevin", langevin_dynamics, sampling["langevin"])):
+        for label, fn, score_sigma in runs.sources:
+            extra = {} if sampler is deterministic_ascent else {"generator": exp.generator(30)}
             t = time.perf_counter()
-            x, path = sampler(fn, starts, step_size=float(settings["step_size"]), n_steps=settings["n_steps"],
-                              sigma=sigma, return_trajectory=True, **extra)
-            results[name, label] = (x, path[:, :k])
-            rows.append({"sampler": name, "score": label, **sample_metrics(mixture, x, ref_p, ref_ps, test),
-                         "seconds": time.perf_counter() - t})
-    log("  ran deterministic ascent and Langevin dynamics")
+            x, path = sampler(fn, runs.starts, step_size=float(settings["step_size"]), n_steps=settings["n_steps"],
+                              sigma=score_sigma, return_trajectory=True, **extra)
+            runs.results[name, label] = (x, path[:, :k])
+            runs.rows.append({"sampler": name, "score": label, **metrics(x), "seconds": time.perf_counter() - t})
+    exp.log("  ran deterministic ascent and Langevin dynamics")
+    return runs
 
-    # Figure 3: trajectories.
+
+def figure_trajectories(exp: Experiment, runs: SamplerRuns) -> None:
+    """Figure 3: ascent and Langevin trajectories with the exact and the learned score."""
+    sampling, sigma = exp.cfg["sampling"], exp.sampling_sigma
     fig, ax = panels(2, 2, size=4.0)
     for r, name in enumerate(("deterministic ascent", "Langevin")):
-        for c, label in enumerate((sources[0][0], sources[2][0])):
-            draw_density(ax[r, c], mixture, ext, dgrid)
-            draw_trajectories(ax[r, c], results[name, label][1], ext)
+        for c, label in enumerate((runs.sources[0][0], runs.sources[2][0])):
+            draw_density(ax[r, c], exp.mixture, exp.extent, exp.density_grid)
+            draw_trajectories(ax[r, c], runs.results[name, label][1], exp.extent)
             ax[r, c].set_title(f"{name}, {label}", fontsize=9)
-    asc, lan = smp["ascent"], smp["langevin"]
-    save(fig, "trajectories", f"Trajectories from {k} starting points (circles; stars are the end points) over p. "
-         f"Top: deterministic ascent x <- x + eps s(x) (eps = {asc['step_size']}, {asc['n_steps']} steps) climbs "
-         f"to the nearest mode. Bottom: Langevin dynamics x <- x + eps/2 s(x) + sqrt(eps) z (eps = "
-         f"{lan['step_size']}, {lan['n_steps']} steps) reaches a mode and then wanders around it. Left: exact "
-         f"score of p; right: the learned model at sigma = {sig_s:g}.")
+    ascent, langevin = sampling["ascent"], sampling["langevin"]
+    exp.save(fig, "trajectories", f"Trajectories from {sampling['n_trajectories']} starting points (circles; stars "
+             f"are the end points) over p. Top: deterministic ascent x <- x + eps s(x) (eps = {ascent['step_size']}, "
+             f"{ascent['n_steps']} steps) climbs to the nearest mode. Bottom: Langevin dynamics x <- x + eps/2 s(x) + "
+             f"sqrt(eps) z (eps = {langevin['step_size']}, {langevin['n_steps']} steps) reaches a mode and then "
+             f"wanders around it. Left: exact score of p; right: the learned model at sigma = {sigma:g}.")
 
-    # Figure 4: samples of every fixed-sigma method.
+
+def figure_samples(exp: Experiment, runs: SamplerRuns) -> None:
+    """Figure 4: the points of every fixed-sigma method beside i.i.d. samples of p and p_sigma."""
+    sampling, mixture, sigma = exp.cfg["sampling"], exp.mixture, exp.sampling_sigma
+    n = sampling["n_samples"]
     fig, ax = panels(2, 4, size=3.2)
-    iid = [(mixture.sample(n, _generator(cfg, 42)), "i.i.d. samples of p"),
-           (mixture.perturbed(sig_s).sample(n, _generator(cfg, 43)), f"i.i.d. samples of p_{sig_s:g}")]
+    iid = [(mixture.sample(n, exp.generator(42)), "i.i.d. samples of p"),
+           (mixture.perturbed(sigma).sample(n, exp.generator(43)), f"i.i.d. samples of p_{sigma:g}")]
     for r, name in enumerate(("deterministic ascent", "Langevin")):
-        draw_density(ax[r, 0], mixture, ext, dgrid)
-        draw_samples(ax[r, 0], iid[r][0], ext)
+        draw_density(ax[r, 0], mixture, exp.extent, exp.density_grid)
+        draw_samples(ax[r, 0], iid[r][0], exp.extent)
         ax[r, 0].set_title(iid[r][1] + f"\nweights {_weights(estimate_weights(mixture, iid[r][0]).tolist())}",
                            fontsize=9)
-        for c, (label, _, _) in enumerate(sources, start=1):
-            x = results[name, label][0]
-            draw_density(ax[r, c], mixture, ext, dgrid)
-            draw_samples(ax[r, c], x, ext)
+        for c, (label, _, _) in enumerate(runs.sources, start=1):
+            x = runs.results[name, label][0]
+            draw_density(ax[r, c], mixture, exp.extent, exp.density_grid)
+            draw_samples(ax[r, c], x, exp.extent)
             ax[r, c].set_title(f"{name}, {label}\nweights {_weights(estimate_weights(mixture, x).tolist())}",
                                fontsize=8)
-    save(fig, "samples", f"{n} points from each method (orange) over p (contours), all from the same uniform starts "
-         f"on {smp['start_box']}^2; titles give the mode weights found (true {_weights(true_w)}). Deterministic "
-         "ascent collapses every point onto a mode. Langevin dynamics spreads them like p (exact score of p) or "
-         f"like the wider p_{sig_s:g} (exact or learned score at sigma = {sig_s:g}), but its weights are the "
-         "shares of the starts in the two basins of attraction, because no point crosses between modes.")
+    exp.save(fig, "samples", f"{n} points from each method (orange) over p (contours), all from the same uniform "
+             f"starts on {sampling['start_box']}^2; titles give the mode weights found (true "
+             f"{_weights(exp.true_weights)}). Deterministic ascent collapses every point onto a mode. Langevin "
+             f"dynamics spreads them like p (exact score of p) or like the wider p_{sigma:g} (exact or learned score "
+             f"at sigma = {sigma:g}), but its weights are the shares of the starts in the two basins of attraction, "
+             "because no point crosses between modes.")
 
-    # Noise-conditional model and annealed Langevin dynamics.
-    nc = cfg["noise_conditional"]
-    torch.manual_seed(1000 * cfg["seed"] + 200)
-    nc_model = NoiseConditionalScoreMLP(nc["hidden"], nc["depth"],
-                                        data_std=math.sqrt(data_var) if cfg["input_scaling"] else None)
-    nc_loss = NCSMLoss(nc["sigma_min"], nc["sigma_max"], nc["sampling"], nc["n_levels"])
-    info = _train(nc_model, nc_loss, data, test, nc, _generator(cfg, 50), 1000 * cfg["seed"] + 140)
-    nc_err = {f"{float(s):g}": relative_score_error(nc_model, mixture, float(s), cfg["n_eval"], _generator(cfg, 70 + i))
+
+# ----------------------------------------------------------------------------------- noise-conditional model
+def train_noise_conditional(exp: Experiment) -> tuple[NoiseConditionalScoreMLP, dict[str, float], dict[str, Any]]:
+    """The noise-conditional model trained with NCSM: ``(model, relative score error per field sigma, row)``."""
+    nc, seed, mixture = exp.cfg["noise_conditional"], exp.cfg["seed"], exp.mixture
+    torch.manual_seed(1000 * seed + 200)
+    model = NoiseConditionalScoreMLP(nc["hidden"], nc["depth"],
+                                     data_std=math.sqrt(exp.data_var) if exp.cfg["input_scaling"] else None)
+    loss = NCSMLoss(nc["sigma_min"], nc["sigma_max"], nc["sampling"], nc["n_levels"])
+    info = _train(model, loss, exp.data, exp.test, nc, exp.generator(50), 1000 * seed + 140)
+    errors = {f"{float(s):g}": relative_score_error(model, mixture, float(s), exp.cfg["n_eval"], exp.generator(70 + i))
               for i, s in enumerate(nc["field_sigmas"])}
-    nc_err_test = {f"{float(s):g}": relative_score_error(nc_model, mixture, float(s), points=test,
-                                                        generator=_generator(cfg, 120 + i))
+    errors_test = {f"{float(s):g}": relative_score_error(model, mixture, float(s), points=exp.test,
+                                                         generator=exp.generator(120 + i))
                    for i, s in enumerate(nc["field_sigmas"])}
-    model_rows.append({"model": "NoiseConditionalScoreMLP", "loss": f"ncsm ({nc['sampling']})",
-                       "sigma": [float(nc["sigma_min"]), float(nc["sigma_max"])], **info,
-                       "relative_score_error": nc_err, "relative_score_error_test": nc_err_test})
-    log(f"  trained NoiseConditionalScoreMLP: relative score errors {nc_err}")
-    levels = geometric_sigmas(float(nc["sigma_max"]), float(nc["sigma_min"]), nc["n_levels"])
-    ann = smp["annealed"]
-    for label, fn in (("exact scores of p_sigma", mixture.score_fn), ("learned s_theta(x, sigma)", nc_model)):
-        t = time.perf_counter()
-        x, path = annealed_langevin_dynamics(fn, starts, sigmas=levels, step_size=float(ann["step_size"]),
-                                             n_steps_each=ann["n_steps_each"], generator=_generator(cfg, 31),
-                                             return_trajectory=True)
-        results["annealed Langevin", label] = (x, path[:: max(1, ann["n_steps_each"]), :k])  # ends of levels
-        rows.append({"sampler": "annealed Langevin", "score": label,
-                     **sample_metrics(mixture, x, ref_p, ref_ps, test), "seconds": time.perf_counter() - t})
-    log("  ran annealed Langevin dynamics")
+    row = {"model": "NoiseConditionalScoreMLP", "loss": f"ncsm ({nc['sampling']})",
+           "sigma": [float(nc["sigma_min"]), float(nc["sigma_max"])], **info,
+           "relative_score_error": errors, "relative_score_error_test": errors_test}
+    exp.log(f"  trained NoiseConditionalScoreMLP: relative score errors {errors}")
+    return model, errors, row
 
-    # Figure 5: the noise-conditional model.
+
+def run_annealed_langevin(exp: Experiment, model: NoiseConditionalScoreMLP, runs: SamplerRuns) -> Tensor:
+    """Annealed Langevin dynamics with the exact scores of p_sigma and with ``model``, from the shared starts;
+    returns the noise levels."""
+    nc, annealed = exp.cfg["noise_conditional"], exp.cfg["sampling"]["annealed"]
+    k = exp.cfg["sampling"]["n_trajectories"]
+    levels = geometric_sigmas(float(nc["sigma_max"]), float(nc["sigma_min"]), nc["n_levels"])
+    for label, fn in (("exact scores of p_sigma", exp.mixture.score_fn), ("learned s_theta(x, sigma)", model)):
+        t = time.perf_counter()
+        x, path = annealed_langevin_dynamics(fn, runs.starts, sigmas=levels, step_size=float(annealed["step_size"]),
+                                             n_steps_each=annealed["n_steps_each"], generator=exp.generator(31),
+                                             return_trajectory=True)
+        runs.results["annealed Langevin", label] = (x, path[:: max(1, annealed["n_steps_each"]), :k])  # ends of levels
+        runs.rows.append({"sampler": "annealed Langevin", "score": label,
+                          **sample_metrics(exp.mixture, x, runs.ref_p, runs.ref_p_sigma, exp.test),
+                          "seconds": time.perf_counter() - t})
+    exp.log("  ran annealed Langevin dynamics")
+    return levels
+
+
+def figure_noise_conditional(exp: Experiment, model: NoiseConditionalScoreMLP, errors: dict[str, float],
+                             runs: SamplerRuns) -> None:
+    """Figure 5: the noise-conditional model's fields, and annealed against plain Langevin dynamics."""
+    nc, annealed, mixture = exp.cfg["noise_conditional"], exp.cfg["sampling"]["annealed"], exp.mixture
+    sigma, k = exp.sampling_sigma, exp.cfg["sampling"]["n_trajectories"]
     field_sigmas = [float(s) for s in nc["field_sigmas"]]
     cols = max(4, len(field_sigmas))
     fig, ax = panels(3, cols, size=3.2)
-    for j, sigma in enumerate(field_sigmas):
-        target = mixture.perturbed(sigma)
+    for j, field_sigma in enumerate(field_sigmas):
+        target = mixture.perturbed(field_sigma)
         for r in range(2):
-            draw_density(ax[r, j], target, ext, dgrid)
-        sc = draw_score_field(ax[1, j], mixture.score_fn, sigma, ext, arrows)
-        draw_score_field(ax[0, j], nc_model, sigma, ext, arrows, scale=sc)
-        ax[0, j].set_title(f"learned s_theta(x, {sigma:g})\nrelative error {nc_err[f'{sigma:g}']:.1e}", fontsize=9)
-        ax[1, j].set_title(f"analytic grad log p_sigma, sigma={sigma:g}", fontsize=9)
+            draw_density(ax[r, j], target, exp.extent, exp.density_grid)
+        sc = draw_score_field(ax[1, j], mixture.score_fn, field_sigma, exp.extent, exp.arrows)
+        draw_score_field(ax[0, j], model, field_sigma, exp.extent, exp.arrows, scale=sc)
+        ax[0, j].set_title(f"learned s_theta(x, {field_sigma:g})\nrelative error {errors[f'{field_sigma:g}']:.1e}",
+                           fontsize=9)
+        ax[1, j].set_title(f"analytic grad log p_sigma, sigma={field_sigma:g}", fontsize=9)
     for j in range(len(field_sigmas), cols):
         ax[0, j].axis("off")
         ax[1, j].axis("off")
-    bottom = [(results["annealed Langevin", "exact scores of p_sigma"][0], "annealed Langevin, exact scores"),
-              (results["annealed Langevin", "learned s_theta(x, sigma)"][0], "annealed Langevin, learned"),
-              (results["Langevin", sources[2][0]][0], f"Langevin, learned sigma={sig_s:g} (fig. 4)")]
+    bottom = [(runs.results["annealed Langevin", "exact scores of p_sigma"][0], "annealed Langevin, exact scores"),
+              (runs.results["annealed Langevin", "learned s_theta(x, sigma)"][0], "annealed Langevin, learned"),
+              (runs.results["Langevin", runs.sources[2][0]][0], f"Langevin, learned sigma={sigma:g} (fig. 4)")]
     for j, (x, title) in enumerate(bottom):
-        draw_density(ax[2, j], mixture, ext, dgrid)
-        draw_samples(ax[2, j], x, ext)
+        draw_density(ax[2, j], mixture, exp.extent, exp.density_grid)
+        draw_samples(ax[2, j], x, exp.extent)
         ax[2, j].set_title(f"{title}\nweights {_weights(estimate_weights(mixture, x).tolist())}", fontsize=9)
-    draw_density(ax[2, 3], mixture, ext, dgrid)
-    draw_trajectories(ax[2, 3], results["annealed Langevin", "learned s_theta(x, sigma)"][1], ext)
+    draw_density(ax[2, 3], mixture, exp.extent, exp.density_grid)
+    draw_trajectories(ax[2, 3], runs.results["annealed Langevin", "learned s_theta(x, sigma)"][1], exp.extent)
     ax[2, 3].set_title("annealed Langevin, learned:\nposition at the end of each level", fontsize=9)
     for j in range(4, cols):
         ax[2, j].axis("off")
-    save(fig, "noise_conditional", f"One noise-conditional model s_theta(x, sigma) = f(x, log sigma) / sigma trained "
-         f"with lambda(sigma) = sigma^2 over sigma in [{nc['sigma_min']:g}, {nc['sigma_max']:g}] ({nc['sampling']}, "
-         f"{nc['steps']} steps). Row 1: its fields; row 2: the analytic fields of p_sigma (same arrow scale per "
-         f"column); compare with figure 2. Row 3: annealed Langevin dynamics ({nc['n_levels']} geometric levels "
-         f"from {nc['sigma_max']:g} to {nc['sigma_min']:g}, {ann['n_steps_each']} steps each, eps = "
-         f"{ann['step_size']}) with exact and learned scores, and plain Langevin with the sigma = {sig_s:g} model "
-         f"from figure 4, all from the same starts (true weights {_weights(true_w)}); the last panel follows {k} "
-         "points from level to level.")
+    exp.save(fig, "noise_conditional", f"One noise-conditional model s_theta(x, sigma) = f(x, log sigma) / sigma "
+             f"trained with lambda(sigma) = sigma^2 over sigma in [{nc['sigma_min']:g}, {nc['sigma_max']:g}] "
+             f"({nc['sampling']}, {nc['steps']} steps). Row 1: its fields; row 2: the analytic fields of p_sigma "
+             f"(same arrow scale per column); compare with figure 2. Row 3: annealed Langevin dynamics "
+             f"({nc['n_levels']} geometric levels from {nc['sigma_max']:g} to {nc['sigma_min']:g}, "
+             f"{annealed['n_steps_each']} steps each, eps = {annealed['step_size']}) with exact and learned scores, "
+             f"and plain Langevin with the sigma = {sigma:g} model from figure 4, all from the same starts (true "
+             f"weights {_weights(exp.true_weights)}); the last panel follows {k} points from level to level.")
 
-    # Figure 6: Song & Ermon (2019), exact scores.
-    song = song_ermon(cfg, _generator(cfg, 80))
+
+# ------------------------------------------------------------------------------------------- Song and Ermon
+def figure_song_ermon(exp: Experiment) -> dict[str, Any]:
+    """Figure 6: Song & Ermon (2019)'s mode-weight experiment with exact scores; returns its numbers."""
+    song = song_ermon(exp.cfg, exp.generator(80))
     se_mix = song.pop("mixture")
-    se = cfg["song_ermon"]
+    se = exp.cfg["song_ermon"]
     se_ext = (float(se["extent"][0]), float(se["extent"][1]))
     fig, ax = panels(1, 4, size=3.3)
     for j, (key, title) in enumerate((("iid", "i.i.d. samples"), ("langevin", "Langevin, exact score"),
                                       ("annealed", "annealed Langevin, exact scores"))):
-        draw_density(ax[0, j], se_mix, se_ext, dgrid)
+        draw_density(ax[0, j], se_mix, se_ext, exp.density_grid)
         draw_samples(ax[0, j], song["samples"][key], se_ext)
         ax[0, j].set_title(f"{title}\nweights {_weights(song['weights'][key])}", fontsize=9)
     labels = ["true", "i.i.d.", "Langevin", "annealed"]
@@ -363,34 +434,60 @@ def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
     ax[0, 3].set_ylim(0, 1)
     ax[0, 3].set_title("weight of the mode at (5, 5)", fontsize=9)
     ax[0, 3].tick_params(labelsize=8)
-    save(fig, "song_ermon", f"Song & Ermon (2019), Fig. 3, reproduced with exact scores: p = 0.8 N((5,5), I) + "
-         f"0.2 N((-5,-5), I), {se['n_samples']} starts uniform on {se['start_box']}^2. Langevin dynamics "
-         f"(eps = {se['langevin']['step_size']}, {se['langevin']['n_steps']} steps) keeps the even split of the "
-         f"starts; annealed Langevin ({se['annealed']['n_levels']} levels from {se['annealed']['sigma_max']:g} to "
-         f"{se['annealed']['sigma_min']:g}, eps = {se['annealed']['step_size']}, {se['annealed']['n_steps_each']} "
-         "steps each) recovers 0.8 / 0.2. Bars: weight of the (5, 5) mode, +- one binomial standard error.")
+    exp.save(fig, "song_ermon", f"Song & Ermon (2019), Fig. 3, reproduced with exact scores: p = 0.8 N((5,5), I) + "
+             f"0.2 N((-5,-5), I), {se['n_samples']} starts uniform on {se['start_box']}^2. Langevin dynamics "
+             f"(eps = {se['langevin']['step_size']}, {se['langevin']['n_steps']} steps) keeps the even split of the "
+             f"starts; annealed Langevin ({se['annealed']['n_levels']} levels from {se['annealed']['sigma_max']:g} to "
+             f"{se['annealed']['sigma_min']:g}, eps = {se['annealed']['step_size']}, "
+             f"{se['annealed']['n_steps_each']} steps each) recovers 0.8 / 0.2. Bars: weight of the (5, 5) mode, +- "
+             "one binomial standard error.")
     del song["samples"]
+    return song
 
+
+# ------------------------------------------------------------------------------------------------------- run
+def write_outputs(exp: Experiment, metrics: dict[str, Any]) -> None:
+    """metrics.json, figures.json and captions.md."""
+    write_text_atomic(exp.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(exp.out / "figures.json", json.dumps(exp.figures, indent=2) + "\n")
+    write_text_atomic(exp.out / "captions.md", "".join(f"## Figure {f['number']}\n\n![Figure {f['number']}]"
+                                                        f"({f['file']})\n\n{f['caption']}\n\n" for f in exp.figures))
+
+
+def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every experiment of the config for one student's mixture; write figures and metrics into ``out``."""
+    t_start = time.perf_counter()
+    exp = setup(cfg, student_id, Path(out), log)
+    figure_analytic_score(exp)
+    models, model_rows = train_fixed_sigma_models(exp)
+    figure_learned_fields(exp, models, model_rows)
+    runs = run_fixed_sigma_samplers(exp, models[exp.sampling_sigma])
+    figure_trajectories(exp, runs)
+    figure_samples(exp, runs)
+    nc_model, nc_errors, nc_row = train_noise_conditional(exp)
+    model_rows.append(nc_row)
+    levels = run_annealed_langevin(exp, nc_model, runs)
+    figure_noise_conditional(exp, nc_model, nc_errors, runs)
+    song = figure_song_ermon(exp)
     metrics = {
         "student_id": str(student_id),
-        "mixture": {"weights": true_w, "means": mixture.means.tolist(), "covariances": mixture.covariances.tolist()},
+        "mixture": {"weights": exp.true_weights, "means": exp.mixture.means.tolist(),
+                    "covariances": exp.mixture.covariances.tolist()},
         "data": {"source": "the course notebook's data set, score_toy.mixture.course_samples(student_id, n_samples, "
                            "train_split)", "n_samples": cfg["n_samples"], "train_split": cfg["train_split"],
-                 "n_train": n_train, "n_test": n_test},
-        "evaluation_sets": evaluation_sets(n, cfg["n_eval"], sig_s),
-        "sampling_sigma": sig_s,
+                 "n_train": exp.data.shape[0], "n_test": exp.test.shape[0]},
+        "evaluation_sets": evaluation_sets(cfg["sampling"]["n_samples"], cfg["n_eval"], exp.sampling_sigma),
+        "sampling_sigma": exp.sampling_sigma,
         "annealed_sigmas": levels.tolist(),
         "models": model_rows,
-        "samplers": rows,
+        "samplers": runs.rows,
         "song_ermon": song,
-        "figures": figures,
+        "figures": exp.figures,
         "torch_version": torch.__version__,
         "wall_time_seconds": time.perf_counter() - t_start,
     }
-    write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    write_atomic(out / "figures.json", json.dumps(figures, indent=2) + "\n")
-    write_atomic(out / "captions.md", "".join(f"## Figure {f['number']}\n\n![Figure {f['number']}]({f['file']})\n\n"
-                                              f"{f['caption']}\n\n" for f in figures))
+    write_outputs(exp, metrics)
     return metrics
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from score_toy.mixture import check_points, check_sigma
+from score_toy.mixture import check_points, check_positive
 from score_toy.sigmas import SIGMA_SAMPLING, draw_sigmas
 
 ScoreModel = Callable[[Tensor, "float | Tensor | None"], Tensor]
@@ -30,7 +30,7 @@ class DSMLoss:
     """
 
     def __init__(self, sigma: float):
-        self.sigma = check_sigma(sigma)
+        self.sigma = check_positive(sigma, "sigma")
 
     def __call__(self, model: ScoreModel, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         eps = self.sigma * _noise(check_points(x), generator)
@@ -51,7 +51,7 @@ class NCSMLoss:
                  n_levels: int = 10):
         if sampling not in SIGMA_SAMPLING:
             raise ValueError(f"sampling must be one of {SIGMA_SAMPLING}, got {sampling!r}")
-        self.sigma_min, self.sigma_max = check_sigma(sigma_min, "sigma_min"), check_sigma(sigma_max, "sigma_max")
+        self.sigma_min, self.sigma_max = check_positive(sigma_min, "sigma_min"), check_positive(sigma_max, "sigma_max")
         self.sampling, self.n_levels = sampling, n_levels
         draw_sigmas(1, self.sigma_min, self.sigma_max, sampling=sampling, n_levels=n_levels)  # validates the range
 
@@ -81,7 +81,7 @@ class SlicedScoreMatchingLoss:
         if projection not in ("gaussian", "rademacher"):
             raise ValueError(f"projection must be 'gaussian' or 'rademacher', got {projection!r}")
         self.n_projections, self.variance_reduction, self.projection = n_projections, variance_reduction, projection
-        self.sigma = None if sigma is None else check_sigma(sigma)
+        self.sigma = None if sigma is None else check_positive(sigma, "sigma")
 
     def __call__(self, model: ScoreModel, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         x = check_points(x).detach()

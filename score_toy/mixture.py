@@ -40,15 +40,16 @@ def check_points(x: Tensor, name: str = "x") -> Tensor:
     return x
 
 
-def check_sigma(sigma: float, name: str = "sigma") -> float:
-    """Return ``sigma`` as a float if it is a finite number > 0, else raise a ValueError."""
+def check_positive(value: float, name: str) -> float:
+    """Return ``value`` (a noise level, step size or scale called ``name``) as a float if it is a finite number
+    > 0, else raise a ValueError."""
     try:
-        value = float(sigma)
+        number = float(value)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a number > 0, got {sigma!r}") from err
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {sigma!r}")
-    return value
+        raise ValueError(f"{name} must be a number > 0, got {value!r}") from err
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
 
 
 class GaussianMixture2D:
@@ -146,7 +147,7 @@ class GaussianMixture2D:
 
     def perturbed(self, sigma: float) -> GaussianMixture2D:
         """p_sigma = p * N(0, sigma^2 I): the same mixture with covariances C_k + sigma^2 I."""
-        s = check_sigma(sigma)
+        s = check_positive(sigma, "sigma")
         eye = torch.eye(2, dtype=torch.float64)
         return GaussianMixture2D(self.weights, self.means, self.covariances + s**2 * eye)
 

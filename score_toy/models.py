@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from score_toy.mixture import check_points, check_sigma
+from score_toy.mixture import check_points, check_positive
 
 
 def mlp(in_features: int, out_features: int, hidden: int, depth: int) -> nn.Sequential:
@@ -32,7 +32,7 @@ class _FixedSigma(nn.Module):
 
     def __init__(self, sigma: float | None):
         super().__init__()
-        self.sigma = None if sigma is None else check_sigma(sigma)
+        self.sigma = None if sigma is None else check_positive(sigma, "sigma")
 
     def _check(self, x: Tensor, sigma: float | Tensor | None) -> None:
         check_points(x)
@@ -51,7 +51,7 @@ class ScoreMLP(_FixedSigma):
 
     def __init__(self, hidden: int = 128, depth: int = 3, sigma: float | None = None, input_scale: float = 1.0):
         super().__init__(sigma)
-        self.input_scale = check_sigma(input_scale, "input_scale")
+        self.input_scale = check_positive(input_scale, "input_scale")
         self.net = mlp(2, 2, hidden, depth)
 
     def forward(self, x: Tensor, sigma: float | None = None) -> Tensor:
@@ -81,7 +81,7 @@ class NoiseConditionalScoreMLP(nn.Module):
 
     def __init__(self, hidden: int = 128, depth: int = 3, data_std: float | None = 1.0):
         super().__init__()
-        self.data_std = None if data_std is None else check_sigma(data_std, "data_std")
+        self.data_std = None if data_std is None else check_positive(data_std, "data_std")
         self.net = mlp(3, 2, hidden, depth)
 
     def forward(self, x: Tensor, sigma: float | Tensor) -> Tensor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import textwrap
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from score_toy.atomic import atomic_file  # noqa: E402
 from score_toy.mixture import GaussianMixture2D  # noqa: E402
 
 Extent = tuple[float, float]
@@ -100,7 +100,7 @@ def panels(rows: int, cols: int, size: float = 3.2) -> tuple[Figure, np.ndarray]
 
 def save_figure(fig: Figure, path: str | Path, number: int, caption: str, dpi: int = 72) -> Path:
     """Write the figure with "Figure <number>. <caption>" printed under the panels, as a 256-colour PNG (small
-    files); atomic (temp file, rename). The figure must use the constrained layout (see ``panels``)."""
+    files); atomic (score_toy.atomic). The figure must use the constrained layout (see ``panels``)."""
     path = Path(path)
     width_in, height_in = fig.get_size_inches()
     lines = textwrap.wrap(f"Figure {number}. {caption}", width=max(40, int(width_in * 13.5)))
@@ -109,15 +109,12 @@ def save_figure(fig: Figure, path: str | Path, number: int, caption: str, dpi: i
     footer = caption_in / (height_in + caption_in)
     fig.get_layout_engine().set(rect=(0, footer, 1, 1 - footer - 0.1 / (height_in + caption_in)), h_pad=0.06)
     fig.text(0.012, footer - 0.08 / (height_in + caption_in), "\n".join(lines), ha="left", va="top", fontsize=10)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi)
         buffer.seek(0)
-        Image.open(buffer).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            Image.open(buffer).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from score_toy.mixture import check_sigma
+from score_toy.mixture import check_positive
 
 ScoreFn = Callable[[Tensor, "float | None"], Tensor]
 
@@ -52,7 +52,7 @@ def deterministic_ascent(score_fn: ScoreFn, x: Tensor, *, step_size: float, n_st
     It climbs to a local mode of p (stable for eps below 2 / the largest eigenvalue of -Hessian log p), so it finds
     modes, not samples: the noise of Langevin dynamics is what turns it into a sampler.
     """
-    eps = check_sigma(step_size, "step_size")
+    eps = check_positive(step_size, "step_size")
     x = _check_start(x).clone()
     path = [x.clone()] if return_trajectory else None
     for _ in range(_check_steps(n_steps, "n_steps")):
@@ -72,7 +72,7 @@ def langevin_dynamics(score_fn: ScoreFn, x: Tensor, *, step_size: float, n_steps
     (on a Gaussian with precision P the stationary covariance is (P (I - eps P / 4))^{-1}), and separated modes
     are effectively never crossed, so their weights stay those of the starting points.
     """
-    eps = check_sigma(step_size, "step_size")
+    eps = check_positive(step_size, "step_size")
     x = _check_start(x).clone()
     path = [x.clone()] if return_trajectory else None
     for _ in range(_check_steps(n_steps, "n_steps")):
@@ -95,8 +95,8 @@ def annealed_langevin_dynamics(score_fn: ScoreFn, x: Tensor, *, sigmas: Sequence
     low-density regions between modes, so the mass reaches each mode in proportion to its weight. The trajectory
     has L * n_steps_each + 1 entries.
     """
-    eps = check_sigma(step_size, "step_size")
-    levels = [check_sigma(s, f"sigmas[{i}]") for i, s in enumerate(torch.as_tensor(sigmas).reshape(-1).tolist())]
+    eps = check_positive(step_size, "step_size")
+    levels = [check_positive(s, f"sigmas[{i}]") for i, s in enumerate(torch.as_tensor(sigmas).reshape(-1).tolist())]
     if not levels:
         raise ValueError("sigmas must hold at least one noise level")
     if any(b >= a for a, b in zip(levels, levels[1:], strict=False)):

@@ -7,14 +7,14 @@ import math
 import torch
 from torch import Tensor
 
-from score_toy.mixture import check_sigma
+from score_toy.mixture import check_positive
 
 SIGMA_SAMPLING = ("geometric", "log_uniform")
 
 
 def geometric_sigmas(sigma_max: float, sigma_min: float, n_levels: int) -> Tensor:
     """sigma_1 = sigma_max > ... > sigma_L = sigma_min with a constant ratio (Song & Ermon 2019, Sec. 4.1), float64."""
-    hi, lo = check_sigma(sigma_max, "sigma_max"), check_sigma(sigma_min, "sigma_min")
+    hi, lo = check_positive(sigma_max, "sigma_max"), check_positive(sigma_min, "sigma_min")
     if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 1:
         raise ValueError(f"n_levels must be an integer >= 1, got {n_levels!r}")
     if n_levels == 1:
@@ -36,7 +36,7 @@ def draw_sigmas(n: int, sigma_min: float, sigma_max: float, *, sampling: str = "
         levels = geometric_sigmas(sigma_max, sigma_min, n_levels)
         return levels[torch.randint(n_levels, (n,), generator=generator)].float()
     if sampling == "log_uniform":
-        lo, hi = math.log(check_sigma(sigma_min, "sigma_min")), math.log(check_sigma(sigma_max, "sigma_max"))
+        lo, hi = math.log(check_positive(sigma_min, "sigma_min")), math.log(check_positive(sigma_max, "sigma_max"))
         if not hi >= lo:
             raise ValueError(f"sigma_max must be >= sigma_min, got {sigma_max} and {sigma_min}")
         return torch.exp(lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)).float()

@@ -1,12 +1,10 @@
-"""bench/fid_vs_steps.py end to end on a tiny random-weight pipeline, and the memorisation helpers of
-evaluation.compare (nearest neighbours, mirror handling, summaries, output folders)."""
+"""bench.fid_vs_steps end to end on a tiny random-weight pipeline, the memorisation helpers of
+evaluation.neighbours (nearest neighbours, mirror handling, summaries) and the output folders of evaluation.output."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,26 +12,18 @@ import pytest
 import torch
 import yaml
 
-from evaluation.compare import (
+from bench import fid_vs_steps
+from evaluation.neighbours import (
     TrainingReference,
-    check_output_dir,
     memorisation_summary,
     nearest_neighbours,
-    output_dir,
     pixel_nearest_neighbours,
     training_reference,
 )
+from evaluation.output import check_output_dir, output_dir
 from evaluation.splits import pair_ids
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[f"bench_{name}"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def save_tiny_pipeline(path: Path, conditional: bool) -> Path:
@@ -162,20 +152,18 @@ def test_output_folder_refuses_others(tmp_path):
 
 
 def test_settings_order_and_names():
-    bench = load_bench("fid_vs_steps")
-    cfg = bench.BenchConfig(ddim_steps=[20, 10], etas=[0.0, 1.0])
-    names = [s["name"] for s in bench.settings_of(cfg, 500)]
+    cfg = fid_vs_steps.BenchConfig(ddim_steps=[20, 10], etas=[0.0, 1.0])
+    names = [s["name"] for s in fid_vs_steps.settings_of(cfg, 500)]
     assert names == ["DDPM 500", "DDIM 10 eta=0", "DDIM 20 eta=0", "DDIM 10 eta=1", "DDIM 20 eta=1"]
 
 
 def test_fid_vs_steps_end_to_end(tiny_pipeline, tmp_path, capsys):
-    bench = load_bench("fid_vs_steps")
     config = tmp_path / "bench.yaml"
     config.write_text(yaml.safe_dump({"num_images": 6, "batch_size": 4, "ddpm_steps": 3, "ddim_steps": [2],
                                       "etas": [0.0, 1.0], "kid_subsets": 3, "grid_images": 6, "closest_pairs": 3}))
     out, cache = tmp_path / "out", tmp_path / "cache"
     args = ["--pipeline", str(tiny_pipeline), "--config", str(config), "--out", str(out), "--cache", str(cache)]
-    assert bench.main(args) == 0
+    assert fid_vs_steps.main(args) == 0
     table = capsys.readouterr().out
     assert "| DDPM 3 | 3 |" in table and "| DDIM 2 eta=1 | 2 |" in table and "real half A (6) vs B" in table
     result = json.loads((out / "results.json").read_text())
@@ -198,8 +186,8 @@ def test_fid_vs_steps_end_to_end(tiny_pipeline, tmp_path, capsys):
     assert len(list(cache.glob("*.npz"))) == 3
 
     with pytest.raises(SystemExit, match="--overwrite"):
-        bench.main(args)
-    assert bench.main([*args, "--overwrite"]) == 0  # samples come from the cache this time
+        fid_vs_steps.main(args)
+    assert fid_vs_steps.main([*args, "--overwrite"]) == 0  # samples come from the cache this time
     again = json.loads((out / "results.json").read_text())
     assert all(r["timing"]["from_cache"] for r in again["rows"])
     assert [r["vs_all"]["sprite_fid"] for r in again["rows"]] == [r["vs_all"]["sprite_fid"] for r in result["rows"]]

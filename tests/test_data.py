@@ -8,19 +8,44 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import Dataset
 
 from training.data import (
     COURSE_IMAGES,
     COURSE_LABELS,
     SPRITE_CLASSES,
     SpritesDataError,
-    SpritesTorchDataset,
     default_data_path,
     images_to_tensor,
     load_sprites,
     read_sprites_arrays,
-    tensor_to_images,
 )
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """float (N,3,H,W) in [-1, 1] -> uint8 (N,H,W,3); values outside are clipped."""
+    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+class SpritesTorchDataset(Dataset):
+    """A torch view of a sprites ``datasets.Dataset``: float tensors in [-1, 1], optional horizontal flip drawn
+    from torch's global generator. Items are ``(image (3,16,16), label)``."""
+
+    def __init__(self, dataset, hflip: bool = False):
+        arr = np.asarray(dataset.with_format("numpy")["image"], dtype=np.uint8)
+        self.images = images_to_tensor(arr)
+        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i]
+        if self.hflip and torch.rand(()) < 0.5:
+            x = x.flip(-1)
+        return x, self.labels[i]
 
 
 def test_default_data_is_the_1788_unique_sprites_with_course_labels():

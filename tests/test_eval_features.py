@@ -136,7 +136,7 @@ def test_missing_weights_file_says_how_to_make_it(tmp_path):
 
 
 def test_train_classifier_script_runs_and_its_output_loads(tmp_path, sprites_arrays):
-    from training.train_classifier import main
+    from evaluation.train_classifier import main
 
     rc = main(["--config", "configs/sprite_classifier.yaml", "--epochs", "1", "--output_dir", str(tmp_path),
                "--version", "test", "--widths", "[8, 8, 16]", "--feature_dim", "16"])
@@ -149,7 +149,7 @@ def test_train_classifier_script_runs_and_its_output_loads(tmp_path, sprites_arr
 
 
 def test_train_classifier_rejects_bad_config(capsys):
-    from training.train_classifier import main
+    from evaluation.train_classifier import main
 
     assert main(["--config", "configs/sprite_classifier.yaml", "--epoch", "3"]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err

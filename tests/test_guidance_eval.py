@@ -1,5 +1,5 @@
 """Classifier-free guidance evaluation: class-match computation, class predictions of the sprite network, label
-helpers, and bench/guidance.py end to end on a tiny random-weight conditional pipeline."""
+helpers, and bench.guidance end to end on a tiny random-weight conditional pipeline."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from evaluation.compare import class_match, predict_classes
+from bench import guidance
 from evaluation.features import load_sprite_feature_net
-from tests.test_bench_fid import load_bench, save_tiny_pipeline
+from evaluation.scoring import class_match, predict_classes
+from tests.test_bench_fid import save_tiny_pipeline
 
 
 def test_class_match_hand_made_case():
@@ -40,7 +41,6 @@ def test_predicted_classes_of_real_sprites(sprites_arrays):
 
 
 def test_label_helpers(sprites_arrays):
-    guidance = load_bench("guidance")
     _, labels = sprites_arrays
     req = guidance.proportional_labels(labels, 100, seed=0)
     assert len(req) == 100 and np.bincount(req, minlength=5).tolist() == [9, 36, 7, 39, 9]
@@ -50,7 +50,6 @@ def test_label_helpers(sprites_arrays):
 
 
 def test_guidance_end_to_end(tmp_path, capsys):
-    guidance = load_bench("guidance")
     pipeline = save_tiny_pipeline(tmp_path / "cond", conditional=True)
     out = tmp_path / "out"
     assert guidance.main(["--pipeline", str(pipeline), "--num-images", "6", "--num-per-class", "2", "--steps", "2",
@@ -74,7 +73,6 @@ def test_guidance_end_to_end(tmp_path, capsys):
 
 
 def test_guidance_refuses_an_unconditional_pipeline(tmp_path):
-    guidance = load_bench("guidance")
     pipeline = save_tiny_pipeline(tmp_path / "uncond", conditional=False)
     with pytest.raises(SystemExit, match="class-conditional"):
         guidance.main(["--pipeline", str(pipeline), "--out", str(tmp_path / "out")])

@@ -1,25 +1,20 @@
-"""bench/sampling_time.py runs end to end (a few steps of the tiny config) and writes its table and JSON."""
+"""bench.sampling_time runs end to end (a few steps of the tiny config) and writes its table and JSON."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from bench import sampling_time
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("sampling_time", ROOT / "bench" / "sampling_time.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert _bench().main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2", "--repeats", "2",
-                          "--ddpm_steps", "6", "--ddim_steps", "3", "2", "--json", str(out)]) == 0
+    assert sampling_time.main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2",
+                               "--repeats", "2", "--ddpm_steps", "6", "--ddim_steps", "3", "2",
+                               "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| DDPM 6 |" in table and "| DDIM 3 |" in table and "| DDPM 6 / DDIM 2 | 3 |" in table
     result = json.loads(out.read_text())
@@ -32,7 +27,7 @@ def test_benchmark_smoke(tmp_path, capsys):
 
 
 def test_benchmark_conditional_model_has_no_stock_column(tmp_path, capsys):
-    _bench().main(["--random-unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
-                   "--repeats", "1", "--ddpm_steps", "3", "--ddim_steps", "1"])
+    sampling_time.main(["--random-unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
+                        "--repeats", "1", "--ddpm_steps", "3", "--ddim_steps", "1"])
     table = capsys.readouterr().out
     assert "| DDPM 3 |" in table and "n/a" in table

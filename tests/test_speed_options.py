@@ -1,5 +1,5 @@
 """Speed options (issue 9) do not change the samples: the same seed with the option on and off gives the same
-images within float tolerance; and bench/speed.py --quick runs end to end.
+images within float tolerance; and bench.speed --quick runs end to end.
 
 Our update rule with precomputed coefficients against ``scheduler.step`` is tested in test_pipeline_ddim.py
 and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)."""
@@ -7,7 +7,6 @@ and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench import speed
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 from pipelines.speed import prepare_unet
@@ -85,11 +85,8 @@ def test_torch_compile_gives_the_same_samples(unet):
 
 
 def test_speed_bench_quick(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("speed", ROOT / "bench" / "speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     out = tmp_path / "speed.json"
-    assert module.main(["--quick", "--json", str(out)]) == 0
+    assert speed.main(["--quick", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "DDPM 500 (timed 4 steps, x125)" in printed and "| ours / hand-written |" in printed
     result = json.loads(out.read_text())

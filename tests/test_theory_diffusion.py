@@ -7,7 +7,6 @@ Monte Carlo checks use float64, fixed seeds and tolerances of 5 standard errors.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -19,14 +18,15 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.utils.torch_utils import randn_tensor
 from scipy.special import log_ndtr, logsumexp
 
+from bench import es_ddpm
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update
 from pipelines.pipeline_sprites_es_ddpm import gaussian_prior_from_images
 from pipelines.schedule import make_scheduler, perturb_input, read_schedule, spaced_timesteps
 from training.config import load_config
+from training.loss import DiffusionLoss
 from training.model import build_unet
-from training.train import DiffusionLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 500
@@ -530,11 +530,8 @@ def test_noising_contracts_the_gap_between_prior_and_data():
 
 
 def test_es_ddpm_benchmark_smoke(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("es_ddpm", ROOT / "bench" / "es_ddpm.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     out = tmp_path / "es.json"
-    assert bench.main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--t-prime", "2", "3", "--num-images",
+    assert es_ddpm.main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--t-prime", "2", "3", "--num-images",
                        "4", "--prior", "gaussian", "--no-ddpm", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| ES-DDPM gaussian T'=3 | 3 | 3 |" in table and "(floor)" in table

@@ -24,7 +24,7 @@ from score_toy import (
     geometric_sigmas,
     langevin_dynamics,
 )
-from training.train import DiffusionLoss
+from training.loss import DiffusionLoss
 
 EYE = [[1.0, 0.0], [0.0, 1.0]]
 

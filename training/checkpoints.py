@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from training.atomic import write_text_atomic
 from training.config import ConfigError, TrainConfig
 
 # Keys that may differ when a run is resumed: they change when and how much it logs or trains, not what.
@@ -55,9 +56,7 @@ def truncate_stats(stats: Path, step: int) -> None:
     if not stats.is_file():
         return
     rows = [line for line in stats.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = stats.with_name(stats.name + ".tmp")
-    tmp.write_text("".join(r + "\n" for r in rows))
-    tmp.replace(stats)
+    write_text_atomic(stats, "".join(r + "\n" for r in rows))
 
 
 def refuse_foreign_run(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: bool) -> None:

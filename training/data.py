@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset as TorchDataset
 
 from pipelines.labels import SPRITE_CLASSES
+from training.images import to_uint8
 
 IMAGE_SHAPE = (16, 16, 3)
 COURSE_IMAGES = "sprites_1788_16x16.npy"
@@ -116,7 +116,7 @@ def check_images(images: np.ndarray, path: Path | str) -> np.ndarray:
         if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
             raise SpritesDataError(f"{path}: float images must lie in [0, 1], found values in "
                                    f"[{np.nanmin(images):.3g}, {np.nanmax(images):.3g}].")
-        return np.round(images * 255).astype(np.uint8)
+        return to_uint8(images)
     if np.issubdtype(images.dtype, np.integer):
         if images.min() < 0 or images.max() > 255:
             raise SpritesDataError(f"{path}: integer images must lie in [0, 255], found values in "
@@ -246,8 +246,8 @@ def load_sprites(source: str | Path | None = None, *, unique: bool = True, split
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N,16,16,3) -> float32 (N,3,16,16) in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(images)).permute(0, 3, 1, 2).float()
+    """uint8 (N,16,16,3) -> float32 (N,3,16,16) in [-1, 1] (the model's input, and the sprite network's)."""
+    x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
 
@@ -264,35 +264,6 @@ def fit_images(x: torch.Tensor, unet_config: dict) -> torch.Tensor:
     if tuple(x.shape[-2:]) != size:
         x = torch.nn.functional.interpolate(x, size=size, mode="nearest-exact")
     return x
-
-
-def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """float (N,3,H,W) in [-1, 1] -> uint8 (N,H,W,3); values outside are clipped."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
-class SpritesTorchDataset(TorchDataset):
-    """Training view of a sprites ``datasets.Dataset``: float tensors in [-1, 1], optional horizontal flip.
-
-    Items are ``(image (3,16,16), label)``. The conversion is done once; the flip draws from torch's global
-    generator, so it follows ``torch.manual_seed`` and accelerate's checkpointed RNG state.
-    """
-
-    def __init__(self, dataset, hflip: bool = False):
-        arr = np.asarray(dataset.with_format("numpy")["image"], dtype=np.uint8)
-        self.images = images_to_tensor(arr)
-        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
-        self.hflip = hflip
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.images[i]
-        if self.hflip and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        return x, self.labels[i]
 
 
 if __name__ == "__main__":  # python -m training.data download [--to DIR]

@@ -6,11 +6,11 @@ from typing import Any
 
 from diffusers import UNet2DModel
 
-from pipelines.labels import NULL_CLASS, NUM_CLASSES
+from pipelines.labels import NUM_CLASSES
 from pipelines.schedule import make_scheduler
 from training.config import ConfigError, TrainConfig
 
-__all__ = ["NULL_CLASS", "build_scheduler", "build_unet", "init_unet_from"]
+__all__ = ["build_scheduler", "build_unet", "init_unet_from"]
 
 
 def build_scheduler(cfg: TrainConfig):

@@ -16,6 +16,7 @@ scheduler via ``save_pretrained``, loadable by our pipelines and by diffusers' s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -30,8 +31,9 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from pipelines.labels import NULL_CLASS, NUM_CLASSES
 from pipelines.prior import DataMoments
-from training.atomic import atomic_dir
+from training.atomic import atomic_dir, atomic_file
 from training.checkpoints import (
     find_checkpoint,
     prune_checkpoints,
@@ -42,7 +44,7 @@ from training.config import ConfigError, TrainConfig, load_config, save_config
 from training.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
 from training.hub import HubError, check_hub_access, push_pipeline, write_model_card
 from training.loss import DiffusionLoss
-from training.model import NULL_CLASS, build_scheduler, build_unet, init_unet_from
+from training.model import build_scheduler, build_unet, init_unet_from
 
 logger = logging.getLogger("spritediff.train")
 FAULT_ENV = "SPRITEDIFF_FAULT"  # fault injection for the tests: "kill@STEP", "kill-in-save@STEP" or "nan@STEP"
@@ -75,12 +77,12 @@ def step_randomness(cfg: TrainConfig, step: int, n_data: int):
     return epoch, idx, t, noise, flip, drop
 
 
-def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, mine: slice,
+def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, own_rows: slice,
                device) -> tuple[int, tuple]:
-    """(epoch, (x0, t, noise, y)) of global step ``step``: this process's slice ``mine`` of the global batch,
+    """(epoch, (x0, t, noise, y)) of global step ``step``: this process's rows ``own_rows`` of the global batch,
     flipped and labelled (y is None for an unconditional model)."""
     epoch, idx, t, noise, flip, drop = step_randomness(cfg, step, len(images))
-    idx, t, noise, flip, drop = idx[mine], t[mine], noise[mine], flip[mine], drop[mine]
+    idx, t, noise, flip, drop = idx[own_rows], t[own_rows], noise[own_rows], flip[own_rows], drop[own_rows]
     x0 = torch.where(flip.view(-1, 1, 1, 1), images[idx].flip(-1), images[idx]).to(device)
     y = torch.where(drop, NULL_CLASS, labels[idx]).to(device) if cfg.conditional else None
     return epoch, (x0, t.to(device), noise.to(device), y)
@@ -140,14 +142,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> None:
     """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles the 5 classes)."""
     from pipelines import SpritesDDIMPipeline
-    from training.images import save_grid
+    from training.images import save_grid, to_uint8
 
     pipe = SpritesDDIMPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
-    extra = {"class_labels": [i % 5 for i in range(cfg.num_sample_images)]} if cfg.conditional else {}
+    extra = {"class_labels": [i % NUM_CLASSES for i in range(cfg.num_sample_images)]} if cfg.conditional else {}
     images = pipe(batch_size=cfg.num_sample_images, num_inference_steps=cfg.sample_inference_steps,
                   generator=torch.Generator().manual_seed(cfg.seed), output_type="np", **extra).images
-    save_grid((images * 255).round().astype("uint8"), path, caption)
+    save_grid(to_uint8(images), path, caption)
 
 
 def plot_loss(stats_file: Path, out: Path) -> None:
@@ -172,10 +174,11 @@ def plot_loss(stats_file: Path, out: Path) -> None:
     ax.set_title("Training loss", fontsize=10, loc="left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        with atomic_file(out) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
 
 
 def save_pipeline(unet, scheduler, out: Path, card: dict, moments: DataMoments | None = None) -> None:
@@ -190,6 +193,239 @@ def save_pipeline(unet, scheduler, out: Path, card: dict, moments: DataMoments |
         write_model_card(tmp, card)
 
 
+# ------------------------------------------------------------------------------------------------------ setup
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    """accelerate's Accelerator, with the CPU threads shared out between the processes."""
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    if accelerator.device.type == "cpu":
+        # accelerate launch exports OMP_NUM_THREADS=1 unless told otherwise, which halves speed on 2 cores.
+        torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // accelerator.num_processes))
+    return accelerator
+
+
+def check_launch(cfg: TrainConfig, accelerator: Accelerator) -> None:
+    """Refuse a launch whose processes accelerate does not see, or a global batch that does not split evenly."""
+    n_proc = accelerator.num_processes
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != n_proc:
+        raise ConfigError(f"{launched} processes were launched but accelerate sees {n_proc}: on CPU set "
+                          "ACCELERATE_USE_CPU=1 (torchrun) or use accelerate launch --multi_gpu")
+    if cfg.train_batch_size % n_proc:
+        raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) is the global batch and must divide evenly "
+                          f"over {n_proc} processes")
+
+
+def load_inputs(cfg: TrainConfig, args: argparse.Namespace, accelerator: Accelerator, out: Path) -> tuple:
+    """``(checkpoint to resume or None, the sprites data set, the initial UNet)``, after every check that can
+    stop the run (ConfigError, SpritesDataError or HubError) and before any file is written."""
+    check_launch(cfg, accelerator)
+    if accelerator.is_main_process:
+        refuse_foreign_run(out, cfg, resume=args.resume is not None, overwrite=args.overwrite)
+    ckpt = find_checkpoint(out, args.resume) if args.resume else None
+    if cfg.push_to_hub:
+        check_hub_access(cfg.hub_model_id)
+    dataset = load_sprites(cfg.data_path)
+    if len(dataset) < cfg.train_batch_size:
+        raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) exceeds the data set ({len(dataset)} images)")
+    torch.manual_seed(cfg.seed)  # the initial weights follow the seed
+    unet = build_unet(cfg.unet, cfg.conditional)
+    if cfg.init_from and ckpt is None:
+        init_unet_from(unet, cfg.init_from)
+    return ckpt, dataset, unet
+
+
+def start_run_folder(cfg: TrainConfig, out: Path) -> None:
+    """The run folder with samples/ and config.yaml, and the log (log.txt and stderr)."""
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.FileHandler(out / "log.txt"), logging.StreamHandler(sys.stderr)])
+    logging.getLogger("accelerate").setLevel(logging.WARNING)
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """Everything the training loop works with."""
+
+    cfg: TrainConfig
+    out: Path
+    accelerator: Accelerator
+    unet: torch.nn.Module
+    images: torch.Tensor  # the whole data set, (N, C, H, W) in [-1, 1]
+    labels: torch.Tensor
+    scheduler: object
+    loss_fn: DiffusionLoss
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: object
+    ema: EMAModel
+    own_rows: slice  # this process's rows of every global batch
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def build_training(cfg: TrainConfig, accelerator: Accelerator, dataset, unet, out: Path) -> TrainingRun:
+    """The data as tensors, the schedule and loss, and the optimizer, LR schedule and EMA, prepared by accelerate."""
+    images = fit_images(images_to_tensor(dataset.with_format("numpy")["image"]), cfg.unet)
+    labels = torch.as_tensor(dataset["label"], dtype=torch.long)
+    scheduler = build_scheduler(cfg)
+    loss_fn = DiffusionLoss(scheduler.alphas_cumprod, cfg.loss_weighting, cfg.min_snr_gamma)
+    optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+    # The LR schedule counts global steps: stepped by hand, not through accelerate (which steps it per process).
+    accelerator.register_for_checkpointing(lr_scheduler)
+    accelerator.register_for_checkpointing(ema)
+    local = cfg.train_batch_size // accelerator.num_processes
+    own_rows = slice(accelerator.process_index * local, (accelerator.process_index + 1) * local)
+    return TrainingRun(cfg, out, accelerator, unet, images, labels, scheduler, loss_fn, optimizer, lr_scheduler, ema,
+                       own_rows)
+
+
+def resume(run: TrainingRun, ckpt: Path | None, resume_arg: str | None) -> int:
+    """Load the checkpoint (if any) and return the step to start from; log rows past it are dropped."""
+    if ckpt is None:
+        if resume_arg and run.is_main:
+            logger.info("no checkpoint in %s: starting from step 0", run.out / "checkpoints")
+        return 0
+    run.accelerator.load_state(str(ckpt))
+    step = int(ckpt.name.split("-")[-1])
+    if run.is_main:
+        truncate_stats(run.out / "stats.jsonl", step)
+        logger.info("resumed from %s at step %d", ckpt, step)
+    return step
+
+
+# ------------------------------------------------------------------------------------------------------- loop
+
+
+class LossLog:
+    """The losses since the last row of stats.jsonl, and the clocks of the run and of that row."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.losses: list[float] = []
+
+    def seconds(self) -> float:
+        """Seconds since the run (this process) started training."""
+        return time.perf_counter() - self.start
+
+
+def train_step(run: TrainingRun, step: int) -> tuple[int, torch.Tensor | None]:
+    """One optimisation step at global step ``step``: ``(epoch, loss)``, or ``(epoch, None)`` without an update
+    when the loss is not finite."""
+    epoch, batch = make_batch(run.cfg, step, run.images, run.labels, run.own_rows, run.accelerator.device)
+    loss = forward_loss(run.accelerator, run.unet, run.loss_fn, batch)
+    if inject_fault("nan", step + 1):
+        loss = loss * float("nan")
+    if not torch.isfinite(loss):
+        logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
+                     "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
+                     run.out / "checkpoints")
+        return epoch, None
+    optimizer_step(run.accelerator, run.unet, run.optimizer, run.lr_scheduler, run.ema, loss, run.cfg.max_grad_norm)
+    return epoch, loss
+
+
+def log_stats(run: TrainingRun, log: LossLog, step: int, epoch: int, bar) -> None:
+    """Append a row of stats.jsonl (mean loss since the last row, LR, images/s, time) and show it on the bar."""
+    now = time.perf_counter()
+    ips = len(log.losses) * run.cfg.train_batch_size / (now - log.last)
+    row = {"step": step, "epoch": epoch, "loss": sum(log.losses) / len(log.losses),
+           "lr": run.lr_scheduler.get_last_lr()[0], "images_per_s": round(ips, 1), "time_s": round(now - log.start, 2)}
+    if run.is_main:
+        with (run.out / "stats.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{ips:.0f}")
+    log.losses, log.last = [], now
+
+
+def save_checkpoint(run: TrainingRun, step: int) -> None:
+    """``accelerator.save_state`` into checkpoints/checkpoint-NNNNNNN (atomically), then prune old ones."""
+    run.accelerator.wait_for_everyone()
+    if run.is_main:
+        with atomic_dir(run.out / "checkpoints" / f"checkpoint-{step:07d}") as tmp:
+            run.accelerator.save_state(str(tmp))
+            inject_fault("kill-in-save", step)
+        prune_checkpoints(run.out, run.cfg.checkpoints_total_limit)
+
+
+def save_ema_samples(run: TrainingRun, step: int) -> None:
+    """A sample grid of the EMA weights at ``step`` (the training weights are put back afterwards)."""
+    run.ema.store(run.unet.parameters())
+    run.ema.copy_to(run.unet.parameters())
+    sample_grid(run.accelerator.unwrap_model(run.unet).eval(), run.scheduler, run.cfg,
+                run.out / "samples" / f"step_{step:07d}.png",
+                f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
+    run.ema.restore(run.unet.parameters())
+    run.unet.train()
+
+
+def train_loop(run: TrainingRun, step: int) -> tuple[str, int]:
+    """Train from ``step`` to ``max_train_steps``, logging, checkpointing and sampling on the way; returns
+    ``(status, last step)`` with status "done", "time" (max_train_minutes) or "nan"."""
+    cfg = run.cfg
+    bar = tqdm(total=cfg.max_train_steps, initial=step, disable=not run.is_main, desc="train")
+    log, status = LossLog(), "done"
+    run.unet.train()
+    while step < cfg.max_train_steps:
+        epoch, loss = train_step(run, step)
+        if loss is None:
+            status = "nan"
+            break
+        step += 1
+        log.losses.append(run.accelerator.reduce(loss.detach(), reduction="mean").item())
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_train_steps:
+            log_stats(run, log, step, epoch, bar)
+        out_of_time = cfg.max_train_minutes is not None and log.seconds() > 60 * cfg.max_train_minutes
+        if step % cfg.checkpoint_every == 0 or step == cfg.max_train_steps or out_of_time:
+            save_checkpoint(run, step)
+        if run.is_main and cfg.sample_every and step % cfg.sample_every == 0:
+            save_ema_samples(run, step)
+        inject_fault("kill", step)
+        if out_of_time:
+            status = "time"
+            logger.info("max_train_minutes reached at step %d", step)
+            break
+    bar.close()
+    return status, step
+
+
+# ------------------------------------------------------------------------------------------------------- save
+
+
+def save_final(run: TrainingRun, step: int, status: str) -> int:
+    """The EMA model as the run's pipeline/ (with the loss curve, a last sample grid and the model card), pushed
+    to the hub when asked; returns the exit code (4: the push failed)."""
+    cfg, out = run.cfg, run.out
+    final_unet = build_unet(cfg.unet, cfg.conditional)
+    final_unet.load_state_dict(run.accelerator.unwrap_model(run.unet).state_dict())
+    run.ema.copy_to(final_unet.parameters())
+    final_unet.eval()
+    stats = out / "stats.jsonl"
+    plot_loss(stats, out / "loss.png")
+    sample_grid(final_unet, run.scheduler, cfg, out / "samples" / "final.png",
+                f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
+    rows = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
+    card = {"config": cfg.to_dict(), "steps": step, "final_loss": rows[-1]["loss"] if rows else None,
+            "train_time_s": rows[-1]["time_s"] if rows else None,
+            "parameters": sum(p.numel() for p in run.unet.parameters()), "processes": run.accelerator.num_processes}
+    save_pipeline(final_unet, run.scheduler, out / "pipeline", card, DataMoments.from_images(run.images, cfg.hflip))
+    logger.info("saved the pipeline to %s (%d steps%s)", out / "pipeline", step,
+                ", stopped by max_train_minutes" if status == "time" else "")
+    if cfg.push_to_hub:
+        try:
+            url = push_pipeline(out / "pipeline", cfg.hub_model_id, private=cfg.hub_private)
+            logger.info("pushed to %s", url)
+        except HubError as exc:
+            print(f"error: {exc} (the pipeline is saved in {out / 'pipeline'})", file=sys.stderr)
+            return 4
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args, overrides = parse_args(argv)
     try:
@@ -198,32 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(cfg.output_dir)
-
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
-    n_proc, rank = accelerator.num_processes, accelerator.process_index
-    if accelerator.device.type == "cpu":
-        # accelerate launch exports OMP_NUM_THREADS=1 unless told otherwise, which halves speed on 2 cores.
-        torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // n_proc))
+    accelerator = make_accelerator(cfg)
     try:
-        launched = int(os.environ.get("WORLD_SIZE", "1"))
-        if launched != n_proc:
-            raise ConfigError(f"{launched} processes were launched but accelerate sees {n_proc}: on CPU set "
-                              "ACCELERATE_USE_CPU=1 (torchrun) or use accelerate launch --multi_gpu")
-        if cfg.train_batch_size % n_proc:
-            raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) is the global batch and must divide evenly "
-                              f"over {n_proc} processes")
-        if accelerator.is_main_process:
-            refuse_foreign_run(out, cfg, resume=args.resume is not None, overwrite=args.overwrite)
-        ckpt = find_checkpoint(out, args.resume) if args.resume else None
-        if cfg.push_to_hub:
-            check_hub_access(cfg.hub_model_id)
-        dataset = load_sprites(cfg.data_path)
-        if len(dataset) < cfg.train_batch_size:
-            raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) exceeds the data set ({len(dataset)} images)")
-        torch.manual_seed(cfg.seed)  # the initial weights follow the seed
-        unet = build_unet(cfg.unet, cfg.conditional)
-        if cfg.init_from and ckpt is None:
-            init_unet_from(unet, cfg.init_from)
+        ckpt, dataset, unet = load_inputs(cfg, args, accelerator, out)
         error = None
     except (ConfigError, SpritesDataError, HubError) as exc:
         error = f"error: {exc}"
@@ -234,118 +447,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if accelerator.is_main_process:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                            handlers=[logging.FileHandler(out / "log.txt"), logging.StreamHandler(sys.stderr)])
-        logging.getLogger("accelerate").setLevel(logging.WARNING)
-    images = fit_images(images_to_tensor(dataset.with_format("numpy")["image"]), cfg.unet)
-    labels = torch.as_tensor(dataset["label"], dtype=torch.long)
-    scheduler = build_scheduler(cfg)
-    loss_fn = DiffusionLoss(scheduler.alphas_cumprod, cfg.loss_weighting, cfg.min_snr_gamma)
-
-    optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
-    unet, optimizer = accelerator.prepare(unet, optimizer)
-    # The LR schedule counts global steps: stepped by hand, not through accelerate (which steps it per process).
-    accelerator.register_for_checkpointing(lr_scheduler)
-    accelerator.register_for_checkpointing(ema)
-
-    step = 0
-    if ckpt is not None:
-        accelerator.load_state(str(ckpt))
-        step = int(ckpt.name.split("-")[-1])
-        if accelerator.is_main_process:
-            truncate_stats(out / "stats.jsonl", step)
-            logger.info("resumed from %s at step %d", ckpt, step)
-    elif args.resume and accelerator.is_main_process:
-        logger.info("no checkpoint in %s: starting from step 0", out / "checkpoints")
-
-    local = cfg.train_batch_size // n_proc
-    mine = slice(rank * local, (rank + 1) * local)
-    n_params = sum(p.numel() for p in unet.parameters())
-    if accelerator.is_main_process:
+        start_run_folder(cfg, out)
+    run = build_training(cfg, accelerator, dataset, unet, out)
+    step = resume(run, ckpt, args.resume)
+    if run.is_main:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
-                    out, len(images), n_params, cfg.train_batch_size, n_proc, step, cfg.max_train_steps)
-    bar = tqdm(total=cfg.max_train_steps, initial=step, disable=not accelerator.is_main_process, desc="train")
-    t_start = t_log = time.perf_counter()
-    losses: list[float] = []
-    stats = out / "stats.jsonl"
-    status = "done"
-    unet.train()
-    while step < cfg.max_train_steps:
-        epoch, batch = make_batch(cfg, step, images, labels, mine, accelerator.device)
-        loss = forward_loss(accelerator, unet, loss_fn, batch)
-        if inject_fault("nan", step + 1):
-            loss = loss * float("nan")
-        if not torch.isfinite(loss):
-            status = "nan"
-            logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
-                         "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
-                         out / "checkpoints")
-            break
-        optimizer_step(accelerator, unet, optimizer, lr_scheduler, ema, loss, cfg.max_grad_norm)
-        step += 1
-        losses.append(accelerator.reduce(loss.detach(), reduction="mean").item())
-        bar.update(1)
-
-        if step % cfg.log_every == 0 or step == cfg.max_train_steps:
-            now = time.perf_counter()
-            ips = len(losses) * cfg.train_batch_size / (now - t_log)
-            row = {"step": step, "epoch": epoch, "loss": sum(losses) / len(losses), "lr": lr_scheduler.get_last_lr()[0],
-                   "images_per_s": round(ips, 1), "time_s": round(now - t_start, 2)}
-            if accelerator.is_main_process:
-                with stats.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{ips:.0f}")
-            losses, t_log = [], now
-        out_of_time = cfg.max_train_minutes is not None and time.perf_counter() - t_start > 60 * cfg.max_train_minutes
-        if step % cfg.checkpoint_every == 0 or step == cfg.max_train_steps or out_of_time:
-            accelerator.wait_for_everyone()
-            if accelerator.is_main_process:
-                final = out / "checkpoints" / f"checkpoint-{step:07d}"
-                with atomic_dir(final) as tmp:
-                    accelerator.save_state(str(tmp))
-                    inject_fault("kill-in-save", step)
-                prune_checkpoints(out, cfg.checkpoints_total_limit)
-        if accelerator.is_main_process and cfg.sample_every and step % cfg.sample_every == 0:
-            ema.store(unet.parameters())
-            ema.copy_to(unet.parameters())
-            sample_grid(accelerator.unwrap_model(unet).eval(), scheduler, cfg, out / "samples" / f"step_{step:07d}.png",
-                        f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
-            ema.restore(unet.parameters())
-            unet.train()
-        inject_fault("kill", step)
-        if out_of_time:
-            status = "time"
-            logger.info("max_train_minutes reached at step %d", step)
-            break
-    bar.close()
+                    out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.train_batch_size,
+                    accelerator.num_processes, step, cfg.max_train_steps)
+    status, step = train_loop(run, step)
     accelerator.wait_for_everyone()
     if status == "nan":
         return 3
-
-    if accelerator.is_main_process:
-        final_unet = build_unet(cfg.unet, cfg.conditional)
-        final_unet.load_state_dict(accelerator.unwrap_model(unet).state_dict())
-        ema.copy_to(final_unet.parameters())
-        final_unet.eval()
-        plot_loss(stats, out / "loss.png")
-        sample_grid(final_unet, scheduler, cfg, out / "samples" / "final.png",
-                    f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
-        rows = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
-        card = {"config": cfg.to_dict(), "steps": step, "final_loss": rows[-1]["loss"] if rows else None,
-                "train_time_s": rows[-1]["time_s"] if rows else None, "parameters": n_params,
-                "processes": n_proc}
-        save_pipeline(final_unet, scheduler, out / "pipeline", card, DataMoments.from_images(images, cfg.hflip))
-        logger.info("saved the pipeline to %s (%d steps%s)", out / "pipeline", step,
-                    ", stopped by max_train_minutes" if status == "time" else "")
-        if cfg.push_to_hub:
-            try:
-                url = push_pipeline(out / "pipeline", cfg.hub_model_id, private=cfg.hub_private)
-                logger.info("pushed to %s", url)
-            except HubError as exc:
-                print(f"error: {exc} (the pipeline is saved in {out / 'pipeline'})", file=sys.stderr)
-                return 4
+    if run.is_main and (code := save_final(run, step, status)):
+        return code
     accelerator.end_training()
     return 0
 

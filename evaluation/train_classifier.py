@@ -1,6 +1,6 @@
 """Train the sprite feature network (the feature space of sprite-FID) on the 5 sprite labels.
 
-    python training/train_classifier.py --config configs/sprite_classifier.yaml [--key value ...]
+    python -m evaluation.train_classifier --config configs/sprite_classifier.yaml [--key value ...]
 
 The sprites are split into train and held-out sets by mirror pairs (sprite i and i+894 together, stratified by
 class), the small CNN of :mod:`evaluation.features` is trained on the train set with horizontal flips and
@@ -26,9 +26,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):  # run as a script: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
@@ -132,6 +129,7 @@ def augment(x: torch.Tensor, hflip: bool, max_shift: int, gen: torch.Generator) 
 
 @torch.no_grad()
 def evaluate(net: SpriteFeatureNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """Accuracy, balanced accuracy, per-class accuracy and the confusion matrix of ``net`` on (x, y)."""
     net.eval()
     pred = net(x).argmax(1)
     k = len(SPRITE_CLASSES)
@@ -211,7 +209,7 @@ def train(cfg: ClassifierConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evaluation.train_classifier", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=None, help="YAML file (configs/sprite_classifier.yaml)")
     args, overrides = parser.parse_known_args(argv)
     try:
