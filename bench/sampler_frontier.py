@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import yaml
 from bench.samplers import make_sampler_pipelines, sampler_call
 from evaluation.plots import plain_log_ticks, pyplot, save_figure
 from evaluation.sampling import pipeline_info, sample_in_batches
-from training.atomic import write_text_atomic
+from training.atomic import atomic_file, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,10 +69,8 @@ def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, pipe_id: s
     pipe, kwargs = sampler_call(pipes, run["sampler"], run["nfe"], run["kwargs"])
     images, timing = sample_in_batches(pipe, cfg["num_images"], cfg["batch_size"], cfg["seed"], **kwargs)
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, images=images, meta=key, timing=json.dumps(timing))
-        os.replace(tmp, file)
+        with atomic_file(file) as tmp:
+            np.savez(tmp, images=images, meta=key, timing=json.dumps(timing))
     return images, {**timing, "from_cache": False}
 
 

@@ -108,7 +108,7 @@ def unet_loop(unet, x: torch.Tensor, timesteps: list[int], grad_mode: str = "inf
 def option_runners(unet, num_images: int, steps: int, seed: int, threads: int,
                    onnx_unet=None) -> dict[str, tuple[Callable, int]]:
     """{option: (callable, images per call)}; every callable makes ``steps`` UNet calls."""
-    from pipelines.speed import prepare_unet
+    from pipelines.unet_runtime import prepare_unet
 
     size, channels = unet.config.sample_size, unet.config.in_channels
     g = torch.Generator().manual_seed(seed)
@@ -169,7 +169,7 @@ def measure_compile(unet, num_images: int, steps: int, repeats: int, cold: bool 
     """
     import tempfile
 
-    from pipelines.speed import prepare_unet
+    from pipelines.unet_runtime import prepare_unet
 
     if cold:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="spritediff-inductor-")
@@ -200,7 +200,7 @@ def make_onnx(unet, mode: str) -> tuple[object | None, dict]:
         import onnxruntime  # noqa: F401
     except ImportError:
         return None, {"note": "not timed: onnxruntime is not installed (pip install -e '.[onnx]')", "export_s": None}
-    from pipelines.speed import OnnxUNet
+    from pipelines.unet_runtime import OnnxUNet
 
     holder = {}
     wall, cpu = st.timed(lambda: holder.setdefault("unet", OnnxUNet(unet)))

@@ -18,7 +18,7 @@ import numpy as np
 
 from evaluation.features import extract_sprite_features, load_sprite_feature_net
 from evaluation.metrics import precision_recall
-from evaluation.scoring import fid_kid, predict_classes
+from evaluation.scoring import fid_kid, floor_subset, predict_classes
 from evaluation.splits import halves_by_pairs
 from pipelines.labels import SPRITE_CLASSES
 
@@ -31,15 +31,16 @@ class SpriteScorer:
     def __init__(self, data_path: str | None = None, split_seed: int = 0, kid_subsets: int = 100):
         from training.data import read_sprites_arrays
 
-        self.real, labels = read_sprites_arrays(data_path)
-        real = self.real
+        self.real, self.labels = read_sprites_arrays(data_path)
+        labels = self.labels
         self.net = load_sprite_feature_net()
-        self.real_features = extract_sprite_features(real, self.net)
+        self.real_features = extract_sprite_features(self.real, self.net)
         self.half_a, self.half_b = halves_by_pairs(labels, split_seed)
         self.data_shares = np.bincount(labels, minlength=len(SPRITE_CLASSES)) / len(labels)
         self.kid_subsets, self.split_seed = kid_subsets, split_seed
 
-    def _scores(self, features: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    def score_features(self, features: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+        """The numbers from the sprite network's features (N, D) and predicted classes (N,) of a sample set."""
         reference = self.real_features[self.half_b]
         out = fid_kid(features, reference, self.kid_subsets, self.split_seed)
         out["precision"], out["recall"] = precision_recall(features, reference, PR_NEIGHBOURS)
@@ -52,13 +53,11 @@ class SpriteScorer:
         """The numbers of generated sprites (uint8 NHWC, or floats in [-1, 1])."""
         features = extract_sprite_features(images, self.net)
         predicted, _ = predict_classes(images, self.net)
-        return self._scores(features, predicted)
+        return self.score_features(features, predicted)
 
     def floor(self, n: int) -> dict[str, Any]:
         """The numbers of min(n, |A|) real sprites of half A (a seeded subset): the real-vs-real floor."""
-        rng = np.random.default_rng(self.split_seed)
-        a = self.half_a if n >= len(self.half_a) else np.sort(rng.choice(self.half_a, n, replace=False))
-        return self.score(self.real[a])
+        return self.score(self.real[floor_subset(self.half_a, n, self.split_seed)])
 
     def data_shares_dict(self) -> dict[str, float]:
         return {c: float(s) for c, s in zip(SPRITE_CLASSES, self.data_shares, strict=True)}

@@ -158,7 +158,8 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
-        if isinstance(noise_scale, bool) or not isinstance(noise_scale, numbers.Real) or not 0 <= noise_scale < math.inf:
+        if isinstance(noise_scale, bool) or not isinstance(noise_scale, numbers.Real) or \
+                not 0 <= noise_scale < math.inf:
             raise ValueError(f"noise_scale must be a number >= 0 (1: Algorithm 2), got {noise_scale!r}")
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 

@@ -17,7 +17,7 @@ import torch
 from bench import speed
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
-from pipelines.speed import prepare_unet
+from pipelines.unet_runtime import prepare_unet
 from training.config import load_config
 from training.model import build_unet
 
@@ -100,7 +100,7 @@ def test_speed_bench_quick(tmp_path, capsys):
 def test_onnxruntime_gives_the_same_samples(unet, sampler, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from pipelines.speed import OnnxUNet
+    from pipelines.unet_runtime import OnnxUNet
 
     fast = OnnxUNet(unet, threads=1, path=tmp_path / "unet.onnx")
     torch.testing.assert_close(_sample(fast, sampler), _sample(unet, sampler), atol=ATOL, rtol=0)
@@ -112,7 +112,7 @@ def test_onnxruntime_gives_the_same_samples(unet, sampler, tmp_path):
 
 def test_onnxruntime_refuses_a_conditional_unet():
     pytest.importorskip("onnxruntime")
-    from pipelines.speed import OnnxUNet
+    from pipelines.unet_runtime import OnnxUNet
 
     cond = build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet, conditional=True)
     with pytest.raises(ValueError, match="class-conditional"):

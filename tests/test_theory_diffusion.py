@@ -35,8 +35,10 @@ LOG2 = math.log(2)
 
 @pytest.fixture(scope="module")
 def schedule():
-    """(scheduler, betas, alphas_cumprod): the course's linear schedule, the schedule arrays in float64."""
-    s = make_scheduler(T, 1e-4, 0.02)
+    """(scheduler, betas, alphas_cumprod): the course's linear schedule, the schedule arrays in float64; the
+    scheduler config holds the project's sampling settings (no clipping, sigma_t^2 = beta_t), which the
+    pipelines take as their defaults."""
+    s = make_scheduler(T, 1e-4, 0.02, variance_type="fixed_large", clip_sample=False)
     betas, ab = read_schedule(s)
     return s, betas, ab
 

@@ -125,10 +125,10 @@ def sampler_settings(args: argparse.Namespace) -> tuple[str, int | None, dict[st
 
 
 def apply_runtime(pipe, runtime: str):
-    """The pipeline with its UNet run by ``runtime`` ("torch", "onnxruntime" or "compile"); see pipelines.speed."""
+    """The pipeline with its UNet run by ``runtime`` ("torch", "onnxruntime" or "compile"), pipelines.unet_runtime."""
     if runtime == "torch":
         return pipe
-    from pipelines.speed import OnnxUNet, prepare_unet
+    from pipelines.unet_runtime import OnnxUNet, prepare_unet
 
     if runtime == "compile":
         prepare_unet(pipe.unet, compile=True)

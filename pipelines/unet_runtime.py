@@ -1,10 +1,10 @@
-"""Speed options for sampling on a CPU (issue 9), applied to the UNet before it goes into a pipeline.
+"""Ways to run the UNet on a CPU (issue 9), applied to the UNet before it goes into a pipeline.
 
-    from pipelines.speed import OnnxUNet, prepare_unet
+    from pipelines.unet_runtime import OnnxUNet, prepare_unet
     unet = prepare_unet(pipe.unet, channels_last=True)   # or compile=True
     pipe = SpritesDDPMPipeline(unet=OnnxUNet(pipe.unet), scheduler=pipe.scheduler)   # onnxruntime
 
-All are off by default: ``bench/speed.py`` measures each against the plain UNet on this machine and
+All are off by default: ``python -m bench.speed`` measures each against the plain UNet on this machine and
 ``docs/speed.md`` holds what they gave. The pipelines themselves already run under ``torch.inference_mode``
 and precompute their per-step coefficients in float64 once per call (no ``scheduler.step``). Samples do not
 depend on any option beyond float rounding (``tests/test_speed_options.py``).
