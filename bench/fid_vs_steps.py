@@ -284,6 +284,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--ddim-steps", type=int, nargs="+", default=None)
+    p.add_argument("--ddpm-steps", type=int, default=None, help="DDPM steps (default: the config's, all T)")
     p.add_argument("--etas", type=float, nargs="+", default=None)
     p.add_argument("--no-ddpm", action="store_true", help="leave DDPM out")
     p.add_argument("--ddpm-variance", choices=VARIANCES, default=None, help="DDPM sigma_t^2 (default: the config's, "
@@ -304,8 +305,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """The config file with the command line's values over it, checked (a bad value is a one-line SystemExit)."""
     cfg = load_bench_config(args.config)
-    for key in ("num_images", "batch_size", "seed", "ddim_steps", "etas", "ddpm_variance", "timestep_spacing",
-                "clip_sample", "prior", "threads"):
+    for key in ("num_images", "batch_size", "seed", "ddim_steps", "ddpm_steps", "etas", "ddpm_variance",
+                "timestep_spacing", "clip_sample", "prior", "threads"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.no_ddpm:

@@ -38,3 +38,14 @@ def screenshot(page: Path, out: Path, user_dir: Path, size: str = "1100,1500") -
     _run([f"--screenshot={out.resolve()}", f"--window-size={size}", "--hide-scrollbars", page.resolve().as_uri()],
          user_dir)
     return out
+
+
+def print_pdf(page: Path, out: Path, user_dir: Path) -> Path:
+    """Print ``page`` to a PDF (A4, no browser header or footer): what a student hands in."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp.pdf")
+    _run([f"--print-to-pdf={tmp.resolve()}", "--no-pdf-header-footer", page.resolve().as_uri()], user_dir)
+    if not tmp.is_file() or tmp.stat().st_size == 0:
+        raise RuntimeError(f"Chromium wrote no PDF for {page}")
+    tmp.replace(out)
+    return out

@@ -17,12 +17,13 @@ from training.atomic import atomic_dir
 
 @dataclass
 class Item:
-    kind: str  # "figure" | "table" | "text" | "heading"
+    kind: str  # "figure" | "table" | "text" | "heading" | "subheading" | "markdown"
     body: str = ""  # markdown text, or a table as markdown
     caption: str = ""
     command: str = ""
     image: Path | None = None
     number: int = 0
+    link_base: str = ""  # "markdown" items: the prefix of their relative links
 
 
 @dataclass
@@ -37,6 +38,14 @@ class Report:
 
     def text(self, markdown: str) -> None:
         self.items.append(Item("text", markdown))
+
+    def subheading(self, text: str) -> None:
+        self.items.append(Item("subheading", text))
+
+    def markdown(self, text: str, docs_link_base: str = "") -> None:
+        """A block of Markdown with TeX math (e.g. an item of docs/theory.md); its relative links point into
+        docs/, so they are prefixed with ``docs_link_base``."""
+        self.items.append(Item("markdown", text, link_base=docs_link_base))
 
     def figure(self, image: str | Path, caption: str, command: str = "") -> int:
         n = 1 + sum(i.kind == "figure" for i in self.items)
@@ -67,9 +76,17 @@ class Report:
             if item.kind == "heading":
                 md += [f"## {item.body}", ""]
                 body.append(f"<h2>{html.escape(item.body)}</h2>")
+            elif item.kind == "subheading":
+                md += [f"### {item.body}", ""]
+                body.append(f"<h3>{html.escape(item.body)}</h3>")
             elif item.kind == "text":
                 md += [item.body, ""]
                 body.append(f"<p>{_inline(item.body)}</p>")
+            elif item.kind == "markdown":
+                from report.markup import markdown_to_html, prefix_links
+
+                md += [prefix_links(item.body, item.link_base), ""]
+                body.append(f"<div class='md'>{markdown_to_html(item.body, item.link_base)}</div>")
             elif item.kind == "figure":
                 name = f"fig{item.number:02d}_{item.image.name}"
                 shutil.copy(item.image, figures / name)
@@ -163,6 +180,9 @@ figcaption, caption {{ font-size: 0.92rem; color: #444; margin-top: .4rem; text-
 table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
 td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
 pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; overflow-x: auto; }}
+div.md {{ line-height: 1.45; }} div.md table td {{ text-align: right; }} math[display="block"] {{ margin: .6rem 0; }}
+h2 {{ margin-top: 2.2rem; border-bottom: 1px solid #ddd; }}
+@media print {{ body {{ max-width: none; margin: 0; }} figure, table {{ break-inside: avoid; }} }}
 </style></head><body>
 {body}
 <script>

@@ -68,15 +68,15 @@ def forward(out: Path, n: int = 8) -> dict:
             "sqrt_alpha_bar": [float(ab[t].sqrt()) for t in FORWARD_STEPS]}
 
 
-def no_noise(pipeline: str, out: Path, n: int) -> dict:
+def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None) -> dict:
     from evaluation.quality import SpriteScorer
     from pipelines.loading import load_pipeline
 
     pipe = load_pipeline(pipeline, "ddpm")
     result, panels = {}, []
     for scale in (1.0, 0.0):
-        images = pipe(batch_size=n, noise_scale=scale, generator=torch.Generator().manual_seed(0),
-                      output_type="np").images
+        images = pipe(batch_size=n, noise_scale=scale, num_inference_steps=steps,
+                      generator=torch.Generator().manual_seed(0), output_type="np").images
         u8 = to_uint8(images)
         panels.append(u8[:20])
         scores = SpriteScorer().score(u8)
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
     p.add_argument("--n", type=int, default=50)
+    p.add_argument("--ddpm-steps", type=int, default=None, help="no-noise: DDPM steps (default all T)")
     p.add_argument("--student-id", type=int, default=810101504)
     p.add_argument("--steps", type=int, default=2000, help="why-noise: training steps per score model")
     args = p.parse_args(argv)
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.figure == "forward":
         result = forward(args.out)
     elif args.figure == "no-noise":
-        result = no_noise(args.pipeline, args.out, args.n)
+        result = no_noise(args.pipeline, args.out, args.n, args.ddpm_steps)
     else:
         result = why_noise(args.student_id, args.out, args.steps)
     name = args.figure.replace("-", "_")

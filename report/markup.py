@@ -42,6 +42,13 @@ def markdown_to_html(text: str, link_base: str = "") -> str:
     return re.sub(r"MATHPIECE(\d+)Z", lambda m: pieces[int(m.group(1))], out)
 
 
+def prefix_links(text: str, base: str) -> str:
+    """Markdown ``text`` with its relative links ``](path)`` prefixed with ``base``."""
+    if not base:
+        return text
+    return re.sub(r"\]\((?!https?:|#|/)([^)]+)\)", lambda m: f"]({base}{m.group(1)})", text)
+
+
 def theory_items(path: str | Path) -> dict[int, tuple[str, str]]:
     """The numbered items of docs/theory.md: ``{n: (title, markdown body)}`` (body up to the next heading or
     rule), so the report quotes the one source instead of a copy."""

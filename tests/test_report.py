@@ -81,17 +81,33 @@ def test_the_committed_report_shows_every_figure(tmp_path):
     assert images == figures >= 8 and broken == 0
 
 
+SECTIONS = ("Q1. Diffusion models: theory", "Q1.1: The forward process in one shot", "Q1. Diffusion models: "
+            "implementation", "Why Algorithm 2 adds sigma_t z", "Sampling time", "FID: DDPM against DDIM",
+            "Q2. Score-based models: theory", "Why perturb the data with noise", "Q2. Score-based models: "
+            "implementation", "Environment")
+
+
 @needs_browser
 @pytest.mark.slow
-def test_the_report_command_end_to_end(tmp_path):
-    """`python -m report --quick` on the shipped model: every part runs and every image loads in the browser."""
+def test_the_report_command_end_to_end_with_pdf(tmp_path):
+    """`python -m report --quick --pdf` on the shipped model: every part runs, every image loads in the browser,
+    the theory's formulas are MathML, and the PDF has its pages and its section titles (pdftotext)."""
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "report", "--quick", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run([sys.executable, "-m", "report", "--quick", "--pdf", "--student-id", "810101504", "--out",
+                           str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1500,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = (out / "report.md").read_text()
-    for part in ("DDPM pipeline", "DDIM pipeline", "Wall time of sampling", "sprite-FID", "score_toy", "Environment",
-                 "Reproduce with:"):
+    for part in (*SECTIONS, "Reproduce with:", "student number 810101504"):
         assert part in text, part
+    html = (out / "report.html").read_text()
+    assert html.count("<math") > 100 and "$$" not in html
     images, broken = image_status(out / "report.html", tmp_path / "profile")
-    assert images >= 8 and broken == 0
+    assert images >= 12 and broken == 0
+    pdf = out / "report.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 8
+    pdf_text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                                       check=True).stdout.split())
+    for part in SECTIONS:
+        assert " ".join(part.split()) in pdf_text, part
