@@ -134,3 +134,14 @@ def test_frontier_bench_end_to_end_and_cache(tiny_folder, tmp_path):
     assert all(row["timing"]["from_cache"] for row in again["rows"])
     assert [row["scores"]["sprite_fid"] for row in again["rows"]] == [row["scores"]["sprite_fid"]
                                                                       for row in result["rows"]]
+
+
+def test_presets_bench_times_both_presets(tiny_folder, monkeypatch):
+    import bench.presets as presets
+
+    monkeypatch.setattr(presets, "load_presets", lambda: {"quality": {"sampler": "ddpm", "nfe": 40},
+                                                          "fast": {"sampler": "dpmpp_2m", "nfe": 2}})
+    result = presets.time_presets(str(tiny_folder), num_images=2, repeats=2)
+    assert len(result["times_s"]["quality"]) == len(result["times_s"]["fast"]) == 2
+    assert result["settings"]["fast"] == {"sampler": "dpmpp_2m", "nfe": 2}
+    assert result["speedup"] > 2  # 40 UNet calls against 2

@@ -1,0 +1,72 @@
+"""Wall time of `python -m training.sample --preset fast` against `--preset quality`, side by side in one run.
+
+    python -m bench.presets --pipeline pretrained/sprites_ddpm [--num-images 50] [--repeats 3] [--threads 1]
+        [--json docs/figures/sampling/presets.json]
+
+Both presets sample the same number of sprites from the same seed, alternating (quality, fast, quality, ...), so
+load on a shared machine hits both alike; medians and their ratio are reported. The settings are read from
+configs/sampling_presets.yaml, as the sampling command reads them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pipelines.loading import load_pipeline, sampler_arguments
+from training.atomic import write_text_atomic
+from training.sample import load_presets
+
+
+def time_presets(folder: str, num_images: int, repeats: int) -> dict:
+    presets = load_presets()
+    calls = {}
+    for name in ("quality", "fast"):
+        settings = dict(presets[name])
+        sampler, nfe = settings.pop("sampler"), settings.pop("nfe")
+        calls[name] = (load_pipeline(folder, sampler), sampler_arguments(sampler, nfe, **settings), sampler, nfe)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (pipe, kwargs, _, _) in calls.items():
+            start = time.perf_counter()
+            pipe(batch_size=num_images, generator=torch.Generator().manual_seed(0), output_type="np", **kwargs)
+            times[name].append(time.perf_counter() - start)
+            print(f"  {name}: {times[name][-1]:.2f} s", file=sys.stderr, flush=True)
+    med = {name: statistics.median(v) for name, v in times.items()}
+    return {"num_images": num_images, "repeats": repeats, "times_s": times, "median_s": med,
+            "speedup": med["quality"] / med["fast"],
+            "settings": {name: {"sampler": c[2], "nfe": c[3], **c[1]} for name, c in calls.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
+    p.add_argument("--num-images", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    result = time_presets(args.pipeline, args.num_images, args.repeats)
+    result.update(command="python -m bench.presets " + " ".join(argv if argv is not None else sys.argv[1:]),
+                  date=time.strftime("%Y-%m-%d"), threads=args.threads)
+    med = result["median_s"]
+    print(f"| preset | sampler | UNet evaluations | median wall s ({args.num_images} sprites) |\n|---|---|---:|---:|")
+    for name in ("quality", "fast"):
+        st = result["settings"][name]
+        print(f"| {name} | {st['sampler']} | {st['nfe']} | {med[name]:.2f} |")
+    print(f"\nfast is {result['speedup']:.1f}x faster than quality")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
