@@ -100,6 +100,17 @@ def config_variance(scheduler, variance: str | None) -> str:
 # ------------------------------------------------------------------------------------------------- output
 
 
+def pipeline_output(pipe, x: torch.Tensor, kept: list[torch.Tensor] | None, output_type: str,
+                    return_dict: bool) -> SpritesPipelineOutput | tuple:
+    """A pipeline's result: x_0 (and the kept x_t, if any) in ``output_type``, the model hooks freed."""
+    images = to_output(x, output_type, pipe.numpy_to_pil)
+    intermediates = to_output(torch.stack(kept), output_type, pipe.numpy_to_pil) if kept is not None else None
+    pipe.maybe_free_model_hooks()
+    if not return_dict:
+        return (images,) if intermediates is None else (images, intermediates)
+    return SpritesPipelineOutput(images=images, intermediates=intermediates)
+
+
 def to_output(x: torch.Tensor, output_type: str, numpy_to_pil) -> Any:
     """x in [-1, 1], shape (..., C, H, W) -> [0, 1] images as "pt" (same shape), "np" (..., H, W, C) or "pil"."""
     x = (x / 2 + 0.5).clamp(0, 1)

@@ -23,7 +23,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, to_output
+from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
 from pipelines.prior import DataPriorMixin
@@ -144,9 +144,4 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(steps)):
                     kept.append(x)
 
-        images = to_output(x, output_type, self.numpy_to_pil)
-        intermediates = to_output(torch.stack(kept), output_type, self.numpy_to_pil) if kept is not None else None
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (images,) if intermediates is None else (images, intermediates)
-        return SpritesPipelineOutput(images=images, intermediates=intermediates)
+        return pipeline_output(self, x, kept, output_type, return_dict)

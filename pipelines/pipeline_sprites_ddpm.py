@@ -32,7 +32,7 @@ from pipelines.common import (
     config_default,
     config_variance,
     initial_noise,
-    to_output,
+    pipeline_output,
 )
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
@@ -176,9 +176,4 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(steps)):
                     kept.append(x)
 
-        images = to_output(x, output_type, self.numpy_to_pil)
-        intermediates = to_output(torch.stack(kept), output_type, self.numpy_to_pil) if kept is not None else None
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (images,) if intermediates is None else (images, intermediates)
-        return SpritesPipelineOutput(images=images, intermediates=intermediates)
+        return pipeline_output(self, x, kept, output_type, return_dict)

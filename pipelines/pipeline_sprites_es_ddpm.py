@@ -20,7 +20,13 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, config_variance, to_output
+from pipelines.common import (
+    SpritesPipelineOutput,
+    check_sampling_args,
+    config_default,
+    config_variance,
+    pipeline_output,
+)
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
@@ -154,6 +160,4 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 x = ddpm_update(x, eps, step, z, clip_sample)
 
-        images = to_output(x, output_type, self.numpy_to_pil)
-        self.maybe_free_model_hooks()
-        return SpritesPipelineOutput(images=images) if return_dict else (images,)
+        return pipeline_output(self, x, None, output_type, return_dict)
