@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench.sampler_frontier import sample_run
 from bench.samplers import make_sampler_pipelines
 from evaluation.plots import pyplot, save_figure
@@ -28,9 +30,17 @@ def variant_runs(settings: dict[str, Any], T: int) -> list[dict[str, Any]]:
              "kwargs": {"eta": 0.0, "prior": "moments"}}]
 
 
-def training_record(run: Path) -> dict[str, Any]:
+def training_record(run: Path, unet) -> dict[str, Any]:
+    """Steps, wall time, final loss and the loss curve of a run, and the FLOPs of its training (forward and
+    backward per image, torch.utils.flop_counter): a cost that the machine's load does not change."""
+    from bench.speed import unet_flops
+
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
+    batch = int(yaml.safe_load((run / "config.yaml").read_text())["train_batch_size"])
+    gflop = unet_flops(unet, 2, train=True) / 2 / 1e9
+    images = rows[-1]["step"] * batch
     return {"steps": rows[-1]["step"], "minutes": rows[-1]["time_s"] / 60, "final_loss": rows[-1]["loss"],
+            "gflop_per_image": gflop, "train_pflop": gflop * images / 1e6,
             "curve": [(r["time_s"] / 60, r["loss"]) for r in rows]}
 
 
@@ -51,16 +61,17 @@ def plot_curves(results: list[dict[str, Any]], path: Path) -> None:
 
 def markdown(results: list[dict[str, Any]], floor: dict[str, Any]) -> str:
     labels = [r["label"] for r in results[0]["scores"]] if results else []
-    head = ["variant", "change", "steps", "train min", "final loss", *[f"sprite-FID {lab}" for lab in labels],
-            "P / R (DDIM, moments)"]
+    head = ["variant", "change", "steps", "training PFLOP", "train min (shared machine)", "final loss",
+            *[f"sprite-FID {lab}" for lab in labels], "P / R (DDIM, moments)"]
     lines = ["| " + " | ".join(head) + " |", "| --- | --- |" + " ---: |" * (len(head) - 2)]
     for r in results:
         t = r["training"]
         last = r["scores"][-1]["scores"]
-        lines.append(f"| {r['variant']} | {r['change']} | {t['steps']} | {t['minutes']:.0f} | {t['final_loss']:.4f} | "
+        lines.append(f"| {r['variant']} | {r['change']} | {t['steps']} | {t['train_pflop']:.2f} | {t['minutes']:.0f} | "
+                     f"{t['final_loss']:.4f} | "
                      + " | ".join(f"{s['scores']['sprite_fid']:.3f}" for s in r["scores"])
                      + f" | {last['precision']:.2f} / {last['recall']:.2f} |")
-    lines.append(f"| real half A vs B (floor, n = {floor['n']}) | | | | | {floor['sprite_fid']:.3f} | | | |")
+    lines.append(f"| real half A vs B (floor, n = {floor['n']}) | | | | | | {floor['sprite_fid']:.3f} | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -92,7 +103,7 @@ def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plo
             print(f"{name:<12} {sampling['label']:<32} sprite-FID {scores[-1]['scores']['sprite_fid']:.3f} "
                   f"[{time.perf_counter() - t0:.0f} s]", flush=True)
         results.append({"variant": name, "change": json.dumps(change or {}) if change else "(base)",
-                        "training": training_record(run), "scores": scores, "pipeline": info})
+                        "training": training_record(run, pipes["ddpm"].unet), "scores": scores, "pipeline": info})
     table = markdown(results, floor)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json_path, json.dumps({"study": study, "floor": floor, "results": results,
