@@ -51,14 +51,14 @@ from evaluation.neighbours import TrainingReference, memorisation_summary
 from evaluation.output import output_dir
 from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled_grids
 from evaluation.quality import SpriteScorer
-from evaluation.sampling import pipeline_info, sample_in_batches
+from evaluation.sampling import pipeline_info
 from evaluation.scoring import fid_kid
 from evaluation.splits import data_sha256
 from pipelines.common import config_default, config_variance
 from pipelines.pipeline_sprites_ddpm import VARIANCES
 from pipelines.prior import PRIORS
 from pipelines.schedule import TIMESTEP_SPACINGS
-from training.atomic import atomic_file, write_text_atomic
+from training.atomic import write_text_atomic
 from training.data import read_sprites_arrays
 from training.images import save_grid
 
@@ -151,21 +151,14 @@ def settings_of(cfg: BenchConfig, T: int) -> list[dict[str, Any]]:
 
 
 def sample_setting(pipes, setting: dict, cfg: BenchConfig, cache: Path | None, pipe_id: str) -> tuple[np.ndarray, dict]:
-    """The setting's uint8 samples and timing, from the cache when it holds a matching run."""
-    meta = {"pipeline": pipe_id, "num_images": cfg.num_images, "batch_size": cfg.batch_size, "seed": cfg.seed,
-            "sampler": setting["sampler"], **setting["kwargs"]}
-    file = cache / f"{setting['slug']}.npz" if cache else None
-    if file is not None and file.is_file():
-        with np.load(file, allow_pickle=False) as z:
-            if json.loads(str(z["meta"])) == meta:
-                print(f"  {setting['name']}: cached samples from {file}", file=sys.stderr)
-                return z["images"], {**json.loads(str(z["timing"])), "from_cache": True}
-    images, timing = sample_in_batches(pipes[setting["sampler"]], cfg.num_images, cfg.batch_size, cfg.seed,
-                                       **setting["kwargs"])
-    if file is not None:
-        with atomic_file(file) as tmp:
-            np.savez(tmp, images=images, meta=json.dumps(meta), timing=json.dumps(timing))
-    return images, {**timing, "from_cache": False}
+    """The setting's uint8 samples and timing, through bench.sampler_frontier's sample cache (shared with the
+    other benches: the same model, seeds and settings are sampled once)."""
+    from bench.sampler_frontier import sample_run
+
+    kwargs = {k: v for k, v in setting["kwargs"].items() if k != "num_inference_steps"}
+    run = {"sampler": setting["sampler"], "nfe": setting["steps"], "kwargs": kwargs}
+    return sample_run(pipes, run, {"num_images": cfg.num_images, "batch_size": cfg.batch_size, "seed": cfg.seed},
+                      cache, pipe_id)
 
 
 def folder_defaults(scheduler) -> dict[str, Any]:
@@ -296,7 +289,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prior", choices=PRIORS, default=None, help="x_T: standard N(0, I) or the data's moments")
     p.add_argument("--threads", type=int, default=None, help="torch threads (config default 1)")
     p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
-    p.add_argument("--cache", default=None, help="folder for per-setting samples (.npz), reused when they match")
+    p.add_argument("--cache", default=None, help="sample cache folder, as bench.sampler_frontier's "
+                   "(outputs/cache/samples shares samples with the other benches); default: none")
     p.add_argument("--out", default="outputs/bench/fid_vs_steps", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder of this command")
     return p.parse_args(argv)
@@ -427,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     real_nn = reference.real_leave_pair_out()
     real_nn_summary = summarise_real_distances(real_nn, cfg.nn_quantiles)
     rows, samples, nn_pixel = run_settings(pipes, settings, cfg, Path(args.cache) if args.cache else None,
-                                           info["unet_sha256_16"] or info["path"], scorer, reference, real_nn)
+                                           f"{info['path']}@{info['unet_sha256_16']}", scorer, reference, real_nn)
 
     table = markdown_table(rows, floor, real_nn_summary, cfg.feature_nn)
     result = {**run_record(args, argv, cfg, info, pipes["ddpm"].scheduler, scorer), "floor": floor,
