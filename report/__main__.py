@@ -85,7 +85,7 @@ class Homework:
     def theory_answer(self, n: int, question: str) -> None:
         title, body = self.theory[n]
         self.r.subheading(f"{question}: {title}")
-        self.r.markdown(body, self.docs)
+        self.r.markdown(body, self.docs, source_dir=ROOT / "docs")
 
     # ------------------------------------------------------------------------------------------------- Q1
 

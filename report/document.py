@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import os
 import platform
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Item:
     image: Path | None = None
     number: int = 0
     link_base: str = ""  # "markdown" items: the prefix of their relative links
+    source_dir: Path | None = None  # "markdown" items: the folder their relative image paths start from
 
 
 @dataclass
@@ -42,10 +44,12 @@ class Report:
     def subheading(self, text: str) -> None:
         self.items.append(Item("subheading", text))
 
-    def markdown(self, text: str, docs_link_base: str = "") -> None:
+    def markdown(self, text: str, docs_link_base: str = "", source_dir: str | Path | None = None) -> None:
         """A block of Markdown with TeX math (e.g. an item of docs/theory.md); its relative links point into
-        docs/, so they are prefixed with ``docs_link_base``."""
-        self.items.append(Item("markdown", text, link_base=docs_link_base))
+        docs/, so they are prefixed with ``docs_link_base``; its images (relative to ``source_dir``) are copied
+        into the report's figures, so the folder stays self-contained."""
+        self.items.append(Item("markdown", text, link_base=docs_link_base,
+                               source_dir=Path(source_dir) if source_dir else None))
 
     def figure(self, image: str | Path, caption: str, command: str = "") -> int:
         n = 1 + sum(i.kind == "figure" for i in self.items)
@@ -85,8 +89,9 @@ class Report:
             elif item.kind == "markdown":
                 from report.markup import markdown_to_html, prefix_links
 
-                md += [prefix_links(item.body, item.link_base), ""]
-                body.append(f"<div class='md'>{markdown_to_html(item.body, item.link_base)}</div>")
+                text = _copy_images(item.body, item.source_dir, figures)
+                md += [prefix_links(text, item.link_base), ""]
+                body.append(f"<div class='md'>{markdown_to_html(text, item.link_base)}</div>")
             elif item.kind == "figure":
                 name = f"fig{item.number:02d}_{item.image.name}"
                 shutil.copy(item.image, figures / name)
@@ -102,6 +107,26 @@ class Report:
                 md += ["Reproduce with:", "", "```bash", item.command, "```", ""]
                 body.append(f"<pre class='cmd'>$ {html.escape(item.command)}</pre>")
         return md, body
+
+
+IMAGE = re.compile(r"!\[([^\]]*)\]\((?!https?:|/)([^)\s]+)\)")
+
+
+def _copy_images(text: str, source_dir: Path | None, figures: Path) -> str:
+    """``text`` with each relative image ``![alt](path)`` copied from ``source_dir`` into ``figures`` and its
+    path rewritten to ``figures/...`` (a missing image is an error, not a broken picture in the report)."""
+    if source_dir is None:
+        return text
+
+    def copy(m: re.Match) -> str:
+        src = source_dir / m.group(2)
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: an image the report quotes is missing")
+        name = "md_" + m.group(2).replace("/", "_")
+        shutil.copy(src, figures / name)
+        return f"![{m.group(1)}](figures/{name})"
+
+    return IMAGE.sub(copy, text)
 
 
 def markdown_table(rows: list[dict]) -> str:

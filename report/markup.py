@@ -43,10 +43,12 @@ def markdown_to_html(text: str, link_base: str = "") -> str:
 
 
 def prefix_links(text: str, base: str) -> str:
-    """Markdown ``text`` with its relative links ``](path)`` prefixed with ``base``."""
+    """Markdown ``text`` with its relative links ``[text](path)`` prefixed with ``base`` (images ``![..](..)``
+    are left alone: the report copies them beside itself)."""
     if not base:
         return text
-    return re.sub(r"\]\((?!https?:|#|/)([^)]+)\)", lambda m: f"]({base}{m.group(1)})", text)
+    return re.sub(r"(!?\[[^\]]*\])\((?!https?:|#|/)([^)]+)\)",
+                  lambda m: m.group(0) if m.group(1)[0] == "!" else f"{m.group(1)}({base}{m.group(2)})", text)
 
 
 def theory_items(path: str | Path) -> dict[int, tuple[str, str]]:

@@ -68,6 +68,27 @@ def test_every_image_loads_in_headless_chromium(report_dir, tmp_path):
     assert Image.open(shot).size == (1100, 1500)
 
 
+def test_markdown_images_are_copied_beside_the_report_and_links_point_into_docs(tmp_path):
+    """docs/theory.md quotes figures by paths relative to docs/: the report copies them into its own figures/
+    (a self-contained folder), while ordinary links are prefixed to reach docs/; a missing image is an error."""
+    docs = tmp_path / "docs"
+    (docs / "figures" / "x").mkdir(parents=True)
+    _png(docs / "figures" / "x" / "p.png", 2)
+    r = Report("T")
+    r.markdown("See [the guide](guide.md).\n\n![a picture](figures/x/p.png)", "../docs/", source_dir=docs)
+    md, page = r.write(tmp_path / "out")
+    assert (tmp_path / "out" / "figures" / "md_figures_x_p.png").is_file()
+    assert "![a picture](figures/md_figures_x_p.png)" in md.read_text()
+    assert "[the guide](../docs/guide.md)" in md.read_text()
+    html = page.read_text()
+    assert 'src="figures/md_figures_x_p.png"' in html and 'href="../docs/guide.md"' in html
+    r = Report("T")
+    r.markdown("![gone](figures/none.png)", source_dir=docs)
+    with pytest.raises(FileNotFoundError, match="none.png"):
+        r.write(tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
+
+
 ROOT = Path(__file__).resolve().parents[1]
 needs_browser = pytest.mark.skipif(find_chromium() is None and not os.environ.get("SPRITEDIFF_REQUIRE_BROWSER"),
                                    reason="Chromium is not installed (apt-get install chromium)")
