@@ -1,6 +1,6 @@
 """Why deterministic DDIM lags (issue 13): the model's epsilon error per timestep, against the best possible.
 
-    python -m bench.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw-checkpoint DIR] [--json PATH]
+    python -m bench.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw RAW_PIPELINE_DIR] [--json PATH]
 
 For timesteps across 0..T-1, x_t is drawn from q(x_t | x_0) for every training sprite (fixed noise) and the
 model's epsilon-MSE is measured beside the error of the *ideal* denoiser of the training set: for the empirical
