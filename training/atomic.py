@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +56,20 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging_dir(parent: str | Path, prefix: str = ".staging-") -> Iterator[Path]:
+    """Yield a new hidden temporary folder inside ``parent`` (created if missing), for files that are moved into
+    ``parent`` by ``os.replace`` once complete and checked (one file system, so each move is atomic). The folder
+    and whatever is left in it are removed on exit, on success or error.
+
+    For files that join a folder holding other things; :func:`atomic_dir` replaces the whole folder.
+    """
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

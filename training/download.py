@@ -11,11 +11,10 @@ temporary folder and stops with one line and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from huggingface_hub import hf_hub_download
 
 from pipelines.hub import hub_unreachable_reason
+from training.atomic import staging_dir
 from training.data import COURSE_IMAGES, COURSE_LABELS, DATA_ENV, default_data_path, user_data_path
 
 HUB_REPO = "ashis-palai/sprites_image_dataset"
@@ -110,13 +110,12 @@ def download_sprites(dest: str | Path | None = None, log: Callable[[str], None] 
         raise DownloadError(f"cannot download the sprites from the Hugging Face Hub: {reason}; this machine looks "
                             f"offline. Run it where huggingface.co is reachable and copy {COURSE_IMAGES} and "
                             f"{COURSE_LABELS} into {dest} (or set ${DATA_ENV} to their folder)")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=dest))
-    except OSError as exc:
-        raise DownloadError(f"cannot write to {dest} ({exc.strerror or exc}); choose another folder with "
-                            "--to") from None
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(staging_dir(dest, prefix=".download-"))
+        except OSError as exc:
+            raise DownloadError(f"cannot write to {dest} ({exc.strerror or exc}); choose another folder with "
+                                "--to") from None
         ready = {}
         for name in names:
             log(f"downloading {name} from {HUB_REPO} (revision {HUB_REVISION[:12]})")
@@ -132,8 +131,6 @@ def download_sprites(dest: str | Path | None = None, log: Callable[[str], None] 
             if (dest / name).exists():
                 log(f"replacing {dest / name}: it is not the course file")
             os.replace(path, dest / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
