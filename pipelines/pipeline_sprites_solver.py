@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
+from pipelines.fitted_solver import FittedSolver
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
 from pipelines.prior import DataPriorMixin
@@ -48,6 +50,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         s_tmax: float = math.inf,
         s_noise: float = 1.0,
         eta: float = 1.0,
+        fitted: str | dict | None = None,
         prior: str = "standard",
         prior_rank: int = 16,
         class_labels: Any = None,
@@ -71,6 +74,9 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             timestep_spacing: for "discrete": "leading", "trailing" or "linspace"; None: the scheduler config's.
             churn, s_tmin, s_tmax, s_noise: Karras' S_churn, S_tmin, S_tmax, S_noise (``sampler="heun"``).
             eta: noise scale of "euler_ancestral" and "dpmpp_2m_sde" (1: the SDE, 0: deterministic).
+            fitted: a fitted solver (``pipelines.fitted_solver``: a JSON path, relative paths from the pipeline
+                folder, or a dict) for ``sampler="dpmpp_2m"`` on Karras sigmas: its per-step weights replace
+                DPM-Solver++(2M)'s; ``nfe`` must be the one it was fitted for.
             prior, prior_rank: x_T from N(0, I) ("standard") or the data prior (``pipelines.prior.PRIORS``).
             class_labels, guidance_scale: as in the DDPM and DDIM pipelines (conditional UNets).
             latents: x_T itself (the VP x at the first sigma), shape (batch_size, C, H, W); ``prior`` is not applied.
@@ -98,7 +104,14 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
 
         denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
         timesteps = spaced_timesteps(T, steps, timestep_spacing) if sigma_schedule == "discrete" else None
-        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta)
+        if fitted is not None:
+            if sampler != "dpmpp_2m" or sigma_schedule != "karras":
+                raise ValueError("a fitted solver is a DPM-Solver++(2M) on Karras sigmas: use sampler='dpmpp_2m', "
+                                 f"sigma_schedule='karras' (got {sampler!r}, {sigma_schedule!r})")
+            fitted = FittedSolver.load(self._fitted_path(fitted) if not isinstance(fitted, dict) else fitted)
+        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta,
+                            rho=fitted.rho if fitted else 7.0)
+        plan = fitted.apply(plan) if fitted else plan
         scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
         x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
         x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
@@ -116,3 +129,9 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         assert denoise.calls == unet_calls(sampler, steps)  # the NFE the caller asked for (or one less for Heun)
 
         return pipeline_output(self, x, kept, output_type, return_dict)
+
+    def _fitted_path(self, path: str) -> Path:
+        """A fitted solver's file: as given if it exists, else relative to the folder the pipeline came from."""
+        path = Path(path)
+        folder = getattr(self.config, "_name_or_path", None)
+        return path if path.is_file() or path.is_absolute() or not folder else Path(folder) / path

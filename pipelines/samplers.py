@@ -44,6 +44,7 @@ class SolverStep:
     gamma: float = 0.0  # Karras churn: sigma is raised to sigma (1 + gamma) before the step
     eta: float = 1.0  # ancestral / SDE noise scale
     s_noise: float = 1.0  # Karras S_noise
+    coef: float | None = None  # dpmpp_2m: a fitted multistep weight c (D = (1 + c) x0_i - c x0_{i-1}); None: 1/(2r)
 
 
 class Denoiser:
@@ -119,18 +120,20 @@ def _lambda(sigma: float) -> float:
 def dpmpp_2m(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory: dict, noise: NoiseFn) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022b, Algorithm 2): x_next = (sigma_next / sigma) x - (e^{-h} - 1) D with
     h = lambda_next - lambda and D = (1 + 1/(2r)) x0_i - 1/(2r) x0_{i-1}, r = h_{i-1} / h; first order (D = x0_i)
-    on the first step and on the last (to sigma = 0, where the update is x_next = x0_i)."""
+    on the first step and on the last (to sigma = 0, where the update is x_next = x0_i). A fitted solver
+    (:mod:`pipelines.fitted_solver`) gives each step its own weight ``step.coef`` = c in place of 1/(2r), the last
+    step included (x_next = (1 + c) x0_i - c x0_{i-1} there)."""
     x0 = denoise(x, step.sigma, step.t)
     h = _lambda(step.sigma_next) - _lambda(step.sigma)
     previous = memory.get("x0"), memory.get("h")
     memory["x0"], memory["h"] = x0, h
-    if step.sigma_next == 0:
-        return x0
-    if previous[0] is None:
+    if previous[0] is None or (step.sigma_next == 0 and step.coef is None):
         d = x0
     else:
-        r = previous[1] / h
-        d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous[0]
+        c = 1 / (2 * previous[1] / h) if step.coef is None else step.coef
+        d = (1 + c) * x0 - c * previous[0]
+    if step.sigma_next == 0:
+        return d
     return (step.sigma_next / step.sigma) * x - math.expm1(-h) * d
 
 
