@@ -45,14 +45,16 @@ def load_frontier_config(path: str | Path) -> dict[str, Any]:
 
 
 def runs_of(cfg: dict[str, Any], only: list[str] | None = None) -> list[dict[str, Any]]:
-    """One run per (setting, NFE): label, sampler, nfe, the pipeline keyword arguments."""
+    """One run per (setting, NFE): label, sampler, nfe, the pipeline keyword arguments (``{nfe}`` in a string
+    argument is the run's NFE, e.g. ``fitted: solvers/dpmpp_2m_nfe{nfe}.json``)."""
     out = []
     for s in cfg["settings"]:
         if only and s["label"] not in only:
             continue
         kwargs = {k: v for k, v in s.items() if k not in ("label", "sampler", "nfe")}
         for nfe in s["nfe"]:
-            out.append({"label": s["label"], "sampler": s["sampler"], "nfe": int(nfe), "kwargs": kwargs})
+            own = {k: v.format(nfe=int(nfe)) if isinstance(v, str) else v for k, v in kwargs.items()}
+            out.append({"label": s["label"], "sampler": s["sampler"], "nfe": int(nfe), "kwargs": own})
     return out
 
 

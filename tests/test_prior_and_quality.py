@@ -145,3 +145,14 @@ def test_presets_bench_times_both_presets(tiny_folder, monkeypatch):
     assert len(result["times_s"]["quality"]) == len(result["times_s"]["fast"]) == 2
     assert result["settings"]["fast"] == {"sampler": "dpmpp_2m", "nfe": 2}
     assert result["speedup"] > 2  # 40 UNet calls against 2
+
+
+def test_frontier_settings_expand_per_nfe_with_nfe_in_string_arguments():
+    from bench.sampler_frontier import runs_of
+
+    cfg = {"settings": [{"label": "fitted", "sampler": "dpmpp_2m", "nfe": [4, 5], "prior": "moments",
+                         "fitted": "solvers/dpmpp_2m_nfe{nfe}.json"}, {"label": "x", "sampler": "ddim", "nfe": [3]}]}
+    runs = runs_of(cfg)
+    assert [r["kwargs"].get("fitted") for r in runs] == ["solvers/dpmpp_2m_nfe4.json", "solvers/dpmpp_2m_nfe5.json",
+                                                         None]
+    assert runs[0]["kwargs"]["prior"] == "moments" and [r["label"] for r in runs_of(cfg, ["x"])] == ["x"]
