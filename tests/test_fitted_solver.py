@@ -71,3 +71,13 @@ def test_clear_errors(folder, tmp_path):
         pipe(sampler="dpmpp_2m", nfe=4, fitted={"nfe": 3, "coefs": [0, 0, 0]})
     with pytest.raises(ValueError, match="sampler='dpmpp_2m'"):
         pipe(sampler="heun", nfe=3, fitted={"nfe": 3, "coefs": [0, 0, 0]})
+
+
+def test_a_relative_path_is_read_from_the_pipeline_folder(folder):
+    FittedSolver(nfe=3, coefs=[0.0, 0.3, 0.1]).save(folder / "solvers" / "dpmpp_2m_nfe3.json")
+    pipe = SpritesSolverPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    kw = dict(batch_size=2, sampler="dpmpp_2m", nfe=3, output_type="pt")
+    a = pipe(generator=torch.Generator().manual_seed(0), fitted="solvers/dpmpp_2m_nfe3.json", **kw).images
+    b = pipe(generator=torch.Generator().manual_seed(0), fitted={"nfe": 3, "coefs": [0.0, 0.3, 0.1]}, **kw).images
+    assert torch.equal(a, b)
