@@ -54,7 +54,7 @@ class FittedSolver:
         else:
             path = Path(source)
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: no fitted solver there (python -m training.fit_solver writes one)")
+                raise ValueError(f"{path}: no fitted solver there (python -m training.fit_solver writes one)")
             try:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as e:

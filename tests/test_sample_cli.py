@@ -128,7 +128,8 @@ def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
 
     presets = cli.load_presets()
     assert presets["quality"] == {"sampler": "ddpm", "nfe": 500} and presets["fast"]["nfe"] <= 10
-    monkeypatch.setattr(cli, "load_presets", lambda: {"fast": {**presets["fast"], "prior": "standard"}})
+    fast = {k: v for k, v in presets["fast"].items() if k != "fitted"}  # a fitted solver belongs to its model
+    monkeypatch.setattr(cli, "load_presets", lambda: {"fast": {**fast, "prior": "standard"}})
     assert main(["--pipeline", str(pipeline_dir), "--preset", "fast", "--num_images", "2",
                  "--out", str(tmp_path / "f.png")]) == 0
     assert f"{presets['fast']['nfe']} UNet evaluations" in capsys.readouterr().out
@@ -144,3 +145,22 @@ def test_options_that_do_not_apply_are_refused(pipeline_dir, tmp_path):
     with pytest.raises(SystemExit, match="prior='moments' needs .*data_moments.safetensors"):
         main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--prior", "moments", "--nfe", "2",
               "--out", str(tmp_path / "y.png")])
+
+
+def test_a_fitted_solver_from_the_command_line(pipeline_dir, tmp_path):
+    from pipelines.fitted_solver import FittedSolver
+
+    FittedSolver(nfe=3, coefs=[0.0, 0.4, 0.2]).save(pipeline_dir / "solvers" / "cli3.json")
+    out = tmp_path / "f.npy"
+    assert main(["--pipeline", str(pipeline_dir), "--sampler", "dpmpp_2m", "--nfe", "3", "--fitted",
+                 "solvers/cli3.json", "--num_images", "2", "--out", str(out)]) == 0
+    plain = tmp_path / "p.npy"
+    assert main(["--pipeline", str(pipeline_dir), "--sampler", "dpmpp_2m", "--nfe", "3", "--num_images", "2",
+                 "--out", str(plain)]) == 0
+    assert not np.array_equal(np.load(out), np.load(plain))
+    with pytest.raises(SystemExit, match="error: .*none.json: no fitted solver there"):
+        main(["--pipeline", str(pipeline_dir), "--sampler", "dpmpp_2m", "--nfe", "3", "--fitted", "none.json",
+              "--out", str(tmp_path / "n.png")])
+    with pytest.raises(SystemExit, match="--fitted does not apply to --sampler ddim"):
+        main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--fitted", "solvers/cli3.json", "--out",
+              str(tmp_path / "z.png")])

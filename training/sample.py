@@ -81,6 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="default: the folder's scheduler config")
     p.add_argument("--sigma_schedule", choices=("karras", "discrete"), default=None, help="solvers: default karras")
     p.add_argument("--churn", type=float, default=None, help="heun: Karras' S_churn (0: deterministic)")
+    p.add_argument("--fitted", default=None, help="dpmpp_2m: a fitted solver's JSON (python -m training.fit_solver; "
+                   "relative paths from the pipeline folder)")
     p.add_argument("--prior", choices=PRIORS, default=None,
                    help="x_T from N(0, I) (standard, default) or the data Gaussian at T (pipelines/prior.py)")
     p.add_argument("--seed", type=int, default=0)
@@ -112,12 +114,12 @@ def sampler_settings(args: argparse.Namespace) -> tuple[str, int | None, dict[st
     """(sampler, nfe, pipeline options): the preset's, overridden by what the command line gives."""
     settings = dict(load_presets()[args.preset]) if args.preset else {}
     for key in ("sampler", "nfe", "eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule", "churn",
-                "prior", "guidance_scale"):
+                "fitted", "prior", "guidance_scale"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     sampler, nfe = settings.pop("sampler", "ddpm"), settings.pop("nfe", None)
     allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
-               "timestep_spacing"}}.get(sampler, {"eta", "sigma_schedule", "timestep_spacing", "churn"})
+               "timestep_spacing"}}.get(sampler, {"eta", "sigma_schedule", "timestep_spacing", "churn", "fitted"})
     wrong = sorted(k for k in settings if k not in allowed | {"prior", "guidance_scale"})
     if wrong:
         raise SystemExit(f"error: --{wrong[0]} does not apply to --sampler {sampler}")
