@@ -6,7 +6,8 @@ For timesteps across 0..T-1, x_t is drawn from q(x_t | x_0) for every training s
 model's epsilon-MSE is measured beside the error of the *ideal* denoiser of the training set: for the empirical
 distribution of the N sprites, E[eps | x_t] is a softmax-weighted average over them (Tweedie's formula,
 docs/theory.md item 2), so its MSE is the floor no network trained on these sprites can beat. The excess
-(model - ideal) per timestep shows where the network falls short; a deterministic sampler follows the network
+(model - ideal) per timestep shows where the network falls short (JSON, and the same as a Markdown table beside
+it); a deterministic sampler follows the network
 everywhere, a stochastic one re-noises and forgets part of the early errors.
 """
 
@@ -85,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
         "%Y-%m-%d"), "pipeline": args.pipeline, "images": len(images), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    write_text_atomic(Path(args.json).with_suffix(".md"), markdown(rows, list(unets)))
     return 0
+
+
+def markdown(rows: list[dict], names: list[str]) -> str:
+    """The table of :func:`eps_mse_table`: per timestep, each UNet's epsilon-MSE, the ideal's, and the excess."""
+    head = ["t", "alpha_bar", "ideal denoiser", *names, *(f"excess, {n}" for n in names)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)]
+    for r in rows:
+        cells = [str(r["t"]), f"{r['alpha_bar']:.4f}", f"{r['ideal']:.4f}", *(f"{r[n]:.4f}" for n in names),
+                 *(f"{r[n] - r['ideal']:+.4f}" for n in names)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
