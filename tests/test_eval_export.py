@@ -13,15 +13,6 @@ from evaluation.export import export_png_folder, export_real_sprites, load_gener
 from evaluation.features import sprite_fid, sprite_kid, to_uint8_nhwc
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread is several times faster than two on a shared, loaded 2-core machine; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _read_folder(directory) -> np.ndarray:
     files = sorted(directory.glob("*.png"))
     return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])

@@ -21,15 +21,6 @@ from evaluation.splits import data_sha256, halves_by_pairs, pair_ids, split_by_p
 from training.data import images_to_tensor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One thread is several times faster than two on a shared, loaded 2-core machine; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def net():
     return load_sprite_feature_net()
