@@ -39,7 +39,8 @@ def refresh(text: str, root: Path = ROOT) -> str:
 
 
 def documents(root: Path = ROOT) -> list[Path]:
-    return sorted([root / "README.md", *(root / "docs").glob("*.md")])
+    """The README, docs/*.md and the model cards of pretrained/."""
+    return sorted([root / "README.md", *(root / "docs").glob("*.md"), *(root / "pretrained").glob("*/README.md")])
 
 
 def main(argv: list[str] | None = None) -> int:
