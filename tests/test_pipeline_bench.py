@@ -24,6 +24,7 @@ def test_benchmark_smoke(tmp_path, capsys):
         assert all(len(r["times_s"][impl]) == 2 for r in rows for impl in ("bare", "ours", "stock"))
         assert result[clock]["speedups"][0]["step_ratio"] == 2
     assert "machine" in result and result["clock_for_targets"] == "wall" and result["targets"]
+    assert out.with_suffix(".md").read_text() == result["wall"]["table_markdown"] + "\n"
 
 
 def test_benchmark_conditional_model_has_no_stock_column(tmp_path, capsys):
