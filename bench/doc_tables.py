@@ -23,7 +23,9 @@ from pathlib import Path
 from training.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- table: (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+BLOCK = re.compile(r"(<!-- table: (?P<path>\S+) -->[ \t]*\r?\n)(?P<body>(?:(?!<!-- table:).)*?)(<!-- end table -->)",
+                   re.S)
+START = re.compile(r"<!-- table:")
 
 
 def refresh(text: str, root: Path = ROOT) -> str:
@@ -35,7 +37,10 @@ def refresh(text: str, root: Path = ROOT) -> str:
             raise FileNotFoundError(f"{m.group('path')}: a quoted table's source is missing (run its benchmark)")
         return f"{m.group(1)}{source.read_text().strip()}\n{m.group(4)}"
 
-    return BLOCK.sub(fill, text)
+    out, n = BLOCK.subn(fill, text)
+    if n != len(START.findall(text)):
+        raise ValueError("a '<!-- table: PATH -->' marker without its '<!-- end table -->'")
+    return out
 
 
 def documents(root: Path = ROOT) -> list[Path]:
@@ -50,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for doc in documents():
         text = doc.read_text()
-        new = refresh(text)
+        try:
+            new = refresh(text)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {doc.relative_to(ROOT)}: {e}", file=sys.stderr)
+            return 2
         if new != text:
             stale.append(doc.relative_to(ROOT))
             if not args.check:

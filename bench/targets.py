@@ -5,7 +5,8 @@
 Reads docs/figures/priors/results.json (the prior at T), docs/figures/sampling/results.json (the fast-sampler
 frontier), docs/figures/sampling/presets.json (the presets' wall time) and docs/figures/guidance/results.json
 (the conditional model), and writes one Markdown table: each target, the measured value and whether it is met.
-It samples nothing; a result measured on another model than the shipped one is flagged, not used.
+It samples nothing; a prior or frontier result measured on another model than the shipped one is skipped (with a
+note), and the guidance row names the model it was measured on.
 """
 
 from __future__ import annotations
@@ -125,7 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         if result is None or result["pipeline"]["unet_sha256_16"] != shipped:
             print(f"docs/figures/{name}/results.json: missing or measured on another model; skipped", file=sys.stderr)
             continue
-        rows += make(result) if make else frontier_targets(result, load(FIGURES / "sampling" / "presets.json"))
+        try:
+            rows += make(result) if make else frontier_targets(result, load(FIGURES / "sampling" / "presets.json"))
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            print(f"error: docs/figures/{name}/results.json lacks a row the targets need ({e!r}); rerun its "
+                  "benchmark with the committed config", file=sys.stderr)
+            return 2
     guidance = load(FIGURES / "guidance" / "results.json")
     if guidance is not None:
         rows.append(guidance_target(guidance))

@@ -5,13 +5,14 @@ UNet evaluations land where a many-step solver lands from the same x_T (the idea
 Each step of DPM-Solver++(2M) extrapolates the model's x_0 estimates, D = (1 + c) x0_i - c x0_{i-1}, with
 c = 1/(2r) from a Taylor expansion; here c is a free number per step (the last step too), fitted by
 ``python -m training.fit_solver`` and saved as JSON (usually in the pipeline folder's ``solvers/``). Starting
-from c = 1/(2r), the fit begins exactly at DPM-Solver++(2M).
+from c = 1/(2r) (and c = 0 on the last step), the fit begins exactly at DPM-Solver++(2M).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,14 @@ class FittedSolver:
     nfe: int
     coefs: list[float]  # one per step; the first step has no previous estimate and ignores its weight
     rho: float = 7.0
+    prior: str = "standard"  # the prior at T it was fitted from (sample with the same)
     fit: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.coefs) != self.nfe:
             raise ValueError(f"a fitted solver of {self.nfe} steps needs {self.nfe} weights, got {len(self.coefs)}")
+        if not all(math.isfinite(c) for c in self.coefs):
+            raise ValueError(f"a fitted solver's weights must be finite numbers, got {self.coefs}")
 
     def apply(self, plan: list[SolverStep]) -> list[SolverStep]:
         """``plan`` (the steps of ``solver_steps(..., "dpmpp_2m", nfe, "karras", rho=rho)``) with the weights."""
@@ -59,8 +63,9 @@ class FittedSolver:
                 data = json.loads(path.read_text())
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}: not a fitted solver's JSON ({e})") from None
+        where = "" if isinstance(source, dict) else f"{source}: "
         try:
             return cls(nfe=int(data["nfe"]), coefs=[float(c) for c in data["coefs"]], rho=float(data.get("rho", 7.0)),
-                       fit=dict(data.get("fit", {})))
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"a fitted solver needs 'nfe' and 'coefs' ({e})") from None
+                       prior=str(data.get("prior", "standard")), fit=dict(data.get("fit", {})))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{where}a fitted solver needs 'nfe' and 'coefs' as numbers ({e})") from None

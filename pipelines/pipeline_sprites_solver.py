@@ -74,9 +74,10 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             timestep_spacing: for "discrete": "leading", "trailing" or "linspace"; None: the scheduler config's.
             churn, s_tmin, s_tmax, s_noise: Karras' S_churn, S_tmin, S_tmax, S_noise (``sampler="heun"``).
             eta: noise scale of "euler_ancestral" and "dpmpp_2m_sde" (1: the SDE, 0: deterministic).
-            fitted: a fitted solver (``pipelines.fitted_solver``: a JSON path, relative paths from the pipeline
-                folder, or a dict) for ``sampler="dpmpp_2m"`` on Karras sigmas: its per-step weights replace
-                DPM-Solver++(2M)'s; ``nfe`` must be the one it was fitted for.
+            fitted: a fitted solver (``pipelines.fitted_solver``: a JSON path - an existing file as given, else
+                relative to the pipeline folder - or a dict) for ``sampler="dpmpp_2m"`` on Karras sigmas: its
+                per-step weights replace DPM-Solver++(2M)'s; ``nfe`` must be the one it was fitted for, and
+                ``prior`` should be the one it was fitted from (its file records it).
             prior, prior_rank: x_T from N(0, I) ("standard") or the data prior (``pipelines.prior.PRIORS``).
             class_labels, guidance_scale: as in the DDPM and DDIM pipelines (conditional UNets).
             latents: x_T itself (the VP x at the first sigma), shape (batch_size, C, H, W); ``prior`` is not applied.

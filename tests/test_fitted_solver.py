@@ -38,6 +38,9 @@ def test_dpmpp_weights_reproduce_dpmpp_2m(folder):
     b = pipe(generator=torch.Generator().manual_seed(3), fitted={"nfe": 5, "coefs": own.coefs}, **kw).images
     c = pipe(generator=torch.Generator().manual_seed(3), fitted={"nfe": 5, "coefs": [0.0, 2, 0, 0, 0]}, **kw).images
     assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, c, atol=1e-3)
+    last = pipe(generator=torch.Generator().manual_seed(3), fitted={"nfe": 5, "coefs": [*own.coefs[:4], 0.5]},
+                **kw).images  # the last step's weight is used too (x_0 = 1.5 x0_i - 0.5 x0_{i-1})
+    assert not torch.allclose(a, last, atol=1e-3)
 
 
 def test_the_fit_lowers_the_distance_to_the_teacher(folder, tmp_path):
@@ -49,8 +52,9 @@ def test_the_fit_lowers_the_distance_to_the_teacher(folder, tmp_path):
     denoise = Denoiser(lambda x, t: pipe.unet(x, t).sample, read_schedule(pipe.scheduler)[1])
     plan = solver_steps(denoise, "dpmpp_2m", 3, "karras")
     x_T = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # the fit's first 16 x_T
+    teacher_plan = solver_steps(denoise, "dpmpp_2m", 20, "karras")
     with torch.no_grad():
-        teacher = pipe(batch_size=16, latents=x_T, sampler="dpmpp_2m", nfe=20, output_type="pt").images * 2 - 1
+        teacher = student(denoise, teacher_plan, torch.tensor(initial_weights(teacher_plan)), x_T)
         before = ((student(denoise, plan, torch.tensor(solver.fit["initial_weights"]), x_T) - teacher) ** 2).mean()
         after = ((student(denoise, plan, torch.tensor(solver.coefs), x_T) - teacher) ** 2).mean()
     assert after < before
@@ -67,6 +71,11 @@ def test_clear_errors(folder, tmp_path):
         FittedSolver.load(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="needs 3 weights"):
         FittedSolver(nfe=3, coefs=[0.0])
+    with pytest.raises(ValueError, match="finite"):
+        FittedSolver(nfe=2, coefs=[0.0, float("nan")])
+    (tmp_path / "text.json").write_text(json.dumps({"nfe": "x", "coefs": []}))
+    with pytest.raises(ValueError, match="text.json: a fitted solver needs"):
+        FittedSolver.load(tmp_path / "text.json")
     with pytest.raises(ValueError, match="fitted for nfe=3, not 4"):
         pipe(sampler="dpmpp_2m", nfe=4, fitted={"nfe": 3, "coefs": [0, 0, 0]})
     with pytest.raises(ValueError, match="sampler='dpmpp_2m'"):

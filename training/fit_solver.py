@@ -4,13 +4,14 @@ al. 2025, with only the multistep weights free).
     python -m training.fit_solver --pipeline pretrained/sprites_ddpm --nfe 5 [--teacher-nfe 50] [--prior moments]
         [--num-x 256] [--num-val 64] [--iters 150] [--batch 32] [--lr 0.02] [--seed 1234] [--threads 1] [--out FILE]
 
-A teacher (DPM-Solver++(2M) with ``--teacher-nfe`` evaluations, nearly the model's exact ODE solution) maps
+A teacher (DPM-Solver++(2M) with ``--teacher-nfe`` evaluations, unclipped: nearly the model's exact ODE solution) maps
 ``num-x + num-val`` x_T, drawn from ``--prior`` with a seed no benchmark uses, to x_0. The student is the
 ``nfe``-step solver from the same x_T; Adam moves its weights to lower the mean squared difference of the two
 x_0 on the first ``num-x`` (back-propagating through the student's UNet calls, the UNet itself frozen), starting
 from DPM-Solver++(2M)'s own weights, and the held-out ``num-val`` report whether the fit generalises. Default
 output: ``solvers/dpmpp_2m_nfe{N}.json`` in the pipeline folder; sample with
-``pipe(sampler="dpmpp_2m", nfe=N, fitted="solvers/dpmpp_2m_nfe{N}.json")``.
+``pipe(sampler="dpmpp_2m", nfe=N, fitted="solvers/dpmpp_2m_nfe{N}.json", prior="moments")`` (the prior it
+was fitted from, recorded in the file).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def fit(folder: str, nfe: int, teacher_nfe: int, prior: str, num_x: int, num_val
         lr: float, seed: int) -> FittedSolver:
     pipe = load_pipeline(folder, "dpmpp_2m")
     unet = pipe.unet.requires_grad_(False)
+    if getattr(unet, "class_embedding", None) is not None:
+        raise ValueError(f"{folder} holds a class-conditional UNet; fit_solver fits unconditional models only")
     _, alphas_cumprod = read_schedule(pipe.scheduler)
     denoise = Denoiser(lambda x, t: unet(x, t).sample, alphas_cumprod)
     plan = solver_steps(denoise, "dpmpp_2m", nfe, "karras")
@@ -57,15 +60,16 @@ def fit(folder: str, nfe: int, teacher_nfe: int, prior: str, num_x: int, num_val
     shape = (num_x + num_val, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size)
     x_T = pipe.make_prior(prior, 1 / (1 + plan[0].sigma ** 2))(torch.randn(shape, generator=g))
     start = time.perf_counter()
-    with torch.no_grad():
-        target = torch.cat([pipe(batch_size=len(x), latents=x, sampler="dpmpp_2m", nfe=teacher_nfe,
-                                 output_type="pt").images for x in x_T.split(128)]) * 2 - 1
+    teacher_plan = solver_steps(denoise, "dpmpp_2m", teacher_nfe, "karras")  # same first sigma as ``plan``
+    with torch.no_grad():  # DPM-Solver++(2M) itself (its own weights), unclipped
+        target = torch.cat([student(denoise, teacher_plan, torch.tensor(initial_weights(teacher_plan)), x)
+                            for x in x_T.split(128)])
     weights = torch.tensor(initial_weights(plan), requires_grad=True)
     opt = torch.optim.Adam([weights], lr=lr)
 
     def val_mse() -> float:
         with torch.no_grad():
-            return float(((student(denoise, plan, weights, x_T[num_x:]).clamp(-1, 1) - target[num_x:]) ** 2).mean())
+            return float(((student(denoise, plan, weights, x_T[num_x:]) - target[num_x:]) ** 2).mean())
 
     val0, log = val_mse(), []
     for i in range(iters):
@@ -82,7 +86,7 @@ def fit(folder: str, nfe: int, teacher_nfe: int, prior: str, num_x: int, num_val
             "iters": iters, "batch": batch, "lr": lr, "seed": seed, "initial_weights": initial_weights(plan),
             "val_mse_dpmpp_2m": val0, "val_mse_fitted": val_mse(), "log": log,
             "seconds": round(time.perf_counter() - start, 1), "pipeline": str(folder)}
-    return FittedSolver(nfe=nfe, coefs=[float(w) for w in weights.detach()], fit=info)
+    return FittedSolver(nfe=nfe, coefs=[float(w) for w in weights.detach()], prior=prior, fit=info)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default: PIPELINE/solvers/dpmpp_2m_nfe{N}.json")
     args = p.parse_args(argv)
     if not 2 <= args.nfe < args.teacher_nfe:
-        print(f"error: --nfe must lie in 2..{args.teacher_nfe - 1} (below --teacher-nfe)", file=sys.stderr)
+        print(f"error: --nfe must be at least 2 and below --teacher-nfe ({args.teacher_nfe})", file=sys.stderr)
         return 2
+    for name in ("num_x", "num_val", "iters", "batch", "lr"):
+        if not getattr(args, name) > 0:
+            print(f"error: --{name.replace('_', '-')} must be positive", file=sys.stderr)
+            return 2
     torch.set_num_threads(args.threads)
     try:
         solver = fit(args.pipeline, args.nfe, args.teacher_nfe, args.prior, args.num_x, args.num_val, args.iters,
@@ -111,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(args.out or Path(args.pipeline) / "solvers" / f"dpmpp_2m_nfe{args.nfe}.json")
-    solver.save(out)
+    try:
+        solver.save(out)
+    except OSError as e:
+        print(f"error: cannot write {out}: {e.strerror}", file=sys.stderr)
+        return 2
     print(f"held-out mse to the teacher: {solver.fit['val_mse_dpmpp_2m']:.5f} (DPM-Solver++(2M)) -> "
           f"{solver.fit['val_mse_fitted']:.5f} (fitted); wrote {out}")
     return 0
