@@ -70,7 +70,9 @@ def write_model_card(folder: Path, info: dict) -> None:
         "## Training",
         "",
         f"- steps: {info.get('steps')}, global batch {cfg.get('train_batch_size')}, processes: {info.get('processes')}",
-        f"- training time: {info.get('train_time_s')} s; final loss (epsilon MSE): {info.get('final_loss')}",
+        f"- training time: {info.get('train_time_s')} s; final loss ("
+        f"{'min-SNR-weighted ' if cfg.get('loss_weighting') == 'min_snr' else ''}epsilon MSE): "
+        f"{info.get('final_loss')}",
         f"- parameters: {info.get('parameters')}",
         *[f"- {k}: {v}" for k, v in info.get("metrics", {}).items()],
         "",
