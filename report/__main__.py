@@ -148,10 +148,11 @@ class Homework:
         r, s, p = self.r, self.s, rel(self.pipeline)
         r.subheading("4. Sampling with DDPM (Algorithm 2)")
         n = s["grid_images"]
-        cmd = self.run("python", "-m", "training.sample", "--pipeline", p, "--preset", "quality", "--num_images",
-                       str(n), *self.ddpm_steps("--nfe"), "--out", rel(self.work / "ddpm_grid.png"))
+        cmd = self.run("python", "-m", "training.sample", "--pipeline", p, "--preset", "quality", "--prior",
+                       "standard", "--num_images", str(n), *self.ddpm_steps("--nfe"), "--out",
+                       rel(self.work / "ddpm_grid.png"))
         r.figure(self.work / "ddpm_grid.png", f"{n} sprites from the DDPM pipeline (Ho et al. 2020, Algorithm 2, all "
-                 "500 steps, sigma_t^2 = beta_t), seed 0.", cmd)
+                 "500 steps, sigma_t^2 = beta_t, x_T from N(0, I) as in the course), seed 0.", cmd)
         cmd = self.run("python", "-m", "report.figures", "no-noise", "--pipeline", p, "--n",
                        str(s["no_noise_images"]), *self.ddpm_steps("--ddpm-steps"), "--out", rel(self.work))
         nn = self.json("no_noise.json")

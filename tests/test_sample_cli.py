@@ -127,7 +127,7 @@ def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
     import training.sample as cli
 
     presets = cli.load_presets()
-    assert presets["quality"] == {"sampler": "ddpm", "nfe": 500} and presets["fast"]["nfe"] <= 10
+    assert presets["quality"] == {"sampler": "ddpm", "nfe": 500, "prior": "moments"} and presets["fast"]["nfe"] <= 10
     fast = {k: v for k, v in presets["fast"].items() if k != "fitted"}  # a fitted solver belongs to its model
     monkeypatch.setattr(cli, "load_presets", lambda: {"fast": {**fast, "prior": "standard"}})
     assert main(["--pipeline", str(pipeline_dir), "--preset", "fast", "--num_images", "2",
