@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.common import written_whole
 from pipelines.samplers import SolverStep
 
 
@@ -45,9 +46,8 @@ class FittedSolver:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")  # written whole, then renamed: never half a file
-        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1) + "\n")
-        tmp.replace(path)
+        with written_whole(path) as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1) + "\n")
         return path
 
     @classmethod

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipelines.common import written_whole
+
 MOMENTS_FILE = "data_moments.safetensors"
 PRIORS = ("standard", "moments", "moments-lowrank", "moments-diagonal", "moments-mean")
 
@@ -61,10 +63,9 @@ class DataMoments:
         from safetensors.torch import save_file
 
         path = Path(folder) / MOMENTS_FILE
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file({"mean": self.mean.float().contiguous(), "cov": self.cov.float().contiguous()}, str(tmp),
-                  metadata={"shape": ",".join(map(str, self.shape)), "count": str(self.count)})
-        tmp.replace(path)
+        with written_whole(path) as tmp:
+            save_file({"mean": self.mean.float().contiguous(), "cov": self.cov.float().contiguous()}, str(tmp),
+                      metadata={"shape": ",".join(map(str, self.shape)), "count": str(self.count)})
         return path
 
     @classmethod
