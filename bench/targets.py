@@ -26,7 +26,9 @@ SAME_METHOD = {  # ours -> diffusers' implementation of the same method (labels 
     "DPM++(2M), moments": "stock DPMSolverMultistep 2M, moments",
     "SDE-DPM++(2M), moments": "stock DPMSolverMultistep SDE 2M, moments",
     "Euler ancestral, moments": "stock EulerAncestral, moments",
-    "Heun (Karras Alg. 2, churn 0), moments": "stock Heun, moments",
+    # diffusers' Heun (trailing spacing, use_karras_sigmas) takes the spaced Karras range; ours on the full range
+    # is a different schedule, compared in docs/sampling.md
+    "Heun, spaced Karras range, moments": "stock Heun, moments",
 }
 
 

@@ -23,7 +23,7 @@ from pipelines.fitted_solver import FittedSolver
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
 from pipelines.prior import DataPriorMixin
-from pipelines.samplers import RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
+from pipelines.samplers import KARRAS_RANGES, RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
 from pipelines.schedule import read_schedule, spaced_timesteps
 
 
@@ -45,6 +45,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         nfe: int = 10,
         sigma_schedule: str = "karras",
         timestep_spacing: str | None = None,
+        karras_range: str = "full",
         churn: float = 0.0,
         s_tmin: float = 0.0,
         s_tmax: float = math.inf,
@@ -71,7 +72,11 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 guidance one evaluation is one batched UNet call on both halves.
             sigma_schedule: "karras" (Karras et al. 2022, rho = 7) or "discrete" (the model's sigmas at
                 ``timestep_spacing`` integer timesteps).
-            timestep_spacing: for "discrete": "leading", "trailing" or "linspace"; None: the scheduler config's.
+            timestep_spacing: for "discrete" (and the "spaced" Karras range): "leading", "trailing" or
+                "linspace"; None: the scheduler config's.
+            karras_range: the Karras sigmas' range: "full" (the model's sigma(T-1) down to sigma(0), Karras et al.
+                and diffusers' DPMSolverMultistepScheduler) or "spaced" (between the sigmas of the first and last
+                ``timestep_spacing`` timestep, as diffusers' Euler and Heun schedulers with use_karras_sigmas).
             churn, s_tmin, s_tmax, s_noise: Karras' S_churn, S_tmin, S_tmax, S_noise (``sampler="heun"``).
             eta: noise scale of "euler_ancestral" and "dpmpp_2m_sde" (1: the SDE, 0: deterministic).
             fitted: a fitted solver (``pipelines.fitted_solver``: a JSON path - an existing file as given, else
@@ -93,6 +98,8 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             raise ValueError(f"nfe must be an integer from 1 to {T}, got {nfe!r}")
         if sigma_schedule not in SIGMA_SCHEDULES:
             raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {sigma_schedule!r}")
+        if karras_range not in KARRAS_RANGES:
+            raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
         for name, value in (("churn", churn), ("s_noise", s_noise), ("eta", eta)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -104,14 +111,16 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         device, dtype = self._execution_device, self.unet.dtype
 
         denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
-        timesteps = spaced_timesteps(T, steps, timestep_spacing) if sigma_schedule == "discrete" else None
+        spaced = sigma_schedule == "discrete" or karras_range == "spaced"
+        timesteps = spaced_timesteps(T, steps, timestep_spacing) if spaced else None
         if fitted is not None:
-            if sampler != "dpmpp_2m" or sigma_schedule != "karras":
-                raise ValueError("a fitted solver is a DPM-Solver++(2M) on Karras sigmas: use sampler='dpmpp_2m', "
-                                 f"sigma_schedule='karras' (got {sampler!r}, {sigma_schedule!r})")
+            if sampler != "dpmpp_2m" or sigma_schedule != "karras" or karras_range != "full":
+                raise ValueError("a fitted solver is a DPM-Solver++(2M) on the full Karras range: use "
+                                 "sampler='dpmpp_2m', sigma_schedule='karras', karras_range='full' (got "
+                                 f"{sampler!r}, {sigma_schedule!r}, {karras_range!r})")
             fitted = FittedSolver.load(self._fitted_path(fitted) if not isinstance(fitted, dict) else fitted)
         plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta,
-                            rho=fitted.rho if fitted else 7.0)
+                            rho=fitted.rho if fitted else 7.0, karras_range=karras_range)
         plan = fitted.apply(plan) if fitted else plan
         scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
         x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None

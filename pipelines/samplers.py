@@ -17,8 +17,11 @@ pipeline's generator, in the order the rule asks for it.
 * :func:`dpmpp_2m` - DPM-Solver++(2M), Lu et al. (2022b), Algorithm 2 (multistep, second order, data prediction).
 * :func:`dpmpp_2m_sde` - SDE-DPM-Solver++(2M), Lu et al. (2022b), eq. (18)-(19) of Appendix B (the midpoint form).
 
-Schedules: :func:`karras_sigmas` (Karras et al. 2022, eq. 5, rho = 7, between the model's sigma at T-1 and at 0)
-and :func:`discrete_sigmas` (the model's own sigmas at spaced integer timesteps), each ending in sigma = 0.
+Schedules: :func:`karras_sigmas` (Karras et al. 2022, eq. 5, rho = 7) over the "full" range, the model's sigma at
+T-1 down to its sigma at 0 (the paper's choice, and diffusers' DPMSolverMultistepScheduler's), or the "spaced"
+range, between the sigmas of the first and last spaced timestep (diffusers' Euler and Heun schedulers with
+``use_karras_sigmas``; at few steps it ends far above sigma(0)); or "discrete", the model's own sigmas at spaced
+integer timesteps. Each ends in sigma = 0.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 
 SIGMA_SCHEDULES = ("karras", "discrete")
+KARRAS_RANGES = ("full", "spaced")
 
 
 @dataclass(frozen=True)
@@ -184,16 +188,22 @@ def karras_sigmas(sigma_min: float, sigma_max: float, n: int, rho: float = 7.0) 
 def solver_steps(denoise: Denoiser, sampler: str, steps: int, schedule: str = "karras",
                  timesteps: list[int] | None = None, churn: float = 0.0, s_tmin: float = 0.0,
                  s_tmax: float = math.inf, s_noise: float = 1.0, eta: float = 1.0,
-                 rho: float = 7.0) -> list[SolverStep]:
+                 rho: float = 7.0, karras_range: str = "full") -> list[SolverStep]:
     """The steps of a sampler: "karras" sigmas (timesteps interpolated in log sigma) or the model's "discrete"
-    sigmas at ``timesteps`` (descending integers, e.g. :func:`pipelines.schedule.spaced_timesteps`). Karras churn:
-    gamma_i = min(churn / steps, sqrt(2) - 1) where s_tmin <= sigma_i <= s_tmax (Algorithm 2)."""
+    sigmas at ``timesteps`` (descending integers, e.g. :func:`pipelines.schedule.spaced_timesteps`). The Karras
+    range is "full" (the model's sigma(T-1) to sigma(0)) or "spaced" (the sigmas of ``timesteps``' first and last
+    entries). Karras churn: gamma_i = min(churn / steps, sqrt(2) - 1) where s_tmin <= sigma_i <= s_tmax
+    (Algorithm 2)."""
+    if karras_range not in KARRAS_RANGES:
+        raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
+    if (schedule == "discrete" or karras_range == "spaced") and (timesteps is None or len(timesteps) != steps):
+        raise ValueError(f"schedule={schedule!r}, karras_range={karras_range!r} needs {steps} timesteps, "
+                         f"got {timesteps}")
     if schedule == "karras":
-        sigmas = karras_sigmas(float(denoise.sigmas[0]), float(denoise.sigmas[-1]), steps, rho)
+        lo, hi = (min(timesteps), max(timesteps)) if karras_range == "spaced" else (0, len(denoise.sigmas) - 1)
+        sigmas = karras_sigmas(float(denoise.sigmas[lo]), float(denoise.sigmas[hi]), steps, rho)
         ts = [denoise.t_of(s) for s in sigmas[:-1]]
     elif schedule == "discrete":
-        if timesteps is None or len(timesteps) != steps:
-            raise ValueError(f"schedule='discrete' needs {steps} timesteps, got {timesteps}")
         sigmas = np.append(denoise.sigmas[list(timesteps)], 0.0)
         ts = [float(t) for t in timesteps]
     else:

@@ -80,6 +80,8 @@ def test_clear_errors(folder, tmp_path):
         pipe(sampler="dpmpp_2m", nfe=4, fitted={"nfe": 3, "coefs": [0, 0, 0]})
     with pytest.raises(ValueError, match="sampler='dpmpp_2m'"):
         pipe(sampler="heun", nfe=3, fitted={"nfe": 3, "coefs": [0, 0, 0]})
+    with pytest.raises(ValueError, match="karras_range='full'"):
+        pipe(sampler="dpmpp_2m", nfe=3, karras_range="spaced", fitted={"nfe": 3, "coefs": [0, 0, 0]})
 
 
 def test_a_relative_path_is_read_from_the_pipeline_folder(folder):

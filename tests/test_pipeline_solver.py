@@ -141,6 +141,37 @@ def test_heun_without_churn_equals_diffusers_heun_on_karras_sigmas(shipped, nfe,
     assert np.abs(a - b).max() < 2e-5  # float32 rounding through the UNet calls (1.1e-5 measured at nfe 5)
 
 
+@pytest.mark.parametrize("sampler, nfe, steps", [("heun", 5, 3), ("heun", 9, 5), ("euler", 4, 4)])
+def test_spaced_karras_range_equals_diffusers_trailing_heun_and_euler(shipped, sampler, nfe, steps,
+                                                                      float32_schedule):
+    """diffusers' Heun and Euler schedulers take their Karras range from the spaced timesteps: with "trailing" and
+    3 steps it ends at sigma(166) = 0.88, not sigma(0) = 0.01. karras_range="spaced" is that range, and the
+    same sampler; the full range is a different schedule (worse at few steps: docs/sampling.md)."""
+    kind = HeunDiscreteScheduler if sampler == "heun" else EulerDiscreteScheduler
+    stock = kind(**_config(shipped), use_karras_sigmas=True, timestep_spacing="trailing")
+    b = _stock(stock, shipped.unet, steps, _latents())
+    a = _ours(shipped, sampler, nfe, _latents(), sigma_schedule="karras", karras_range="spaced",
+              timestep_spacing="trailing")
+    assert np.abs(a - b).max() < 2e-5
+    full = _ours(shipped, sampler, nfe, _latents(), sigma_schedule="karras", timestep_spacing="trailing")
+    assert np.abs(full - b).max() > 1e-3
+
+
+def test_spaced_karras_range_ends_at_the_last_spaced_timestep(shipped):
+    ab = shipped.scheduler.alphas_cumprod.double().numpy()
+    denoise = Denoiser(lambda x, t: x, ab)
+    plan = solver_steps(denoise, "heun", 3, "karras", [499, 332, 166], karras_range="spaced")
+    assert plan[0].sigma == pytest.approx(denoise.sigmas[499]) and plan[-1].sigma == pytest.approx(
+        denoise.sigmas[166]) and plan[-1].sigma_next == 0
+    assert plan[-1].t == pytest.approx(166, abs=1e-6) and plan[0].t == pytest.approx(499, abs=1e-6)
+    full = solver_steps(denoise, "heun", 3, "karras")
+    assert full[-1].sigma == pytest.approx(denoise.sigmas[0])
+    with pytest.raises(ValueError, match="needs 3 timesteps"):
+        solver_steps(denoise, "heun", 3, "karras", karras_range="spaced")
+    with pytest.raises(ValueError, match="karras_range must be one of"):
+        solver_steps(denoise, "heun", 3, "karras", karras_range="half")
+
+
 def test_euler_equals_diffusers_euler_on_karras_sigmas(shipped, float32_schedule):
     stock = EulerDiscreteScheduler(**_config(shipped), use_karras_sigmas=True)
     a = _ours(shipped, "euler", 6, _latents(), sigma_schedule="karras")
@@ -211,6 +242,8 @@ def test_input_checks(unet):
         pipe(sigma_schedule="cosine")
     with pytest.raises(ValueError, match="churn must be a finite number"):
         pipe(churn=-1.0)
+    with pytest.raises(ValueError, match="karras_range must be one of"):
+        pipe(karras_range="spacing")
 
 
 def test_prior_moments_and_intermediates(shipped):
