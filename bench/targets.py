@@ -85,7 +85,7 @@ def frontier_targets(f: dict, presets: dict | None) -> list[dict[str, str]]:
         for r in (r for r in rows if r["label"] == theirs):
             m = fid(f, mine, r["nfe"])
             if m is not None and m > r["scores"]["sprite_fid"]:
-                worse.append(f"{mine} at {r['nfe']}: {m:.3f} > {r['scores']['sprite_fid']:.3f}")
+                worse.append(f"{mine} at {r['nfe']}: {m:.4f} > {r['scores']['sprite_fid']:.4f}")
     out.append(row("each of our samplers at least as good as diffusers' same method at every NFE",
                    "; ".join(worse) or "ours <= stock at every shared NFE", not worse))
     behind = []
@@ -93,7 +93,7 @@ def frontier_targets(f: dict, presets: dict | None) -> list[dict[str, str]]:
         b_ours = min((r["scores"]["sprite_fid"] for r in ours if r["nfe"] == n), default=None)
         b_stock = min(r["scores"]["sprite_fid"] for r in stock if r["nfe"] == n)
         if b_ours is not None and b_ours > b_stock:
-            behind.append(f"{n} NFE: {b_ours:.3f} > {b_stock:.3f}")
+            behind.append(f"{n} NFE: {b_ours:.4f} > {b_stock:.4f}")
     out.append(row("our best at each NFE at least as good as the best stock scheduler there",
                    "; ".join(behind) or "yes at every NFE both ran", not behind))
     if presets:

@@ -164,3 +164,15 @@ def test_a_fitted_solver_from_the_command_line(pipeline_dir, tmp_path):
     with pytest.raises(SystemExit, match="--fitted does not apply to --sampler ddim"):
         main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--fitted", "solvers/cli3.json", "--out",
               str(tmp_path / "z.png")])
+
+
+def test_karras_range_reaches_the_pipeline(pipeline_dir, tmp_path):
+    outs = {}
+    for rng in ("full", "spaced"):
+        outs[rng] = tmp_path / f"{rng}.npy"
+        assert main(["--pipeline", str(pipeline_dir), "--sampler", "heun", "--nfe", "5", "--num_images", "2",
+                     "--karras_range", rng, "--out", str(outs[rng])]) == 0
+    assert not np.array_equal(np.load(outs["full"]), np.load(outs["spaced"]))
+    with pytest.raises(SystemExit, match="--karras_range does not apply to --sampler ddim"):
+        main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--karras_range", "spaced", "--out",
+              str(tmp_path / "d.png")])

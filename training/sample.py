@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timestep_spacing", choices=("leading", "trailing", "linspace"), default=None,
                    help="default: the folder's scheduler config")
     p.add_argument("--sigma_schedule", choices=("karras", "discrete"), default=None, help="solvers: default karras")
+    p.add_argument("--karras_range", choices=("full", "spaced"), default=None,
+                   help="solvers on Karras sigmas: full (sigma(T-1) to sigma(0), default) or spaced (between the "
+                        "first and last spaced timestep, diffusers' Heun/Euler; better at <= 5 NFE, docs/sampling.md)")
     p.add_argument("--churn", type=float, default=None, help="heun: Karras' S_churn (0: deterministic)")
     p.add_argument("--fitted", default=None, help="dpmpp_2m: a fitted solver's JSON (python -m training.fit_solver; "
                    "relative paths from the pipeline folder)")
@@ -113,13 +116,14 @@ def load_presets() -> dict[str, dict[str, Any]]:
 def sampler_settings(args: argparse.Namespace) -> tuple[str, int | None, dict[str, Any]]:
     """(sampler, nfe, pipeline options): the preset's, overridden by what the command line gives."""
     settings = dict(load_presets()[args.preset]) if args.preset else {}
-    for key in ("sampler", "nfe", "eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule", "churn",
-                "fitted", "prior", "guidance_scale"):
+    for key in ("sampler", "nfe", "eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule",
+                "karras_range", "churn", "fitted", "prior", "guidance_scale"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     sampler, nfe = settings.pop("sampler", "ddpm"), settings.pop("nfe", None)
     allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
-               "timestep_spacing"}}.get(sampler, {"eta", "sigma_schedule", "timestep_spacing", "churn", "fitted"})
+               "timestep_spacing"}}.get(sampler, {"eta", "sigma_schedule", "karras_range", "timestep_spacing", "churn",
+                                  "fitted"})
     wrong = sorted(k for k in settings if k not in allowed | {"prior", "guidance_scale"})
     if wrong:
         raise SystemExit(f"error: --{wrong[0]} does not apply to --sampler {sampler}")
