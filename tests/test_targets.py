@@ -26,7 +26,7 @@ def test_frontier_targets_compare_ours_with_stock_and_ddpm():
     out = frontier_targets(res, {"speedup": 45.0, "num_images": 50, "repeats": 3})
     assert out[0]["met"] == "yes" and "1.12x" in out[0]["measured"]  # 0.09 against the better DDPM, 0.08
     assert out[1]["met"] == "n/a" and "0.200" in out[1]["measured"]  # what 5 NFE reach
-    assert out[2]["met"] == "no" and "at 5: 0.200 > 0.190" in out[2]["measured"]
+    assert out[2]["met"] == "no" and "at 5: 0.2000 > 0.1900" in out[2]["measured"]
     assert out[3]["met"] == "no" and out[4]["met"] == "yes"
 
 
