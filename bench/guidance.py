@@ -2,7 +2,8 @@
 what cost in sprite-FID, for guidance scales w = 0 (unconditional), 1 (plain conditional), 2, 4.
 
     python -m bench.guidance --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num-per-class 10]
-        [--num-images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--batch-size 250] [--seed 0]
+        [--num-images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--prior standard|moments] [--batch-size 250]
+        [--seed 0]
         [--threads N] [--out outputs/bench/guidance] [--overwrite]
 
 For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same seeds (the same x_T) at every w:
@@ -43,6 +44,7 @@ from evaluation.quality import SpriteScorer
 from evaluation.sampling import pipeline_info, sample_in_batches
 from evaluation.scoring import class_match, fid_kid, predict_classes
 from pipelines.labels import SPRITE_CLASSES
+from pipelines.prior import MissingMomentsError
 from training.atomic import write_text_atomic
 from training.sample import load_pipeline
 
@@ -148,6 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: all T when 0)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    p.add_argument("--prior", choices=("standard", "moments"), default="standard",
+                   help="x_T from N(0, I) or the data's Gaussian at T (the folder's data_moments.safetensors)")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="the pair-aware halves A / B of the real sprites")
@@ -175,6 +179,11 @@ def load_conditional_pipeline(args: argparse.Namespace):
     if n_embeds is None or n_embeds <= len(SPRITE_CLASSES):
         raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet with a null class "
                          f"(num_class_embeds = {len(SPRITE_CLASSES) + 1}); this one has {n_embeds}")
+    if args.prior == "moments":
+        try:
+            pipe.data_moments()
+        except MissingMomentsError as exc:
+            raise SystemExit(f"error: {exc}") from None
     return pipe
 
 
@@ -183,7 +192,8 @@ def sampling_call(args: argparse.Namespace, num_train_timesteps: int) -> dict[st
     steps = args.steps or num_train_timesteps
     if not 1 <= steps <= num_train_timesteps:
         raise SystemExit(f"error: --steps must lie in 1..{num_train_timesteps}")
-    return {"num_inference_steps": steps, **({"eta": args.eta} if args.sampler == "ddim" else {})}
+    return {"num_inference_steps": steps, "prior": args.prior,
+            **({"eta": args.eta} if args.sampler == "ddim" else {})}
 
 
 def mix_records(mixes: list[tuple[str, str, float]]) -> list[dict]:
@@ -237,7 +247,8 @@ def write_outputs(out_dir: Path, overwrite: bool, result: dict, class_grids: lis
     """The figures, table.md and results.json, as one folder that appears complete."""
     with output_dir(out_dir, MARKER, overwrite) as tmp:
         k, steps = args.num_per_class, result["steps"]
-        what = f"{args.sampler.upper()} {steps} steps" + (f", eta {args.eta:g}" if args.sampler == "ddim" else "")
+        what = f"{args.sampler.upper()} {steps} steps" + (f", eta {args.eta:g}" if args.sampler == "ddim" else "") \
+            + f", {args.prior} prior"
         save_labelled_grids(class_grids, list(SPRITE_CLASSES), tmp / "classes.png",
                             f"One row per requested class, {k} samples each; {what}; same x_T in every panel")
         if mix_grids:
@@ -283,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "date": now(), "command": command_line("bench.guidance", argv), "pipeline": pipeline_info(args.pipeline),
         "sampler": args.sampler, "steps": call["num_inference_steps"], "eta": call.get("eta"),
-        "scales": args.scales, "num_images": args.num_images, "num_per_class": k, "batch_size": args.batch_size,
+        "prior": args.prior, "scales": args.scales, "num_images": args.num_images, "num_per_class": k,
+        "batch_size": args.batch_size,
         "seed": args.seed, "split_seed": args.split_seed, "classes": list(SPRITE_CLASSES),
         "requested_class_counts": np.bincount(requested, minlength=len(SPRITE_CLASSES)).tolist(),
         "chance_match_unconditional": chance_match(rows, requested),

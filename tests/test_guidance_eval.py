@@ -76,3 +76,19 @@ def test_guidance_refuses_an_unconditional_pipeline(tmp_path):
     pipeline = save_tiny_pipeline(tmp_path / "uncond", conditional=False)
     with pytest.raises(SystemExit, match="class-conditional"):
         guidance.main(["--pipeline", str(pipeline), "--out", str(tmp_path / "out")])
+
+
+def test_guidance_from_the_moments_prior(tmp_path, sprites_arrays):
+    from pipelines.prior import DataMoments
+    from training.data import images_to_tensor
+
+    pipeline = save_tiny_pipeline(tmp_path / "cond", conditional=True)
+    args = ["--pipeline", str(pipeline), "--num-images", "4", "--num-per-class", "1", "--steps", "2", "--scales",
+            "1", "--batch-size", "8", "--kid-subsets", "2", "--no-mixes", "--prior", "moments"]
+    with pytest.raises(SystemExit, match="error: prior='moments' needs .*data_moments"):  # one line, no traceback
+        guidance.main([*args, "--out", str(tmp_path / "none")])
+    images, _ = sprites_arrays
+    DataMoments.from_images(images_to_tensor(images[:200]), hflip=False).save(pipeline)
+    assert guidance.main([*args, "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert result["prior"] == "moments" and math.isfinite(result["rows"][0]["vs_half_b"]["sprite_fid"])
