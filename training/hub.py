@@ -52,7 +52,8 @@ def write_model_card(folder: Path, info: dict) -> None:
     lines = [
         "---",
         "library_name: diffusers",
-        "tags: [diffusers, unconditional-image-generation, ddpm, sprites, spritediff]",
+        f"tags: [diffusers, {'class-conditional' if conditional else 'unconditional'}-image-generation, ddpm, "
+        "sprites, spritediff]",
         "---",
         "",
         f"# spritediff {'class-conditional ' if conditional else ''}DDPM on the 16x16 sprites",
@@ -63,8 +64,12 @@ def write_model_card(folder: Path, info: dict) -> None:
         "```python",
         "from pipelines import SpritesDDPMPipeline, SpritesDDIMPipeline  # spritediff",
         "pipe = SpritesDDIMPipeline.from_pretrained(PATH)",
-        "images = pipe(batch_size=16, num_inference_steps=50).images",
-        "# or diffusers' stock pipelines: DDPMPipeline.from_pretrained(PATH), DDIMPipeline.from_pretrained(PATH)",
+        *(["images = pipe(batch_size=5, num_inference_steps=50, class_labels=[\"hero\", \"non-hero\", \"food\", "
+           "\"spell\", \"side-facing\"],",
+           "              guidance_scale=2.0).images   # classifier-free guidance; class_labels may be mixes",
+           "# diffusers' stock DDPMPipeline / DDIMPipeline cannot pass class labels"] if conditional else
+          ["images = pipe(batch_size=16, num_inference_steps=50).images",
+           "# or diffusers' stock pipelines: DDPMPipeline.from_pretrained(PATH), DDIMPipeline.from_pretrained(PATH)"]),
         "```",
         "",
         "## Training",
