@@ -105,7 +105,8 @@ def frontier_targets(f: dict, presets: dict | None) -> list[dict[str, str]]:
 
 def guidance_target(g: dict) -> dict[str, str]:
     rows = [r for r in g["rows"] if 0 < r["scale"] <= 3]
-    best = max(rows, key=lambda r: r["match"]["match"])
+    meeting = [r for r in rows if r["match"]["match"] >= 0.8]  # the smallest w that meets it, else the best w
+    best = min(meeting, key=lambda r: r["scale"]) if meeting else max(rows, key=lambda r: r["match"]["match"])
     return row("conditional model: share in the requested class >= 0.8 at some w <= 3",
                f"{best['match']['match']:.2f} at w = {best['scale']:g} ({g['pipeline']['path']}, "
                f"{g['pipeline'].get('training_steps')} training steps, measured {str(g.get('date', '?'))[:10]})",

@@ -35,3 +35,9 @@ def test_guidance_target_takes_the_best_scale_up_to_3():
                                              {"scale": 2.0, "match": {"match": 0.82}},
                                              {"scale": 4.0, "match": {"match": 0.95}}]}
     assert guidance_target(g)["met"] == "yes" and "0.82 at w = 2" in guidance_target(g)["measured"]
+
+
+def test_guidance_target_names_the_smallest_scale_that_meets_it():
+    g = {"pipeline": {"path": "p"}, "rows": [{"scale": 1.0, "match": {"match": 0.85}},
+                                             {"scale": 2.0, "match": {"match": 0.99}}]}
+    assert guidance_target(g)["met"] == "yes" and "0.85 at w = 1" in guidance_target(g)["measured"]
