@@ -1,6 +1,7 @@
 """Why deterministic DDIM lags (issue 13): the model's epsilon error per timestep, against the best possible.
 
     python -m bench.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw RAW_PIPELINE_DIR] [--json PATH]
+    python -m bench.diagnosis gap [--folder docs/figures/diagnosis]   # -> FOLDER/gap_over_training.md
 
 For timesteps across 0..T-1, x_t is drawn from q(x_t | x_0) for every training sprite (fixed noise) and the
 model's epsilon-MSE is measured beside the error of the *ideal* denoiser of the training set: for the empirical
@@ -9,6 +10,9 @@ docs/theory.md item 2), so its MSE is the floor no network trained on these spri
 (model - ideal) per timestep shows where the network falls short (JSON, and the same as a Markdown table beside
 it); a deterministic sampler follows the network
 everywhere, a stochastic one re-noises and forgets part of the early errors.
+
+``gap`` gathers the DDIM-50 tables of the checkpoints (``FOLDER/gap_*/results.json``, each written by
+``bench.sampler_frontier --config configs/bench/diagnosis_gap.yaml``) into one table, a row per checkpoint.
 """
 
 from __future__ import annotations
@@ -62,14 +66,45 @@ def eps_mse_table(unets: dict[str, torch.nn.Module], images: torch.Tensor, alpha
     return rows
 
 
+GAP_SETTINGS = ("DDIM eta 0, standard", "DDIM eta 0, moments", "DDIM eta 1, standard")
+
+
+def gap_table(folder: Path) -> str:
+    """One row per checkpoint (EMA, then the raw weights where measured): DDIM-50 sprite-FID of each setting and
+    the ratio of deterministic to stochastic DDIM from N(0, I)."""
+    runs = []
+    for path in sorted(folder.glob("gap_*/results.json")):
+        r = json.loads(path.read_text())
+        fid = {row["label"]: row["scores"]["sprite_fid"] for row in r["rows"] if row["nfe"] == 50}
+        if all(k in fid for k in GAP_SETTINGS):
+            raw = path.parent.name.endswith("_raw")
+            runs.append((r["pipeline"]["training_steps"], raw, fid, r["num_images"] if "num_images" in r
+                         else r["config"]["num_images"]))
+    if not runs:
+        raise SystemExit(f"error: no gap_*/results.json with the three DDIM-50 settings in {folder}")
+    head = ["training step", "weights", *GAP_SETTINGS, "eta 0 / eta 1 (standard)", "samples"]
+    lines = ["| " + " | ".join(head) + " |", "| ---: | --- |" + " ---: |" * (len(head) - 2)]
+    for step, raw, fid, n in sorted(runs, key=lambda r: (r[0], r[1])):
+        lines.append("| " + " | ".join([f"{step:,}", "raw" if raw else "EMA", *(f"{fid[k]:.3f}" for k in GAP_SETTINGS),
+                                        f"{fid[GAP_SETTINGS[0]] / fid[GAP_SETTINGS[2]]:.2f}", str(n)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=["eps-mse"])
-    p.add_argument("--pipeline", required=True)
+    p.add_argument("what", choices=["eps-mse", "gap"])
+    p.add_argument("--folder", type=Path, default=Path("docs/figures/diagnosis"), help="gap: the gap_* folders")
+    p.add_argument("--pipeline", default=None, help="eps-mse: the pipeline folder (required)")
     p.add_argument("--raw", default=None, help="a pipeline folder with the raw (non-EMA) weights, to compare")
     p.add_argument("--json", default="docs/figures/diagnosis/eps_mse.json")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    if args.what == "gap":
+        write_text_atomic(args.folder / "gap_over_training.md", gap_table(args.folder))
+        print(f"wrote {args.folder / 'gap_over_training.md'}")
+        return 0
+    if args.pipeline is None:
+        p.error("eps-mse needs --pipeline")
     torch.set_num_threads(args.threads)
     from pipelines.loading import load_pipeline
     from pipelines.schedule import read_schedule
