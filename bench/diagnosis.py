@@ -78,8 +78,7 @@ def gap_table(folder: Path) -> str:
         fid = {row["label"]: row["scores"]["sprite_fid"] for row in r["rows"] if row["nfe"] == 50}
         if all(k in fid for k in GAP_SETTINGS):
             raw = path.parent.name.endswith("_raw")
-            runs.append((r["pipeline"]["training_steps"], raw, fid, r["num_images"] if "num_images" in r
-                         else r["config"]["num_images"]))
+            runs.append((r["pipeline"]["training_steps"], raw, fid, r["config"]["num_images"]))
     if not runs:
         raise SystemExit(f"error: no gap_*/results.json with the three DDIM-50 settings in {folder}")
     head = ["training step", "weights", *GAP_SETTINGS, "eta 0 / eta 1 (standard)", "samples"]
