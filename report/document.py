@@ -1,8 +1,13 @@
-"""A small report document: numbered, captioned figures and tables, each with the command that reproduces it,
-written as Markdown and as a self-contained HTML folder (images copied beside the pages)."""
+"""A small report document: numbered, captioned figures and tables, referred to by label, each linked to the
+command that reproduces it in an appendix of commands (each command printed once), written as Markdown and as a
+self-contained HTML folder (images copied beside the pages).
+
+Prose refers to a figure or table as ``@fig:label`` / ``@tab:label``; :meth:`Report.write` numbers them in order and
+replaces every reference with "Figure N" / "Table N" (an unknown label is an error, never a wrong number)."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import os
 import platform
@@ -13,27 +18,42 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from report.numbers import Numbers, unsourced
 from training.atomic import atomic_dir
 
 
 @dataclass
 class Item:
-    kind: str  # "figure" | "table" | "text" | "heading" | "subheading" | "markdown"
+    kind: str  # "figure" | "table" | "text" | "heading" | "subheading" | "markdown" | "command" (appendix)
     body: str = ""  # markdown text, or a table as markdown
     caption: str = ""
     command: str = ""
     image: Path | None = None
     number: int = 0
+    label: str = ""  # figures and tables: the name prose refers to them by (@fig:label, @tab:label)
     link_base: str = ""  # "markdown" items: the prefix of their relative links
     source_dir: Path | None = None  # "markdown" items: the folder their relative image paths start from
 
 
+class ReportError(ValueError):
+    """A report that would contradict itself: a reference to no figure or table, or a label used twice."""
+
+
+REF = re.compile(r"@(fig|tab|cmd):([\w-]+)")
+
+
 @dataclass
 class Report:
-    """Collects sections; figures and tables are numbered in order of addition."""
+    """Collects sections; figures and tables are numbered in order of addition; ``numbers`` formats (and
+    remembers) every measured number the prose quotes (report/numbers.py)."""
 
     title: str
     items: list[Item] = field(default_factory=list)
+    numbers: Numbers = field(default_factory=Numbers)
+
+    def num(self, value: float, spec: str = ".3g") -> str:
+        """``value`` formatted with ``spec``, remembered as a number this run wrote."""
+        return self.numbers.fmt(value, spec)
 
     def heading(self, text: str) -> None:
         self.items.append(Item("heading", text))
@@ -51,17 +71,65 @@ class Report:
         self.items.append(Item("markdown", text, link_base=docs_link_base,
                                source_dir=Path(source_dir) if source_dir else None))
 
-    def figure(self, image: str | Path, caption: str, command: str = "") -> int:
+    def figure(self, image: str | Path, caption: str, command: str = "", label: str = "") -> str:
+        """Add the next figure; return the reference ``@fig:label`` (a label is made up when none is given)."""
         n = 1 + sum(i.kind == "figure" for i in self.items)
-        self.items.append(Item("figure", caption=caption, command=command, image=Path(image), number=n))
-        return n
+        label = self._new_label("fig", label or f"auto{n}")
+        self.items.append(Item("figure", caption=caption, command=command, image=Path(image), number=n,
+                               label=label))
+        return f"@fig:{label}"
 
-    def table(self, rows: list[dict] | str, caption: str, command: str = "") -> int:
-        """A table from rows (dicts with the same keys) or already written as Markdown."""
+    def table(self, rows: list[dict] | str, caption: str, command: str = "", label: str = "") -> str:
+        """Add the next table, from rows (dicts with the same keys) or already written as Markdown; return its
+        reference ``@tab:label``."""
         n = 1 + sum(i.kind == "table" for i in self.items)
+        label = self._new_label("tab", label or f"auto{n}")
         body = rows if isinstance(rows, str) else markdown_table(rows)
-        self.items.append(Item("table", body=body.strip(), caption=caption, command=command, number=n))
-        return n
+        self.items.append(Item("table", body=body.strip(), caption=caption, command=command, number=n,
+                               label=label))
+        return f"@tab:{label}"
+
+    def _new_label(self, kind: str, label: str) -> str:
+        if any(i.kind == ("figure" if kind == "fig" else "table") and i.label == label for i in self.items):
+            raise ReportError(f"label @{kind}:{label} is used twice; give each figure and table its own label")
+        return label
+
+    def commands(self) -> list[str]:
+        """Every command of the report, once each, in order of first use (the appendix's numbering)."""
+        seen: dict[str, None] = {}
+        for item in self.items:
+            if item.command:
+                seen.setdefault(item.command, None)
+        return list(seen)
+
+    def references(self) -> dict[str, str]:
+        """``{"@fig:label": "Figure 3", "@tab:x": "Table 1", "@cmd:..."}``: what each reference prints."""
+        refs = {f"@{'fig' if i.kind == 'figure' else 'tab'}:{i.label}":
+                f"{'Figure' if i.kind == 'figure' else 'Table'} {i.number}"
+                for i in self.items if i.kind in ("figure", "table")}
+        refs.update({f"@cmd:C{k}": f"command C{k}" for k in range(1, len(self.commands()) + 1)})
+        return refs
+
+    def resolve(self, text: str) -> str:
+        """``text`` with every ``@fig:`` / ``@tab:`` reference replaced by its number; unknown ones raise."""
+        refs = self.references()
+
+        def sub(m: re.Match) -> str:
+            if m.group(0) not in refs:
+                raise ReportError(f"{m.group(0)} refers to no figure or table of the report (known: "
+                                  f"{', '.join(sorted(refs)) or 'none'})")
+            return refs[m.group(0)]
+
+        return REF.sub(sub, text)
+
+    def prose(self) -> list[str]:
+        """The report's prose as written (text, theory Markdown and captions; not tables nor commands)."""
+        return [self.resolve(i.caption if i.kind in ("figure", "table") else i.body)
+                for i in self.items if i.kind in ("text", "markdown", "figure", "table")]
+
+    def unsourced_numbers(self) -> list[str]:
+        """Decimal numbers in the prose that this run did not write and that are no declared constant."""
+        return [tok for text in self.prose() for tok in unsourced(text, self.numbers)]
 
     def write(self, out: str | Path) -> tuple[Path, Path]:
         """Write ``report.md`` and ``report.html`` (+ ``figures/``) into ``out``, atomically; return both paths."""
@@ -76,7 +144,9 @@ class Report:
     def _render(self, figures: Path) -> tuple[list[str], list[str]]:
         """The Markdown lines and the HTML body of the report; figures are copied into ``figures``."""
         md, body = [f"# {self.title}", ""], [f"<h1>{html.escape(self.title)}</h1>"]
-        for item in self.items:
+        commands = {c: f"C{k}" for k, c in enumerate(self.commands(), start=1)}
+        for item in [*self.items, *self._appendix(commands)]:
+            item = dataclasses.replace(item, body=self.resolve(item.body), caption=self.resolve(item.caption))
             if item.kind == "heading":
                 md += [f"## {item.body}", ""]
                 body.append(f"<h2>{html.escape(item.body)}</h2>")
@@ -96,17 +166,41 @@ class Report:
                 name = f"fig{item.number:02d}_{item.image.name}"
                 shutil.copy(item.image, figures / name)
                 label = f"Figure {item.number}. {item.caption}"
-                md += [f"![{label}](figures/{name})", "", f"*{label}*", ""]
-                body.append(f'<figure><img src="figures/{html.escape(name)}" alt="{html.escape(label)}">'
-                            f"<figcaption>{html.escape(label)}</figcaption></figure>")
+                md += [f'<a id="fig-{item.label}"></a>', "", f"![Figure {item.number}](figures/{name})", "",
+                       f"*{label}*{_command_link_md(item, commands)}", ""]
+                body.append(f'<figure id="fig-{html.escape(item.label)}"><img src="figures/{html.escape(name)}" '
+                            f'alt="Figure {item.number}"><figcaption>{html.escape(label)}'
+                            f"{_command_link_html(item, commands)}</figcaption></figure>")
             elif item.kind == "table":
                 label = f"Table {item.number}. {item.caption}"
-                md += [f"*{label}*", "", item.body, ""]
-                body.append(f"<table><caption>{html.escape(label)}</caption>{_html_table(item.body)}</table>")
-            if item.command:
-                md += ["Reproduce with:", "", "```bash", item.command, "```", ""]
-                body.append(f"<pre class='cmd'>$ {html.escape(item.command)}</pre>")
+                md += [f'<a id="tab-{item.label}"></a>', "", f"*{label}*{_command_link_md(item, commands)}", "",
+                       item.body, ""]
+                body.append(f'<table id="tab-{html.escape(item.label)}"><caption>{html.escape(label)}'
+                            f"{_command_link_html(item, commands)}</caption>{_html_table(item.body)}</table>")
+            elif item.kind == "command":
+                md += [f'<a id="cmd-{item.label}"></a>**{item.label}**', "", "```bash", item.body, "```", ""]
+                body.append(f"<p class='cmdname' id='cmd-{item.label}'><b>{item.label}</b></p>"
+                            f"<pre class='cmd'>$ {html.escape(item.body)}</pre>")
         return md, body
+
+    def _appendix(self, commands: dict[str, str]) -> list[Item]:
+        """The appendix of commands: each command once, named C1, C2, ... as the captions link to them."""
+        if not commands:
+            return []
+        return [Item("heading", "Appendix: the commands"),
+                Item("text", "Each figure and table names the command that made it; run from the project folder "
+                             "with its virtual environment active."),
+                *(Item("command", cmd, label=name) for cmd, name in commands.items())]
+
+
+def _command_link_md(item: Item, commands: dict[str, str]) -> str:
+    name = commands.get(item.command)
+    return f" [Command {name}](#cmd-{name})." if name else ""
+
+
+def _command_link_html(item: Item, commands: dict[str, str]) -> str:
+    name = commands.get(item.command)
+    return f' <a href="#cmd-{name}">Command {name}</a>.' if name else ""
 
 
 IMAGE = re.compile(r"!\[([^\]]*)\]\((?!https?:|/)([^)\s]+)\)")
@@ -204,10 +298,14 @@ figure {{ margin: 1.5rem 0; }} img {{ max-width: 100%; image-rendering: pixelate
 figcaption, caption {{ font-size: 0.92rem; color: #444; margin-top: .4rem; text-align: left; }}
 table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
 td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
-pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; overflow-x: auto; }}
+pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; white-space: pre-wrap;
+  overflow-wrap: anywhere; }}
+p.cmdname {{ margin: .8rem 0 0; }}
 div.md {{ line-height: 1.45; }} div.md table td {{ text-align: right; }} math[display="block"] {{ margin: .6rem 0; }}
 h2 {{ margin-top: 2.2rem; border-bottom: 1px solid #ddd; }}
-@media print {{ body {{ max-width: none; margin: 0; }} figure, table {{ break-inside: avoid; }} }}
+table {{ max-width: 100%; }} td, th {{ overflow-wrap: anywhere; }}
+@media print {{ body {{ max-width: none; margin: 0; }} figure {{ break-inside: avoid; }}
+  table {{ font-size: 0.72rem; }} td, th {{ padding: .15rem .3rem; }} }}
 </style></head><body>
 {body}
 <script>

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from report.browser import find_chromium, image_status, screenshot
-from report.document import Report, _html_table
+from report.document import Report, ReportError, _html_table
 
 
 def _png(path, seed):
@@ -40,7 +40,42 @@ def test_figures_and_tables_are_numbered_and_captioned(report_dir):
     assert "*Table 1. A table.*" in text and "| ddpm | 1.235 |" in text
     assert "python -m something --flag" in text
     html = page.read_text()
-    assert html.count("<figure>") == 2 and "Table 1. A table." in html
+    assert html.count("<figure ") == 2 and "Table 1. A table." in html
+
+
+def test_references_resolve_to_the_numbers_the_builder_gives(tmp_path):
+    """Prose names figures and tables by label; the builder numbers them, also forward references."""
+    r = Report("Refs")
+    r.text("See @fig:second and @tab:t, then @fig:first.")
+    r.figure(_png(tmp_path / "a.png", 0), "One.", label="first")
+    r.table([{"a": 1}], "T.", label="t")
+    r.figure(_png(tmp_path / "b.png", 1), "Two, after @fig:first.", label="second")
+    md, _ = r.write(tmp_path / "out")
+    text = md.read_text()
+    assert "See Figure 2 and Table 1, then Figure 1." in text and "*Figure 2. Two, after Figure 1.*" in text
+    assert "@fig" not in text and "@tab" not in text
+
+
+def test_a_reference_to_nothing_or_a_label_used_twice_is_an_error(tmp_path):
+    r = Report("Bad")
+    r.text("As @fig:missing shows.")
+    with pytest.raises(ReportError, match="@fig:missing"):
+        r.write(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    r.figure(_png(tmp_path / "a.png", 0), "One.", label="x")
+    with pytest.raises(ReportError, match="used twice"):
+        r.figure(_png(tmp_path / "a.png", 0), "Again.", label="x")
+
+
+def test_each_command_is_printed_once_in_the_appendix_and_captions_link_to_it(tmp_path):
+    r = Report("Commands")
+    for k in range(3):
+        r.figure(_png(tmp_path / f"{k}.png", k), f"Fig {k}.", command="python -m a --long" if k < 2 else "python -m b")
+    md, page = r.write(tmp_path / "out")
+    text = md.read_text()
+    assert text.count("python -m a --long") == 1 and text.count("python -m b") == 1
+    assert text.count("[Command C1](#cmd-C1)") == 2 and "[Command C2](#cmd-C2)" in text
+    assert page.read_text().count('id=\'cmd-C1\'') == 1
 
 
 def test_two_markdown_tables_in_one_block_keep_both_header_rows():

@@ -1,0 +1,97 @@
+"""The report's running context: its settings, the command runner, and the document being written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from report.document import Report, environment
+from report.markup import theory_items
+from report.numbers import Numbers, course_constants
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PIPELINE = ROOT / "pretrained" / "sprites_ddpm"
+THEORY = ROOT / "docs" / "theory.md"
+
+
+def declared_constants() -> list[float]:
+    """The numbers prose may state without a results file (configs/report.yaml, ``constants``)."""
+    return course_constants(ROOT, yaml.safe_load((ROOT / "configs" / "report.yaml").read_text())["constants"])
+
+
+def load_settings(quick: bool) -> dict:
+    cfg = yaml.safe_load((ROOT / "configs" / "report.yaml").read_text())
+    return {**cfg["full"], **(cfg["quick"] if quick else {})}
+
+
+class Runner:
+    """Runs each part as a command line from the project root, logs it, and keeps the command for the report."""
+
+    def __init__(self, log: Path):
+        self.log = log
+
+    def __call__(self, *args: str) -> str:
+        cmd = [sys.executable if args[0] == "python" else args[0], *args[1:]]
+        shown = shlex.join(["python", *args[1:]] if args[0] == "python" else list(args))
+        print(f"[report] $ {shown}", flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        with self.log.open("a") as f:
+            f.write(f"$ {shown}\n{proc.stdout}{proc.stderr}\n[{time.perf_counter() - start:.1f} s, exit "
+                    f"{proc.returncode}]\n\n")
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise SystemExit(f"error: `{shown}` failed: {tail[0]} (full log: {self.log})")
+        return shown
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+class Homework:
+    """The report's parts, in the assignment's order; each runs its commands and adds its items."""
+
+    def __init__(self, args: argparse.Namespace, settings: dict, work: Path):
+        self.args, self.s, self.work = args, settings, work
+        self.run = Runner(work / "commands.log")
+        self.r = Report("Homework 3: diffusion and score-based models, answered with spritediff",
+                        numbers=Numbers(declared_constants()))
+        self.docs = os.path.relpath(ROOT / "docs", args.out.resolve()) + "/"
+        self.theory = theory_items(THEORY)
+        self.pipeline = args.pipeline
+
+    def ddpm_steps(self, flag: str) -> list[str]:
+        """The option that shortens DDPM in quick mode (nothing in a full report: all T steps)."""
+        return [flag, str(self.s["ddpm_steps"])] if self.s.get("ddpm_steps") else []
+
+    def json(self, name: str) -> dict:
+        return json.loads((self.work / name).read_text())
+
+    def theory_answer(self, n: int, question: str) -> None:
+        title, body = self.theory[n]
+        self.r.subheading(f"{question}: {title}")
+        self.r.markdown(body, self.docs, source_dir=ROOT / "docs")
+
+    def environment(self, start: float) -> None:
+        self.r.heading("Environment")
+        self.r.table(environment(), "Where these numbers were measured.")
+        self.r.text(f"The report took {time.perf_counter() - start:.0f} s. Every command's output is in "
+                    f"`{rel(self.work / 'commands.log')}`.")
+
+
+def pipeline_hash(folder: Path) -> str | None:
+    from evaluation.sampling import pipeline_info
+
+    return pipeline_info(folder)["unet_sha256_16"]
