@@ -1,11 +1,15 @@
-"""``push_to_hub`` for the sprites pipelines: one clear line when the hub cannot be reached, never a traceback
-from deep inside the HTTP client."""
+"""The Hub for the sprites pipelines: ``push_to_hub`` says in one clear line when the hub cannot be reached (never a
+traceback from deep inside the HTTP client), and ``save_pretrained`` writes the pipelines' code beside the weights
+(:mod:`pipelines.remote_code`), so that ``DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)`` loads a
+pushed repo where this package is not installed."""
 
 from __future__ import annotations
 
 import socket
 from typing import Any
 from urllib.parse import urlparse
+
+from pipelines.remote_code import RemoteCodeMixin
 
 
 class HubError(RuntimeError):
@@ -24,8 +28,8 @@ def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
         return f"cannot reach {host} ({exc.strerror or type(exc).__name__})"
 
 
-class HubPushMixin:
-    """Checks that the hub answers before diffusers' ``push_to_hub`` uploads the pipeline."""
+class HubPushMixin(RemoteCodeMixin):
+    """Checks that the hub answers before diffusers' ``push_to_hub`` uploads the pipeline (saved with its code)."""
 
     def push_to_hub(self, repo_id: str, *args: Any, **kwargs: Any) -> Any:
         """Upload the pipeline (``save_pretrained`` layout) to ``repo_id``; :class:`HubError` when offline."""

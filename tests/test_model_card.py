@@ -11,7 +11,8 @@ def test_unconditional_card(tmp_path):
     write_model_card(tmp_path, {"config": {**CFG, "conditional": False}, "steps": 10})
     card = (tmp_path / "README.md").read_text()
     assert "unconditional-image-generation" in card and "class_labels" not in card
-    assert "DDPMPipeline.from_pretrained(PATH)" in card and "# spritediff DDPM" in card
+    assert "DiffusionPipeline.from_pretrained(PATH, trust_remote_code=True)" in card and "# spritediff DDPM" in card
+    assert "DDIMPipeline(unet=UNet2DModel.from_pretrained(PATH" in card  # the stock pipeline, from the parts
 
 
 def test_conditional_card(tmp_path):
@@ -19,4 +20,5 @@ def test_conditional_card(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "class-conditional-image-generation" in card and "unconditional-image-generation" not in card
     assert "class_labels=[" in card and "guidance_scale=" in card and "cannot pass class labels" in card
+    assert 'custom_pipeline="pipeline_sprites_ddim", trust_remote_code=True' in card
     assert "# spritediff class-conditional DDPM" in card

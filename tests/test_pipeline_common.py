@@ -12,6 +12,8 @@ from diffusers import DDIMPipeline, DDPMPipeline
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline, SpritesPipelineOutput
 from pipelines.schedule import make_scheduler
 
+from .test_remote_code import stock_pipeline
+
 PIPELINES = [SpritesDDPMPipeline, SpritesDDIMPipeline]
 FEW = {"num_inference_steps": 3}
 
@@ -121,8 +123,8 @@ def test_v_prediction_scheduler_is_refused(unet):
 
 
 def test_save_pretrained_round_trip_and_stock_pipelines(unet, tmp_path):
-    """A folder saved like training does (our DDPM pipeline, a DDPMScheduler) loads in both of ours and in the
-    stock DDPMPipeline / DDIMPipeline."""
+    """A folder saved like training does (our DDPM pipeline, a DDPMScheduler) loads in both of ours, and its parts
+    in the stock DDPMPipeline / DDIMPipeline (whose from_pretrained follows the folder's code: test_remote_code)."""
     _pipe(SpritesDDPMPipeline, unet).save_pretrained(tmp_path)
     for cls in PIPELINES:
         kw = {"batch_size": 2, "output_type": "pt", **FEW}
@@ -132,8 +134,7 @@ def test_save_pretrained_round_trip_and_stock_pipelines(unet, tmp_path):
         assert type(loaded.scheduler).__name__ == "DDPMScheduler"
         assert torch.equal(loaded(generator=_seed(3), **kw).images, before)
     for stock_cls, steps in ((DDPMPipeline, 2), (DDIMPipeline, 3)):
-        stock = stock_cls.from_pretrained(tmp_path)
-        stock.set_progress_bar_config(disable=True)
+        stock = stock_pipeline(stock_cls, tmp_path)
         images = stock(batch_size=2, num_inference_steps=steps, generator=_seed(), output_type="np").images
         assert images.shape == (2, 16, 16, 3) and np.isfinite(images).all()
 

@@ -11,6 +11,8 @@ from diffusers import DDIMPipeline, DDPMPipeline
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 
+from .test_remote_code import stock_pipeline
+
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained" / "sprites_ddpm"
 
 
@@ -23,8 +25,10 @@ def test_the_weights_are_small_and_the_card_credits_the_artists():
 
 @pytest.mark.parametrize("cls", [SpritesDDPMPipeline, SpritesDDIMPipeline, DDPMPipeline, DDIMPipeline])
 def test_loads_offline_in_four_pipelines(cls, monkeypatch):
+    """Ours with from_pretrained; diffusers' stock pipelines from the folder's parts (its model_index.json names
+    the code it carries, which every from_pretrained of diffusers follows: tests/test_remote_code.py)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    pipe = cls.from_pretrained(SHIPPED)
+    pipe = cls.from_pretrained(SHIPPED) if cls.__name__.startswith("Sprites") else stock_pipeline(cls, SHIPPED)
     assert pipe.unet.config.sample_size == 16 and pipe.scheduler.config.num_train_timesteps == 500
 
 

@@ -14,6 +14,7 @@ from diffusers import DDIMPipeline, DDPMPipeline
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 
+from .test_remote_code import stock_pipeline
 from .test_train_faults import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,10 @@ def folder(request, tiny_folder) -> Path:
 
 
 def _load(cls, folder: Path):
+    """Ours with from_pretrained; diffusers' stock pipelines on the folder's unet and scheduler (their
+    from_pretrained follows the folder's [module, class] to the code it carries: tests/test_remote_code.py)."""
+    if cls in (DDPMPipeline, DDIMPipeline):
+        return stock_pipeline(cls, folder)
     pipe = cls.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -45,6 +45,42 @@ def push_pipeline(folder: Path, repo_id: str, private: bool = False) -> str:
     return f"https://huggingface.co/{repo_id}"
 
 
+def usage_snippet(conditional: bool) -> list[str]:
+    """The model card's usage lines: diffusers' own entry point on the folder's code (spritediff need not be
+    installed), our classes, and diffusers' stock pipelines built from the folder's parts."""
+    ddim = "DiffusionPipeline.from_pretrained(PATH, custom_pipeline=\"pipeline_sprites_ddim\", trust_remote_code=True)"
+    lines = [
+        "from diffusers import DiffusionPipeline",
+        "# the pipelines' code is in this folder (pipeline_sprites_*.py, sprites_*.py); spritediff need not be "
+        "installed",
+        "pipe = DiffusionPipeline.from_pretrained(PATH, trust_remote_code=True)  # SpritesDDPMPipeline: Algorithm 2",
+        f"ddim = {ddim}",
+    ]
+    if conditional:
+        lines += ["images = ddim(batch_size=5, num_inference_steps=50, class_labels=[\"hero\", \"non-hero\", \"food\", "
+                  "\"spell\", \"side-facing\"],",
+                  "              guidance_scale=2.0, prior=\"moments\").images  # classifier-free guidance; "
+                  "labels may be mixes",
+                  "# diffusers' stock DDPMPipeline / DDIMPipeline cannot pass class labels"]
+    else:
+        lines += ["images = ddim(batch_size=16, num_inference_steps=50, prior=\"moments\").images  # or "
+                  "pipe(batch_size=16).images",
+                  "# diffusers' stock pipelines, from the folder's parts (its model_index.json names the code above):",
+                  "# DDIMPipeline(unet=UNet2DModel.from_pretrained(PATH, subfolder=\"unet\"),",
+                  "#              scheduler=DDPMScheduler.from_pretrained(PATH, subfolder=\"scheduler\"))"]
+    return [*lines, "# with spritediff installed: from pipelines import SpritesDDIMPipeline; "
+            "SpritesDDIMPipeline.from_pretrained(PATH)"]
+
+
+def replace_usage(card: str, conditional: bool) -> str:
+    """``card`` (a model card's text) with its first ``python`` code block replaced by :func:`usage_snippet`."""
+    start = card.find("```python\n")
+    end = card.find("\n```", start + 1)
+    if start < 0 or end < 0:
+        raise ValueError("the model card has no ```python block to update")
+    return card[:start] + "```python\n" + "\n".join(usage_snippet(conditional)) + card[end:]
+
+
 def write_model_card(folder: Path, info: dict) -> None:
     """A README.md model card: what the model is, how it was trained, the data's credit, how to load it."""
     cfg = info.get("config", {})
@@ -62,14 +98,7 @@ def write_model_card(folder: Path, info: dict) -> None:
         f"{cfg.get('beta_start')} to {cfg.get('beta_end')}, T = {cfg.get('num_train_timesteps')}).",
         "",
         "```python",
-        "from pipelines import SpritesDDPMPipeline, SpritesDDIMPipeline  # spritediff",
-        "pipe = SpritesDDIMPipeline.from_pretrained(PATH)",
-        *(["images = pipe(batch_size=5, num_inference_steps=50, class_labels=[\"hero\", \"non-hero\", \"food\", "
-           "\"spell\", \"side-facing\"],",
-           "              guidance_scale=2.0).images   # classifier-free guidance; class_labels may be mixes",
-           "# diffusers' stock DDPMPipeline / DDIMPipeline cannot pass class labels"] if conditional else
-          ["images = pipe(batch_size=16, num_inference_steps=50).images",
-           "# or diffusers' stock pipelines: DDPMPipeline.from_pretrained(PATH), DDIMPipeline.from_pretrained(PATH)"]),
+        *usage_snippet(conditional),
         "```",
         "",
         "## Training",

@@ -1,0 +1,246 @@
+"""A saved folder carries the pipelines' code (issue 24): diffusers' ``DiffusionPipeline.from_pretrained(folder,
+trust_remote_code=True)`` loads every kind of pipeline in an interpreter where this package cannot be imported and
+samples what our classes sample; without ``trust_remote_code`` diffusers refuses in its own words."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMPipeline, DDPMPipeline, DDPMScheduler, UNet2DModel
+
+from pipelines import (
+    SpritesDDIMPipeline,
+    SpritesDDPMPipeline,
+    SpritesESDDPMPipeline,
+    SpritesSolverPipeline,
+    remote_code,
+)
+from pipelines.prior import DataMoments
+from pipelines.remote_code import RemoteCodeError, pipeline_files
+from pipelines.schedule import make_scheduler
+from training.hub import usage_snippet
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = {"sprites_ddpm": False, "sprites_conditional": True}  # folder -> conditional
+PROJECT = ("pipelines", "training", "evaluation", "bench", "report", "score_toy")
+
+# Runs with `python -I` from another folder; the project's packages are refused by a finder placed first, so that
+# the editable install (a finder of its own) cannot supply them either.
+CHILD = '''
+import importlib.abc, json, sys
+import numpy as np, torch
+
+class NoProject(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in PROJECT:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoProject())
+torch.set_num_threads(1)
+try:
+    import pipelines  # noqa: F401
+    sys.exit("the package is importable")
+except ModuleNotFoundError:
+    pass
+from diffusers import DiffusionPipeline
+
+spec = json.loads(open(sys.argv[1]).read())
+report, arrays = {}, {}
+try:
+    DiffusionPipeline.from_pretrained(spec["refuse"])
+except Exception as exc:
+    report["refusal"] = [type(exc).__name__, str(exc)]
+for case in spec["cases"]:
+    pipe = DiffusionPipeline.from_pretrained(case["folder"], trust_remote_code=True, **case["load"])
+    pipe.set_progress_bar_config(disable=True)
+    report[case["name"]] = [type(pipe).__module__, type(pipe).__name__]
+    out = pipe(generator=torch.Generator().manual_seed(0), output_type="np", **case["call"])
+    arrays[case["name"]] = out.images
+    if case.get("resave"):
+        pipe.save_pretrained(case["resave"])
+for name, (code, folder) in spec["snippets"].items():
+    scope = {"PATH": folder}
+    exec(code, scope)
+    report[name] = list(np.asarray(scope["images"][0]).shape)
+np.savez(spec["arrays"], **arrays)
+print(json.dumps(report))
+'''.replace("PROJECT", repr(PROJECT))
+
+
+def _seed() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def stock_pipeline(cls, folder: Path):
+    """diffusers' stock ``cls`` (DDPMPipeline / DDIMPipeline) on a saved folder's parts: its ``from_pretrained``
+    follows the folder's ``[module, class]`` to our code instead."""
+    pipe = cls(unet=UNet2DModel.from_pretrained(folder, subfolder="unet"),
+               scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def folders(unet, tmp_path_factory) -> dict[str, Path]:
+    """One folder saved by each of our pipeline classes (the conditional one with a conditional UNet)."""
+    from training.config import load_config
+    from training.model import build_unet
+
+    root = tmp_path_factory.mktemp("remote")
+    torch.manual_seed(1)
+    moments = DataMoments.from_images(torch.rand(12, 3, 16, 16) * 2 - 1)
+    torch.manual_seed(0)
+    cond_unet = build_unet(load_config(ROOT / "configs" / "tiny_conditional.yaml").unet, conditional=True).eval()
+    made = {}
+    for name, cls, model in (("ddpm", SpritesDDPMPipeline, unet), ("ddim", SpritesDDIMPipeline, unet),
+                             ("solver", SpritesSolverPipeline, unet), ("es_ddpm", SpritesESDDPMPipeline, unet),
+                             ("conditional", SpritesDDIMPipeline, cond_unet)):
+        pipe = cls(unet=model, scheduler=make_scheduler(clip_sample=False, timestep_spacing="trailing",
+                                                        variance_type="fixed_large"))
+        if hasattr(pipe, "set_data_moments"):
+            pipe.set_data_moments(moments)
+        pipe.save_pretrained(root / name)
+        made[name] = root / name
+    return made
+
+
+CASES = [  # name, folder, from_pretrained keywords, our class, call
+    ("ddpm", "ddpm", {}, SpritesDDPMPipeline, {"batch_size": 2, "num_inference_steps": 5, "prior": "moments"}),
+    ("ddim", "ddim", {}, SpritesDDIMPipeline, {"batch_size": 2, "num_inference_steps": 4, "eta": 0.5}),
+    ("solver", "solver", {}, SpritesSolverPipeline, {"batch_size": 2, "sampler": "dpmpp_2m_sde", "nfe": 3}),
+    ("es_ddpm", "es_ddpm", {}, SpritesESDDPMPipeline, {"batch_size": 2, "t_prime": 3, "prior_steps": 2}),
+    ("conditional", "conditional", {}, SpritesDDIMPipeline,
+     {"batch_size": 2, "num_inference_steps": 3, "class_labels": ["hero", [0.5, 0, 0.5, 0, 0]], "guidance_scale": 2}),
+    ("ddim_from_ddpm_folder", "ddpm", {"custom_pipeline": "pipeline_sprites_ddim"}, SpritesDDIMPipeline,
+     {"batch_size": 2, "num_inference_steps": 3, "prior": "moments"}),
+    ("solver_saved_without_package", "resaved", {}, SpritesSolverPipeline,
+     {"batch_size": 2, "sampler": "heun", "nfe": 3}),
+]
+
+
+def test_diffusion_pipeline_loads_every_kind_without_the_package(folders, tmp_path):
+    resaved = tmp_path / "resaved"
+    def card(conditional: bool) -> str:  # the model card's lines, on fewer steps and images
+        return "\n".join(usage_snippet(conditional)).replace("steps=50", "steps=2").replace("size=16", "size=2")
+
+    spec = {"refuse": str(folders["ddpm"]), "arrays": str(tmp_path / "arrays.npz"), "cases": [], "snippets": {
+        "card": [card(False), str(folders["ddpm"])], "card_conditional": [card(True), str(folders["conditional"])]}}
+    for name, folder, load, _, call in CASES[:-1]:
+        spec["cases"].append({"name": name, "folder": str(folders[folder]), "load": load, "call": call})
+    spec["cases"][2]["resave"] = str(resaved)  # the solver, saved again by the class diffusers loaded
+    spec["cases"].append({"name": CASES[-1][0], "folder": str(resaved), "load": {}, "call": CASES[-1][-1]})
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "child.py").write_text(CHILD)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-I", str(tmp_path / "child.py"), str(tmp_path / "spec.json")], cwd=elsewhere,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "might require" not in r.stderr  # diffusers' check found no import it cannot satisfy
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    kind, message = report["refusal"]
+    assert kind == "ValueError" and "trust_remote_code=True" in message and "pipeline_sprites_ddpm.py" in message
+    assert report["card"] == [16, 16, 3] and report["card_conditional"] == [16, 16, 3]
+    assert sorted(p.name for p in resaved.glob("*.py")) == sorted(pipeline_files("pipeline_sprites_solver"))
+    arrays = np.load(tmp_path / "arrays.npz")
+    folders = {**folders, "resaved": resaved}
+    for name, folder, _, cls, call in CASES:
+        module, class_name = report[name]
+        assert module.startswith("diffusers_modules.") and class_name == cls.__name__, (name, module, class_name)
+        ours = cls.from_pretrained(folders[folder])
+        ours.set_progress_bar_config(disable=True)
+        expected = ours(generator=_seed(), output_type="np", **call).images
+        assert np.abs(arrays[name] - expected).max() <= 1e-5, name
+
+
+def test_the_folder_names_its_code_and_our_loaders_read_it(folders):
+    from pipelines.loading import SAMPLERS, load_pipeline
+
+    index = json.loads((folders["solver"] / "model_index.json").read_text())
+    assert index["_class_name"] == ["pipeline_sprites_solver", "SpritesSolverPipeline"]
+    written = {p.name: p.read_text() for p in folders["solver"].glob("*.py")}
+    assert written == pipeline_files()  # every kind: any folder loads as any pipeline with custom_pipeline=
+    assert not any(line.lstrip().startswith(("from pipelines", "import pipelines"))
+                   for text in written.values() for line in text.splitlines())
+    for sampler in SAMPLERS:
+        assert load_pipeline(folders["ddpm"], sampler).unet.config.sample_size == 16
+
+
+def test_stock_pipelines_refuse_from_pretrained_and_load_the_parts(folders):
+    """The price of diffusers' custom-pipeline layout: every from_pretrained follows [module, class] to our code,
+    so the stock pipelines refuse (diffusers' own message) and are built from the folder's unet and scheduler."""
+    with pytest.raises(ValueError, match="trust_remote_code=True"):
+        DDPMPipeline.from_pretrained(folders["ddpm"])
+    ours = SpritesDDIMPipeline.from_pretrained(folders["ddpm"])
+    ours.set_progress_bar_config(disable=True)
+    stock = stock_pipeline(DDIMPipeline, folders["ddpm"])
+    a = ours(batch_size=2, num_inference_steps=4, generator=_seed(), output_type="np").images
+    b = stock(batch_size=2, num_inference_steps=4, eta=0.0, generator=_seed(), output_type="np").images
+    assert np.abs(a - b).max() < 1e-5
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_shipped_folders_carry_the_packages_code_as_it_is_now(name):
+    folder = ROOT / "pretrained" / name
+    shipped = {p.name: p.read_text() for p in folder.glob("*.py")}
+    assert shipped == pipeline_files(), (f"pretrained/{name}: its code differs from what pipelines/ writes now; run "
+                                         f"`python -m training.resave pretrained/{name}`")
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["_class_name"] == ["pipeline_sprites_ddpm", "SpritesDDPMPipeline"]
+    assert "\n".join(usage_snippet(SHIPPED[name])) in (folder / "README.md").read_text()
+
+
+def test_resave_keeps_every_other_byte(folders, tmp_path):
+    import shutil
+
+    from training.resave import digests, resave
+
+    folder = tmp_path / "old"
+    shutil.copytree(folders["ddpm"], folder)
+    for path in folder.glob("*.py"):
+        path.unlink()
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "SpritesDDPMPipeline"}))
+    (folder / "README.md").write_text("# card\n\n```python\nold usage\n```\n\nmore\n")
+    before = digests(folder)
+    changed = resave(folder)
+    after = digests(folder)
+    assert {f for f in before if before[f] != after.get(f)} == {"model_index.json", "README.md"}
+    assert set(changed) == {"model_index.json", "README.md", *pipeline_files()}
+    assert (folder / "README.md").read_text() == "# card\n\n```python\n" + "\n".join(usage_snippet(False)) + \
+        "\n```\n\nmore\n"
+
+
+def test_generation_refuses_what_diffusers_cannot_load(tmp_path, monkeypatch):
+    monkeypatch.setattr(remote_code, "_here", lambda: tmp_path)
+    (tmp_path / "helper.py").write_text('"""Help."""\n\n\ndef f():\n    from pipelines.other import g\n    return g\n')
+    (tmp_path / "other.py").write_text("g = 1\n")
+    (tmp_path / "pipeline_good.py").write_text("from pipelines.helper import f\n")
+    files = pipeline_files()
+    assert "    from .sprites_other import g\n" in files["sprites_helper.py"]
+    assert files["pipeline_good.py"].endswith("from .sprites_other import __name__ as _sprites_other  "
+                                              "# noqa: E402, F401\n")  # closure imported directly
+    (tmp_path / "pipeline_bad.py").write_text("import pipelines.helper\n")
+    with pytest.raises(RemoteCodeError, match="cannot be made relative"):
+        pipeline_files()
+    (tmp_path / "pipeline_bad.py").write_text('"""Use it as\n\nfrom evaluation.score import main\n"""\n')
+    with pytest.raises(RemoteCodeError, match="evaluation"):
+        pipeline_files()
+
+
+def test_save_pretrained_push_to_hub_offline_saves_then_one_line(unet, tmp_path, monkeypatch):
+    import pipelines.hub as hub
+
+    monkeypatch.setattr(hub, "hub_unreachable_reason", lambda: "cannot reach huggingface.co (no route)")
+    pipe = SpritesDDPMPipeline(unet=unet, scheduler=make_scheduler())
+    with pytest.raises(hub.HubError, match="someone/sprites"):
+        pipe.save_pretrained(tmp_path / "p", push_to_hub=True, repo_id="someone/sprites")
+    assert (tmp_path / "p" / "pipeline_sprites_ddpm.py").is_file()
