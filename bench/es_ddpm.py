@@ -17,15 +17,15 @@ other and with the floor, not with published FIDs. Prints a markdown table; ``--
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from bench.common import command_line, load_unet, machine_info, now, write_json
+from bench.common import load_unet, result_envelope, write_json
 from pipelines.labels import NUM_CLASSES
+from training.atomic import write_text_atomic
 
 
 def load_model(args: argparse.Namespace):
@@ -159,14 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    started = now()
     result = run(args)
     table = markdown(result)
     print(table)
     if args.json:
-        result.update({"date": started, "command": command_line("bench.es_ddpm", argv),
-                       "machine": machine_info(load_average=os.getloadavg()), "table_markdown": table})
+        result = {**result_envelope("bench.es_ddpm", argv, args.pipeline), **result, "table_markdown": table}
         print(f"wrote {write_json(args.json, result)}", file=sys.stderr)
+        write_text_atomic(Path(args.json).with_suffix(".md"), table + "\n")  # the table the docs quote
     return 0
 
 

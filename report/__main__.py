@@ -13,6 +13,7 @@ N = 1,000 tables of the fast samplers and of the prior) are read from the commit
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from pathlib import Path
 import yaml
 
 from report import q1, q2
+from report.glossary import glossary
 from report.homework import DEFAULT_PIPELINE, ROOT, Homework, load_settings, rel
+from training.atomic import write_text_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     hw.r.text(f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} from `{rel(hw.pipeline)}`, student number "
               f"{args.student_id}{' (quick mode: tiny sample counts, numbers not meaningful)' if args.quick else ''}."
               " Every figure and table is followed by the command that made it.")
-    for part in (q1.theory, q1.schedule, q1.forward, q1.training, q1.sampling, q1.timing, q1.fid, q2.theory,
+    for part in (glossary, q1.theory, q1.schedule, q1.forward, q1.training, q1.sampling, q1.timing, q1.fid, q2.theory,
                  q2.implementation):
         part(hw)
     hw.environment(start)
     md, page = hw.r.write(args.out)
+    unsourced = hw.r.unsourced_numbers()
+    write_text_atomic(work / "numbers.json", json.dumps({"unsourced": unsourced}, indent=1))
+    if unsourced:  # tests/test_report.py keeps this empty; a user sees it rather than a silent typo
+        print(f"warning: numbers in the prose that no result of this run wrote: {', '.join(unsourced)}",
+              file=sys.stderr)
     if args.pdf:
         from report.browser import print_pdf
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -20,6 +21,12 @@ from report.numbers import Numbers, course_constants
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PIPELINE = ROOT / "pretrained" / "sprites_ddpm"
 THEORY = ROOT / "docs" / "theory.md"
+
+
+# A table docs/theory.md quotes from a results file (bench/doc_tables.py): the report adds it as its own, captioned.
+QUOTED_TABLE = re.compile(r"<!-- table: \S+ -->.*?<!-- end table -->\n?", re.S)
+# Which question of the report answers each item of docs/theory.md (item 10 is background, not a question).
+THEORY_QUESTIONS = {1: "Q1.1", 2: "Q1.2", 3: "Q1.3", 4: "Q1.4", 5: "Q1.5", 6: "Q2.1", 7: "Q2.2", 8: "Q2.3", 9: "Q2.4"}
 
 
 def declared_constants() -> list[float]:
@@ -80,8 +87,13 @@ class Homework:
         return json.loads((self.work / name).read_text())
 
     def theory_answer(self, n: int, question: str) -> None:
+        """Item ``n`` of docs/theory.md as the answer to ``question``; its "item k" cross-references name the
+        report's question for k (or docs/theory.md for an item the report does not include)."""
         title, body = self.theory[n]
         self.r.subheading(f"{question}: {title}")
+        body = re.sub(r"\bitems? (\d+)\b", lambda m: THEORY_QUESTIONS.get(int(m.group(1)),
+                                                                       f"docs/theory.md item {m.group(1)}"), body)
+        body = QUOTED_TABLE.sub("*(The table measured on the reported model follows this answer.)*\n", body)
         self.r.markdown(body, self.docs, source_dir=ROOT / "docs")
 
     def environment(self, start: float) -> None:

@@ -8,6 +8,7 @@ Python-Markdown has turned the rest into HTML. A formula latex2mathml cannot rea
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def markdown_to_html(text: str, link_base: str = "") -> str:
     text = INLINE.sub(lambda m: keep(m, False), text)
     out = markdown.markdown(text, extensions=["tables", "fenced_code"])
     if link_base:
-        out = re.sub(r'href="(?!https?:|#|/)([^"]+)"', lambda m: f'href="{link_base}{m.group(1)}"', out)
+        out = re.sub(r'href="(?!https?:|#|/)([^"]+)"', lambda m: f'href="{join_link(link_base, m.group(1))}"', out)
     return re.sub(r"MATHPIECE(\d+)Z", lambda m: pieces[int(m.group(1))], out)
 
 
@@ -48,7 +49,14 @@ def prefix_links(text: str, base: str) -> str:
     if not base:
         return text
     return re.sub(r"(!?\[[^\]]*\])\((?!https?:|#|/)([^)]+)\)",
-                  lambda m: m.group(0) if m.group(1)[0] == "!" else f"{m.group(1)}({base}{m.group(2)})", text)
+                  lambda m: m.group(0) if m.group(1)[0] == "!" else f"{m.group(1)}({join_link(base, m.group(2))})",
+                  text)
+
+
+def join_link(base: str, target: str) -> str:
+    """``base`` + ``target`` with ``..`` folded (``../../docs/`` + ``../tests/x.py`` -> ``../../tests/x.py``)."""
+    path, hash_, anchor = target.partition("#")
+    return posixpath.normpath(base + path) + hash_ + anchor
 
 
 def theory_items(path: str | Path) -> dict[int, tuple[str, str]]:
