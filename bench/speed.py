@@ -3,6 +3,10 @@
     python -m bench.speed --pipeline pretrained/sprites_ddpm --threads 1 --json outputs/bench/speed.json
     python -m bench.speed --quick ...            (a smoke test: tiny random UNet, a few steps, seconds)
 
+With ``--json X.json`` each table (on the clock of ``--clock``) is also written as Markdown in the folder ``X/``
+beside it (``machine.md``, ``sampling.md``, ``training.md``, ``options.md``, ``compile.md``, ``cost.md``,
+``targets.md``), which the docs quote (``python -m bench.doc_tables``).
+
 In one run, on one model and one set of inputs:
 
 1. Sampling of ``--num_images`` images, DDPM (all T steps) and DDIM (25 and 50 steps), for a bare loop of UNet
@@ -42,6 +46,7 @@ import torch
 from bench import sampling_time as st  # the timing helpers: one place
 from bench.common import load_unet, write_json
 from pipelines.labels import NUM_CLASSES
+from training.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = st.CLOCKS
@@ -358,6 +363,46 @@ def cost_table(cost: dict[str, dict[str, float]]) -> str:
     for name, c in cost.items():
         stock = f"{c['stock']:.3f}" if "stock" in c else "n/a"
         lines.append(f"| {name} | {c['ours']:.3f} | {stock} |")
+def machine_table(what: str, n_params: int, flops: dict[str, float], rate: dict[str, float], threads: int,
+                  load_average: float, onnx_export: dict) -> str:
+    """The model, its FLOPs, the matmul rate the floor uses and the machine's load, as one table row."""
+    export = f"{onnx_export['export_s']['wall']:.1f}" if onnx_export["export_s"] else "n/a"
+    return "\n".join([
+        "| model | parameters | UNet forward, MFLOP per image | training step, MFLOP per image (forward + backward) "
+        "| float32 matmul, GFLOP/s (cpu / wall) | torch threads | load average at the end | onnxruntime export + "
+        "session, s wall |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {what} | {n_params:,} | {flops['unet_forward_per_image'] / 1e6:.1f} | "
+        f"{flops['train_step_per_image'] / 1e6:.1f} | {rate['cpu']:.1f} / {rate['wall']:.1f} | {threads} | "
+        f"{load_average:.2f} | {export} |"])
+
+
+def compile_table(compiled: dict) -> str:
+    """torch.compile's one-time cost (both clocks) and its largest difference from the plain UNet."""
+    c = compiled["compile_s"]
+    return "\n".join(["| torch.compile | compile time, s (cpu) | compile time, s (wall) | inductor cache | "
+                      "max abs difference from plain |", "|---|---:|---:|---|---:|",
+                      f"| first call | {c['cpu']:.1f} | {c['wall']:.1f} | {compiled['cache']} | "
+                      f"{compiled['max_abs_diff']:.1e} |"])
+
+
+def targets_table(targets: dict[str, bool], clock: str) -> str:
+    lines = [f"| target ({clock} time) | met |", "|---|---|"]
+    return "\n".join(lines + [f"| {name} | {'yes' if ok else 'no'} |" for name, ok in targets.items()])
+
+
+def write_tables(json_path: str | Path, tables: dict[str, str]) -> Path:
+    """Each table as Markdown in the folder beside the JSON (docs/speed.json -> docs/speed/NAME.md), for the docs
+    to quote; a table this run did not make (no ``--compile``) is not left from an earlier run."""
+    folder = Path(json_path).with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("machine", "sampling", "training", "options", "compile", "cost", "targets"):
+        if name in tables:
+            write_text_atomic(folder / f"{name}.md", tables[name].strip() + "\n")
+        else:
+            (folder / f"{name}.md").unlink(missing_ok=True)
+    return folder
+
+
     return "\n".join(lines)
 
 
@@ -457,7 +502,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
     rate_after = matmul_rate()
     rate = {clock: max(rate_before[clock], rate_after[clock]) for clock in CLOCKS}
 
-    results, tables = {}, {}
+    results, tables, named = {}, {}, {}
     for clock in CLOCKS:
         rows = sampling_rows(times[clock], settings, T, fwd_flops, rate[clock])
         train = training_summary(train_times[clock], args.train_batch, args.train_steps, train_flops, rate[clock])
@@ -472,10 +517,15 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
                          f"{compiled['cache']} cache), max |diff| {compiled['max_abs_diff']:.2e}")
         parts.append(cost_table(cost))
         tables[clock] = "\n\n".join(parts)
+        if clock == args.clock:
+            named = {"sampling": parts[0], "training": parts[1], "options": parts[2], "cost": parts[-1],
+                     **({"compile": options_table(comp, args.option_steps, clock) + "\n\n" + compile_table(compiled)}
+                        if comp else {})}
+    load_average = os.getloadavg()[0]
     head = (f"{what}: {n_params:,} parameters; UNet forward {fwd_flops / args.num_images / 1e6:.1f} MFLOP per image, "
             f"training step {train_flops / args.train_batch / 1e6:.1f} MFLOP per image (forward + backward); "
             f"float32 matmul {rate['cpu']:.1f} GFLOP/s (CPU time), {rate['wall']:.1f} GFLOP/s (wall), "
-            f"{torch.get_num_threads()} thread(s); load average {os.getloadavg()[0]:.2f}; ONNX: {onnx_export['note']}")
+            f"{torch.get_num_threads()} thread(s); load average {load_average:.2f}; ONNX: {onnx_export['note']}")
     targets = check_targets(results[args.clock]["sampling"], results[args.clock]["training"], settings[0][0])
     if any("stock" in c for c in cost.values()):
         targets["default (ours): own per-step cost <= stock's (stub UNet, all settings)"] = \
@@ -499,6 +549,11 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> int:
             "table_markdown": table_markdown,
             "table_markdown_other_clock": tables[next(c for c in CLOCKS if c != args.clock)],
         }
+        flops = result["flops"]
+        named["machine"] = machine_table(what, n_params, flops, rate, torch.get_num_threads(), load_average,
+                                         onnx_export)
+        named["targets"] = targets_table(targets, args.clock)
+        print(f"wrote the tables in {write_tables(args.json, named)}", file=sys.stderr)
         print(f"\nwrote {write_json(args.json, result, default=float)}", file=sys.stderr)
     return 0
 

@@ -94,6 +94,12 @@ def test_speed_bench_quick(tmp_path, capsys):
     assert {r["setting"] for r in result["cpu"]["sampling"]} == {"DDPM 500", "DDIM 2", "DDIM 3"}
     assert result["cpu"]["training"]["ratio"] > 0 and result["flops"]["unet_forward_per_image"] > 0
     assert "channels_last" in result["cpu"]["options"] and torch.get_num_threads() == 1
+    tables = {f.stem: f.read_text() for f in (tmp_path / "speed").glob("*.md")}  # beside the JSON, for the docs
+    assert set(tables) == {"machine", "sampling", "training", "options", "cost", "targets"}  # no --compile
+    for name in ("sampling", "training", "options", "cost"):
+        assert tables[name].strip() in result["table_markdown"], name  # the same tables as the JSON's
+    assert f"| {result['parameters']:,} |" in tables["machine"]
+    assert tables["targets"].count("\n") == len(result["targets"]) + 2
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
