@@ -1,8 +1,9 @@
 """Calibrate sprite-FID and sprite-KID: the real-vs-real floor and known corruptions of real sprites.
 
-    python -m evaluation.calibrate [--data_path DIR] [--weights FILE] [--seeds 5] [--json out.json]
+    python -m evaluation.calibrate [--data_path DIR] [--weights FILE] [--seeds 5] [--json out.json] [--out DIR]
 
-Prints Markdown tables (the numbers in docs/evaluation.md come from this command):
+Prints Markdown tables; ``--out DIR`` also writes them (``floor.md``, ``sanity.md``) and the numbers
+(``results.json``) into DIR, which docs/evaluation.md quotes (``--out docs/figures/calibration``):
 
 * the *floor*: two halves of the real sprites (split by mirror pairs and class, so no sprite meets its mirror
   across the halves) compared with each other, for several sizes of the first set, over a few split seeds;
@@ -30,6 +31,7 @@ from evaluation.features import (
 )
 from evaluation.scoring import fid_kid
 from evaluation.splits import halves_by_pairs
+from training.atomic import write_text_atomic
 from training.data import read_sprites_arrays
 
 KID_SUBSETS = 100
@@ -108,19 +110,40 @@ def _sha(images: np.ndarray, labels: np.ndarray) -> str:
     return data_sha256(images, labels)
 
 
-def to_markdown(result: dict) -> str:
-    lines = [f"sprite feature network {result['weights_version']}; data matches the weights' training data: "
-             f"{result['data_matches_weights']}", "",
-             f"Floor: N sprites of half A vs all of half B (mean +- sd over {result['seeds']} pair splits)", "",
-             "| N of half A | half B (N) | sprite-FID | sprite-KID |", "| ---: | ---: | ---: | ---: |"]
+def floor_table(result: dict) -> str:
+    """The real-vs-real floor: N sprites of half A against all of half B, mean +- sd over the pair splits."""
+    lines = ["| N of half A | half B (N) | sprite-FID | sprite-KID |", "| ---: | ---: | ---: | ---: |"]
     for f in result["floor"]:
         lines.append(f"| {f['n_a']} | {f['n_b']} | {f['sprite_fid_mean']:.3f} +- {f['sprite_fid_std']:.3f} | "
                      f"{f['kid_mean']:.5f} +- {f['kid_std']:.5f} |")
-    lines += ["", "Sanity checks (split seed 0; corruptions applied to half A, compared with half B)", "",
-              "| set | N | vs N | sprite-FID | sprite-KID |", "| --- | ---: | ---: | ---: | ---: |"]
+    return "\n".join(lines)
+
+
+def sanity_table(result: dict) -> str:
+    """The classifier's held-out sprites and each corruption of half A, against half B (split seed 0)."""
+    lines = ["| set | N | vs N | sprite-FID | sprite-KID |", "| --- | ---: | ---: | ---: | ---: |"]
     for r in result["rows"]:
         lines.append(f"| {r['set']} | {r['n_a']} | {r['n_b']} | {r['sprite_fid']:.3f} | {r['kid']:.5f} |")
     return "\n".join(lines)
+
+
+def to_markdown(result: dict) -> str:
+    return "\n".join([f"sprite feature network {result['weights_version']}; data matches the weights' training "
+                      f"data: {result['data_matches_weights']}", "",
+                      f"Floor: N sprites of half A vs all of half B (mean +- sd over {result['seeds']} pair splits)",
+                      "", floor_table(result), "",
+                      "Sanity checks (split seed 0; corruptions applied to half A, compared with half B)", "",
+                      sanity_table(result)])
+
+
+def write_outputs(result: dict, out: str | Path) -> Path:
+    """``results.json``, ``floor.md`` and ``sanity.md`` in ``out``, each written whole (atomically)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(result, indent=1) + "\n")
+    write_text_atomic(out / "floor.md", floor_table(result) + "\n")
+    write_text_atomic(out / "sanity.md", sanity_table(result) + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="sprite feature weights (default: the committed v1)")
     parser.add_argument("--seeds", type=int, default=5, help="number of pair splits for the floor")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    parser.add_argument("--out", default=None, help="also write results.json, floor.md and sanity.md here")
     args = parser.parse_args(argv)
     result = calibrate(args.data_path, args.weights, args.seeds)
     print(to_markdown(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
+    if args.out:
+        print(f"wrote {write_outputs(result, args.out)}", file=sys.stderr)
     return 0
 
 

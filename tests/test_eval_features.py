@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -147,9 +149,10 @@ def test_train_classifier_rejects_bad_config(capsys):
     assert main(["--config", "configs/sprite_classifier.yaml", "--held_out_fraction", "1.5"]) == 2
 
 
-def test_calibrate_orders_corruptions_above_the_floor():
-    """A small run of ``python -m evaluation.calibrate``: mirrors stay at the floor, damage scores far above."""
-    from evaluation.calibrate import calibrate, to_markdown
+def test_calibrate_orders_corruptions_above_the_floor(tmp_path):
+    """A small run of ``python -m evaluation.calibrate``: mirrors stay at the floor, damage scores far above; its
+    tables and numbers are written for the docs to quote."""
+    from evaluation.calibrate import calibrate, to_markdown, write_outputs
 
     names = ("uniform noise images", "Gaussian blur sigma=1 px", "10 sprites repeated", "mirrored (hflip)")
     result = calibrate(seeds=1, sizes=(100,), kid_subsets=5, only=names)
@@ -160,3 +163,8 @@ def test_calibrate_orders_corruptions_above_the_floor():
     for name in names[:3]:
         assert rows[name] > 50 * floor, name
     assert "| 100 |" in to_markdown(result)
+    out = write_outputs(result, tmp_path / "calibration")
+    assert json.loads((out / "results.json").read_text()) == result
+    for name in ("floor", "sanity"):
+        assert (out / f"{name}.md").read_text().strip() in to_markdown(result)
+    assert (out / "sanity.md").read_text().count("\n") == len(result["rows"]) + 2
