@@ -1,19 +1,31 @@
-"""What the benchmarks share: the model to time or score, the machine they ran on, and their JSON output."""
+"""What the benchmarks share: the model to time or score, the envelope of every results file (date, command,
+machine, model hash, code hash), the sample cache's key, the targets' thresholds and the JSON output."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from training.atomic import write_text_atomic
 
-__all__ = ["command_line", "load_samplers", "load_unet", "machine_info", "now", "quality_cells",
-           "refuse_existing_output", "write_json"]
+__all__ = ["TARGETS_CONFIG", "command_line", "load_samplers", "load_targets", "load_unet", "machine_info", "now",
+           "quality_cells", "refuse_existing_output", "result_envelope", "sample_cache_key", "sampling_code_sha256",
+           "target_threshold", "write_json"]
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS_CONFIG = ROOT / "configs" / "bench" / "targets.yaml"
+# the code a sample depends on: every pipeline and update rule, the samplers by name (ours and diffusers'), the
+# batching and uint8 conversion; with the torch and diffusers versions
+SAMPLING_CODE = ("pipelines/*.py", "bench/samplers.py", "evaluation/sampling.py")
 
 
 def load_unet(pipeline: str | Path | None, random_unet: str | Path | None, seed: int = 0):
@@ -61,13 +73,67 @@ def command_line(module: str, argv: list[str] | None) -> str:
 
 
 def machine_info(**extra: Any) -> dict[str, Any]:
-    """Platform, CPU count, torch threads and the versions of torch, diffusers and Python, then ``extra``."""
+    """Platform, processor, CPU count, torch threads, the versions of torch, diffusers and Python, and the load
+    average now (1, 5 and 15 minutes), then ``extra``."""
     import diffusers
     import torch
 
-    return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "diffusers": diffusers.__version__, "python": platform.python_version(),
-            **extra}
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "diffusers": diffusers.__version__, "python": platform.python_version(),
+            "load_average": list(os.getloadavg()), **extra}
+
+
+@cache
+def sampling_code_sha256(root: Path = ROOT) -> str:
+    """The sha256 (hex) of the code that turns a model into samples (``SAMPLING_CODE`` under ``root``: each file's
+    path and bytes) and of the torch and diffusers versions: a change to any pipeline or sampler changes it."""
+    import diffusers
+    import torch
+
+    h = hashlib.sha256(f"torch={torch.__version__} diffusers={diffusers.__version__}\n".encode())
+    for path in sorted(p for pattern in SAMPLING_CODE for p in root.glob(pattern)):
+        h.update(f"{path.relative_to(root).as_posix()}\n".encode() + path.read_bytes() + b"\n")
+    return h.hexdigest()
+
+
+def sample_cache_key(settings: dict[str, Any], model_sha256: str | None, files: dict[str, str]) -> str:
+    """The key of one sample set in a sample cache: the sampling settings, the model hash, the sampling code's hash
+    (:func:`sampling_code_sha256`) and the hash of every other file the sampler reads (``files``: name -> sha256,
+    e.g. a fitted solver), as canonical JSON. Anything that can change the samples changes the key."""
+    return json.dumps({**settings, "model_sha256": model_sha256, "code_sha256": sampling_code_sha256(),
+                       "files_sha256": files}, sort_keys=True)
+
+
+def result_envelope(module: str, argv: list[str] | None, pipeline: str | Path | None = None) -> dict[str, Any]:
+    """What every benchmark's results file holds besides its numbers: the date, the command, the machine (with the
+    load average at the end of the run), the model (``evaluation.sampling.pipeline_info``: path, training steps,
+    model hash; None for a random UNet) and the sampling code's hash."""
+    from evaluation.sampling import pipeline_info
+
+    return {"date": now(), "command": command_line(module, argv), "machine": machine_info(),
+            "pipeline": pipeline_info(pipeline) if pipeline is not None else None,
+            "code_sha256": sampling_code_sha256()}
+
+
+def load_targets(path: str | Path = TARGETS_CONFIG) -> dict[str, Any]:
+    """configs/bench/targets.yaml: the results files (``results``) and the targets (``targets``, a list)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"error: {path}: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("targets"), list) or \
+            not isinstance(data.get("results"), dict):
+        raise SystemExit(f"error: {path} needs a 'results' mapping and a 'targets' list")
+    return data
+
+
+def target_threshold(target_id: str, path: str | Path = TARGETS_CONFIG) -> float:
+    """The threshold of one target of configs/bench/targets.yaml (a benchmark that judges its own run reads it)."""
+    target = next((t for t in load_targets(path)["targets"] if t.get("id") == target_id), None)
+    if target is None or "threshold" not in target:
+        raise SystemExit(f"error: {path} has no target {target_id!r} with a threshold")
+    return float(target["threshold"])
 
 
 def write_json(path: str | Path, data: Any, **dumps: Any) -> Path:

@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.common import result_envelope
 from training.atomic import write_text_atomic
 
 TIMESTEPS = (0, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 499)
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     images = fit_images(images_to_tensor(read_sprites_arrays()[0]), dict(pipe.unet.config))
     _, ab = read_schedule(pipe.scheduler)
     rows = eps_mse_table(unets, images, ab)
-    result = {"command": "python -m bench.diagnosis " + " ".join(argv or sys.argv[1:]), "date": time.strftime(
-        "%Y-%m-%d"), "pipeline": args.pipeline, "images": len(images), "rows": rows}
+    result = {**result_envelope("bench.diagnosis", argv, args.pipeline), "raw_pipeline": args.raw,
+              "images": len(images), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     write_text_atomic(Path(args.json).with_suffix(".md"), markdown(rows, list(unets)))

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import yaml
 
-from bench.common import command_line, load_samplers, machine_info, now, quality_cells, refuse_existing_output
+from bench.common import load_samplers, quality_cells, refuse_existing_output, result_envelope
 from evaluation.features import extract_sprite_features, load_sprite_feature_meta
 from evaluation.neighbours import TrainingReference, memorisation_summary
 from evaluation.output import output_dir
@@ -151,15 +151,15 @@ def settings_of(cfg: BenchConfig, T: int) -> list[dict[str, Any]]:
     return out
 
 
-def sample_setting(pipes, setting: dict, cfg: BenchConfig, cache: Path | None, pipe_id: str) -> tuple[np.ndarray, dict]:
+def sample_setting(pipes, setting: dict, cfg: BenchConfig, cache: Path | None, info: dict) -> tuple[np.ndarray, dict]:
     """The setting's uint8 samples and timing, through bench.sampler_frontier's sample cache (shared with the
-    other benches: the same model, seeds and settings are sampled once)."""
+    other benches: the same model, sampling code, seeds and settings are sampled once)."""
     from bench.sampler_frontier import sample_run
 
     kwargs = {k: v for k, v in setting["kwargs"].items() if k != "num_inference_steps"}
     run = {"sampler": setting["sampler"], "nfe": setting["steps"], "kwargs": kwargs}
     return sample_run(pipes, run, {"num_images": cfg.num_images, "batch_size": cfg.batch_size, "seed": cfg.seed},
-                      cache, pipe_id)
+                      cache, info)
 
 
 def folder_defaults(scheduler) -> dict[str, Any]:
@@ -384,13 +384,13 @@ def write_figures(folder: Path, rows: list[dict], samples: dict, nn_pixel: dict,
     return sorted(p.name for p in folder.glob("*.png"))
 
 
-def run_settings(pipes: dict, settings: list[dict], cfg: BenchConfig, cache: Path | None, pipe_id: str,
+def run_settings(pipes: dict, settings: list[dict], cfg: BenchConfig, cache: Path | None, info: dict,
                  scorer: SpriteScorer, reference: TrainingReference, real_nn: dict) -> tuple[list[dict], dict, dict]:
     """Sample and score every setting: ``(rows, {slug: (images, nearest index)}, {slug: pixel distances})``."""
     rows, samples, nn_pixel = [], {}, {}
     for s in settings:
         print(f"sampling {s['name']} ...", file=sys.stderr, flush=True)
-        images, timing = sample_setting(pipes, s, cfg, cache, pipe_id)
+        images, timing = sample_setting(pipes, s, cfg, cache, info)
         row, d_px, i_px = score_setting(s, images, timing, cfg, scorer, reference, real_nn)
         rows.append(row)
         samples[s["slug"]], nn_pixel[s["slug"]] = (images, i_px), d_px
@@ -400,14 +400,13 @@ def run_settings(pipes: dict, settings: list[dict], cfg: BenchConfig, cache: Pat
     return rows, samples, nn_pixel
 
 
-def run_record(args: argparse.Namespace, argv: list[str] | None, cfg: BenchConfig, info: dict, scheduler,
+def run_record(args: argparse.Namespace, argv: list[str] | None, cfg: BenchConfig, scheduler,
                scorer: SpriteScorer) -> dict[str, Any]:
-    """What results.json holds besides the numbers: date, command, pipeline, settings, machine and data."""
+    """What results.json holds besides the numbers: the envelope (date, command, machine, model and code hashes),
+    settings and data."""
     real, labels = read_sprites_arrays(args.data_path)
-    return {"date": now(), "command": command_line("bench.fid_vs_steps", argv), "pipeline": info,
-            "config": dataclasses.asdict(cfg), "folder_defaults": folder_defaults(scheduler),
-            "num_train_timesteps": scheduler.config.num_train_timesteps,
-            "machine": machine_info(load_1min_at_end=os.getloadavg()[0]),
+    return {**result_envelope("bench.fid_vs_steps", argv, args.pipeline), "config": dataclasses.asdict(cfg),
+            "folder_defaults": folder_defaults(scheduler), "num_train_timesteps": scheduler.config.num_train_timesteps,
             "data": {"n_real": int(len(real)), "sha256": data_sha256(real, labels), "half_a": int(len(scorer.half_a)),
                      "half_b": int(len(scorer.half_b))},
             "sprite_features_version": load_sprite_feature_meta()["version"]}
@@ -432,11 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     reference = TrainingReference(scorer.real, cfg.include_flips, scorer.net if cfg.feature_nn else None)
     real_nn = reference.real_leave_pair_out()
     real_nn_summary = summarise_real_distances(real_nn, cfg.nn_quantiles)
-    rows, samples, nn_pixel = run_settings(pipes, settings, cfg, Path(args.cache) if args.cache else None,
-                                           f"{info['path']}@{info['unet_sha256_16']}", scorer, reference, real_nn)
+    rows, samples, nn_pixel = run_settings(pipes, settings, cfg, Path(args.cache) if args.cache else None, info,
+                                           scorer, reference, real_nn)
 
     table = markdown_table(rows, floor, real_nn_summary, cfg.feature_nn)
-    result = {**run_record(args, argv, cfg, info, pipes["ddpm"].scheduler, scorer), "floor": floor,
+    result = {**run_record(args, argv, cfg, pipes["ddpm"].scheduler, scorer), "floor": floor,
               "real_nn": real_nn_summary, "rows": rows, "table_markdown": table}
     with output_dir(out_dir, MARKER, args.overwrite) as tmp:
         result["figures"] = write_figures(tmp, rows, samples, nn_pixel, reference, real_nn, real_nn_summary, floor,

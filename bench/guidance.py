@@ -36,12 +36,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import command_line, machine_info, now, quality_cells, refuse_existing_output
+from bench.common import quality_cells, refuse_existing_output, result_envelope
 from evaluation.features import extract_sprite_features, load_sprite_feature_meta
 from evaluation.output import output_dir
 from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled_grids
 from evaluation.quality import SpriteScorer
-from evaluation.sampling import pipeline_info, sample_in_batches
+from evaluation.sampling import sample_in_batches
 from evaluation.scoring import class_match, fid_kid, predict_classes
 from pipelines.labels import SPRITE_CLASSES
 from pipelines.prior import MissingMomentsError
@@ -292,14 +292,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['timing']['wall_s']:.1f} s", file=sys.stderr, flush=True)
 
     result = {
-        "date": now(), "command": command_line("bench.guidance", argv), "pipeline": pipeline_info(args.pipeline),
+        **result_envelope("bench.guidance", argv, args.pipeline),
         "sampler": args.sampler, "steps": call["num_inference_steps"], "eta": call.get("eta"),
         "prior": args.prior, "scales": args.scales, "num_images": args.num_images, "num_per_class": k,
         "batch_size": args.batch_size,
         "seed": args.seed, "split_seed": args.split_seed, "classes": list(SPRITE_CLASSES),
         "requested_class_counts": np.bincount(requested, minlength=len(SPRITE_CLASSES)).tolist(),
         "chance_match_unconditional": chance_match(rows, requested),
-        "machine": machine_info(load_1min_at_end=os.getloadavg()[0]),
         "sprite_features_version": load_sprite_feature_meta()["version"],
         "floor": floor, "rows": rows, "mixes": mix_results, "table_markdown": markdown_tables(rows, floor, mix_results),
     }

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from bench.common import result_envelope
 from pipelines.loading import load_pipeline, sampler_arguments
 from training.atomic import write_text_atomic
 from training.sample import load_presets
@@ -53,9 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    result = time_presets(args.pipeline, args.num_images, args.repeats)
-    result.update(command="python -m bench.presets " + " ".join(argv if argv is not None else sys.argv[1:]),
-                  date=time.strftime("%Y-%m-%d"), threads=args.threads)
+    result = {**result_envelope("bench.presets", argv, args.pipeline),
+              **time_presets(args.pipeline, args.num_images, args.repeats), "threads": args.threads}
     med = result["median_s"]
     print(f"| preset | sampler | UNet evaluations | median wall s ({args.num_images} sprites) |\n|---|---|---:|---:|")
     for name in ("quality", "fast"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from bench.common import result_envelope
 from bench.sampler_frontier import sample_run
 from bench.samplers import make_sampler_pipelines
 from evaluation.plots import pyplot, save_figure
@@ -75,7 +76,8 @@ def markdown(results: list[dict[str, Any]], floor: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plot_path: Path) -> int:
+def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plot_path: Path,
+             argv: list[str] | None = None) -> int:
     import torch
 
     from evaluation.quality import SpriteScorer
@@ -97,8 +99,7 @@ def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plo
         scores = []
         for sampling in variant_runs(settings, T):
             t0 = time.perf_counter()
-            images, timing = sample_run(pipes, sampling, cfg, Path("outputs/cache/recipe") / name,
-                                        f"{info['path']}@{info['unet_sha256_16']}")
+            images, timing = sample_run(pipes, sampling, cfg, Path("outputs/cache/recipe") / name, info)
             scores.append({**sampling, "timing": timing, "scores": scorer.score(images)})
             print(f"{name:<12} {sampling['label']:<32} sprite-FID {scores[-1]['scores']['sprite_fid']:.3f} "
                   f"[{time.perf_counter() - t0:.0f} s]", flush=True)
@@ -106,8 +107,9 @@ def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plo
                         "training": training_record(run, pipes["ddpm"].unet), "scores": scores, "pipeline": info})
     table = markdown(results, floor)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(json_path, json.dumps({"study": study, "floor": floor, "results": results,
-                                              "date": time.strftime("%Y-%m-%d")}, indent=1) + "\n")
+    envelope = result_envelope("bench.recipe_study", argv)  # each variant's model: its "pipeline"
+    write_text_atomic(json_path, json.dumps({**envelope, "study": study, "floor": floor, "results": results},
+                                            indent=1) + "\n")
     write_text_atomic(json_path.with_suffix(".md"), table)
     plot_curves(results, plot_path)
     print(table)

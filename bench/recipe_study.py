@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return train(study, args.only)
     from bench.recipe_eval import evaluate
 
-    return evaluate(study, args.only, Path(args.json), Path(args.plot))
+    return evaluate(study, args.only, Path(args.json), Path(args.plot), argv)
 
 
 if __name__ == "__main__":

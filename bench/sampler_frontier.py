@@ -3,12 +3,16 @@
     python -m bench.sampler_frontier --config configs/bench/frontier.yaml [--pipeline DIR] [--num-images N]
         [--out docs/figures/sampling] [--cache outputs/cache/frontier] [--only LABEL ...]
 
-Each setting of the config (a sampler, its keyword arguments and a list of NFE) is sampled N times from the same
-seeds (so every setting starts from the same z), timed in CPU seconds on ``threads`` threads, and scored by
-:class:`evaluation.quality.SpriteScorer` (sprite-FID, KID, precision/recall, class mix against real half B). Writes
-``results.json``, ``table.md`` and ``frontier.png`` (sprite-FID against NFE, log axes, one line per setting) into
---out; ``--cache`` keeps every (setting, NFE)'s samples so an interrupted run continues where it stopped. The same
-engine makes the spacing, prior and frontier tables: only the config differs (configs/bench/*.yaml).
+Each setting of the config (a stable ``id``, a label, a sampler, its keyword arguments and a list of NFE) is sampled
+N times from the same seeds (so every setting starts from the same z), timed in CPU seconds on ``threads`` threads,
+and scored by :class:`evaluation.quality.SpriteScorer` (sprite-FID, KID, precision/recall, class mix against real
+half B) and for memorisation (the pixel distance of each sample to its nearest training sprite against the real
+sprites' own, :func:`evaluation.neighbours.memorisation_summary`). Writes ``results.json`` (rows keyed by setting
+id and NFE; the model and code hashes of :func:`bench.common.result_envelope`), ``table.md`` and ``frontier.png``
+(sprite-FID against NFE, log axes, one line per setting) into --out; ``--cache`` keeps every (setting, NFE)'s
+samples, keyed by the settings, the model hash, the sampling code's hash and any fitted file's hash, so an
+interrupted run continues where it stopped and a changed sampler never reuses old samples. The same engine makes
+the spacing, prior and frontier tables: only the config differs (configs/bench/*.yaml).
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.samplers import make_sampler_pipelines, sampler_call
+from bench.common import result_envelope, sample_cache_key
 from evaluation.plots import plain_log_ticks, pyplot, save_figure
-from evaluation.sampling import pipeline_info, sample_in_batches
+from evaluation.sampling import file_sha256, pipeline_info, sample_in_batches
 from training.atomic import atomic_file, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
+MEMORISATION_QUANTILES = (0.01, 0.05, 0.5)  # of the real sprites' distances to their nearest other training sprite
 
 
 def load_frontier_config(path: str | Path) -> dict[str, Any]:
@@ -41,28 +46,52 @@ def load_frontier_config(path: str | Path) -> dict[str, Any]:
     for s in cfg["settings"]:
         if not {"label", "sampler", "nfe"} <= s.keys():
             raise SystemExit(f"error: {path}: every setting needs label, sampler and nfe; got {s}")
+    ids = [s["id"] for s in cfg["settings"] if "id" in s]
+    if len(ids) != len(set(ids)):
+        raise SystemExit(f"error: {path}: setting ids must be unique; {sorted({i for i in ids if ids.count(i) > 1})} "
+                         "repeat")
     return cfg
 
 
 def runs_of(cfg: dict[str, Any], only: list[str] | None = None) -> list[dict[str, Any]]:
-    """One run per (setting, NFE): label, sampler, nfe, the pipeline keyword arguments (``{nfe}`` in a string
-    argument is the run's NFE, e.g. ``fitted: solvers/dpmpp_2m_nfe{nfe}.json``)."""
+    """One run per (setting, NFE): id (None if the setting has none), label, sampler, nfe, the pipeline keyword
+    arguments (``{nfe}`` in a string argument is the run's NFE, e.g. ``fitted: solvers/dpmpp_2m_nfe{nfe}.json``).
+    ``only``: labels or ids of the settings to keep."""
     out = []
     for s in cfg["settings"]:
-        if only and s["label"] not in only:
+        if only and s["label"] not in only and s.get("id") not in only:
             continue
-        kwargs = {k: v for k, v in s.items() if k not in ("label", "sampler", "nfe")}
+        kwargs = {k: v for k, v in s.items() if k not in ("id", "label", "sampler", "nfe")}
         for nfe in s["nfe"]:
             own = {k: v.format(nfe=int(nfe)) if isinstance(v, str) else v for k, v in kwargs.items()}
-            out.append({"label": s["label"], "sampler": s["sampler"], "nfe": int(nfe), "kwargs": own})
+            out.append({"id": s.get("id"), "label": s["label"], "sampler": s["sampler"], "nfe": int(nfe),
+                        "kwargs": own})
     return out
 
 
-def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, pipe_id: str) -> tuple[np.ndarray, dict]:
-    """The run's uint8 samples and timing, from the cache when it holds the same run."""
-    meta = {"pipeline": pipe_id, "num_images": cfg["num_images"], "batch_size": cfg["batch_size"],
-            "seed": cfg["seed"], "sampler": run["sampler"], "nfe": run["nfe"], **run["kwargs"]}
-    key = json.dumps(meta, sort_keys=True)
+def files_read(run: dict, folder: str | Path) -> dict[str, str]:
+    """The sha256 of every file a run reads besides the model: each string argument that names a file (a fitted
+    solver, a learned schedule: an existing path as given, else relative to the pipeline folder, as the pipeline
+    resolves it) and, for a "learned" schedule found by name, the folder's learned schedules (``schedules/``)."""
+    folder, out = Path(folder), {}
+    for value in run["kwargs"].values():
+        if isinstance(value, str) and value.endswith(".json"):
+            path = Path(value) if Path(value).is_file() or Path(value).is_absolute() else folder / value
+            if path.is_file():
+                out[value] = file_sha256(path)
+    if "learned" in run["kwargs"].values():
+        out.update({f"schedules/{p.name}": file_sha256(p) for p in sorted((folder / "schedules").glob("*.json"))})
+    return out
+
+
+def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, info: dict) -> tuple[np.ndarray, dict]:
+    """The run's uint8 samples and timing, from the cache when it holds the same run: the same settings, model
+    (``info``: :func:`evaluation.sampling.pipeline_info` of the folder), sampling code and fitted files."""
+    from bench.samplers import sampler_call  # diffusers: imported when sampling, not to read a config
+
+    settings = {"num_images": cfg["num_images"], "batch_size": cfg["batch_size"], "seed": cfg["seed"],
+                "sampler": run["sampler"], "nfe": run["nfe"], **run["kwargs"]}
+    key = sample_cache_key(settings, info["model_sha256"], files_read(run, info["path"]))
     file = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz" if cache else None
     if file is not None and file.is_file():
         with np.load(file, allow_pickle=False) as z:
@@ -74,6 +103,18 @@ def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, pipe_id: s
         with atomic_file(file) as tmp:
             np.savez(tmp, images=images, meta=key, timing=json.dumps(timing))
     return images, {**timing, "from_cache": False}
+
+
+def memorisation_scorer(real: np.ndarray):
+    """``images -> memorisation summary`` (pixel space, :func:`evaluation.neighbours.memorisation_summary`): the
+    nearest training sprite (the real ones and their flips) of each sample against the real sprites' distances to
+    their nearest other sprite, at ``MEMORISATION_QUANTILES``; ``share_below_real_quantile["0.05"]`` is the share
+    of samples closer to a training sprite than 95% of real sprites are."""
+    from evaluation.neighbours import TrainingReference, memorisation_summary
+
+    reference = TrainingReference(real, include_flips=True)
+    real_pixel = reference.real_leave_pair_out()["pixel"]
+    return lambda images: memorisation_summary(reference.pixel(images)[0], real_pixel, MEMORISATION_QUANTILES)["pixel"]
 
 
 def markdown_table(rows: list[dict], floor: dict, reference: dict | None) -> str:
@@ -124,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-images", type=int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: the config's out)")
     p.add_argument("--cache", default="outputs/cache/samples",
-                   help="sample cache folder, shared by every config (keys hold the model's hash and the settings)")
-    p.add_argument("--only", nargs="*", help="labels of the settings to run (default: all)")
+                   help="sample cache folder, shared by every config (keys hold the settings and the hashes of the "
+                        "model, the sampling code and any fitted file)")
+    p.add_argument("--only", nargs="*", help="ids or labels of the settings to run (default: all)")
     args = p.parse_args(argv)
     cfg = load_frontier_config(args.config)
     if args.pipeline:
@@ -136,28 +178,30 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache)
     import torch
 
-    torch.set_num_threads(int(cfg.get("threads", 1)))
+    from bench.samplers import make_sampler_pipelines
     from evaluation.quality import SpriteScorer
+
+    torch.set_num_threads(int(cfg.get("threads", 1)))
 
     scorer = SpriteScorer(split_seed=int(cfg.get("split_seed", 0)))
     floor = scorer.floor(cfg["num_images"])
+    memorised = memorisation_scorer(scorer.real)
     pipes = make_sampler_pipelines(cfg["pipeline"])
     info = pipeline_info(cfg["pipeline"])
-    pipe_id = f"{info['path']}@{info['unet_sha256_16']}"
     rows = []
     for run in runs_of(cfg, args.only):
         t0 = time.perf_counter()
-        images, timing = sample_run(pipes, run, cfg, cache, pipe_id)
-        row = {**run, "timing": timing, "scores": scorer.score(images)}
+        images, timing = sample_run(pipes, run, cfg, cache, info)
+        row = {**run, "files_sha256": files_read(run, info["path"]), "timing": timing,
+               "scores": scorer.score(images), "memorisation": memorised(images)}
         rows.append(row)
         print(f"{run['label']:<40} NFE {run['nfe']:>4}  sprite-FID {row['scores']['sprite_fid']:.3f}  "
               f"P {row['scores']['precision']:.2f} R {row['scores']['recall']:.2f}  cpu {timing['cpu_s']:.0f} s"
               f"{' (cached)' if timing['from_cache'] else ''}  [{time.perf_counter() - t0:.0f} s]", flush=True)
     reference = next((r["scores"] for r in rows if r["label"] == cfg.get("reference")), None)
-    result = {"config": cfg, "pipeline": info, "floor": floor, "data_class_shares": scorer.data_shares_dict(),
-              "reference": cfg.get("reference"), "rows": rows, "command": " ".join(["python -m bench.sampler_frontier",
-                                                                                     *(argv or sys.argv[1:])]),
-              "date": time.strftime("%Y-%m-%d"), "threads": int(cfg.get("threads", 1))}
+    result = {**result_envelope("bench.sampler_frontier", argv, cfg["pipeline"]), "config": cfg, "floor": floor,
+              "data_class_shares": scorer.data_shares_dict(), "reference": cfg.get("reference"), "rows": rows,
+              "threads": int(cfg.get("threads", 1))}
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.json", json.dumps(result, indent=1) + "\n")
     table = markdown_table(rows, floor, reference)

@@ -1,8 +1,10 @@
-"""Sampling N sprites from a pipeline in seeded batches, timed, and what identifies the pipeline folder."""
+"""Sampling N sprites from a pipeline in seeded batches, timed, and what identifies the pipeline folder (its model
+hash)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -14,25 +16,59 @@ import numpy as np
 
 from evaluation.features import to_uint8_nhwc
 
-__all__ = ["pipeline_info", "sample_in_batches"]
+__all__ = ["file_sha256", "model_sha256", "pipeline_info", "sample_in_batches"]
+
+
+MODEL_FILES = ("unet/config.json", "unet/diffusion_pytorch_model*", "scheduler/scheduler_config.json",
+               "data_moments.safetensors")  # what a model hash covers; the first weights file that matches
+UNRECORDED_CONFIG_KEYS = ("_diffusers_version", "_name_or_path", "_use_default_values")  # not the model's
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_sha256(folder: str | Path) -> str | None:
+    """The sha256 (hex) of what a pipeline folder samples with: its UNet config and weights, its scheduler config
+    and its data moments (when present); configs compare as JSON without diffusers' bookkeeping keys
+    (``_diffusers_version``, ...), so re-saving with another diffusers keeps the hash. None without UNet weights."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for pattern in MODEL_FILES:
+        found = sorted(folder.glob(pattern))
+        if not found:
+            if pattern.startswith("unet/diffusion"):
+                return None
+            continue
+        path = found[0]
+        if path.suffix == ".json":
+            config = {k: v for k, v in json.loads(path.read_text()).items() if k not in UNRECORDED_CONFIG_KEYS}
+            digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        else:
+            digest = file_sha256(path)
+        h.update(f"{pattern}={digest}\n".encode())
+    return h.hexdigest()
 
 
 def pipeline_info(folder: str | Path) -> dict[str, Any]:
-    """What identifies a pipeline folder: its path, the training steps from its model card (if written) and
-    the first 16 hex digits of the sha256 of its UNet weights."""
+    """What identifies a pipeline folder: its path, the training steps from its model card (if written), the
+    first 16 hex digits of the sha256 of its UNet weights and the model hash (:func:`model_sha256`)."""
     folder = Path(folder)
-    info: dict[str, Any] = {"path": str(folder), "training_steps": None, "unet_sha256_16": None}
+    info: dict[str, Any] = {"path": str(folder), "training_steps": None, "unet_sha256_16": None,
+                            "model_sha256": None}
     card = folder / "README.md"
     if card.is_file():
         m = re.search(r"^- steps: (\d+)", card.read_text(errors="replace"), flags=re.M)
         info["training_steps"] = int(m.group(1)) if m else None
     weights = sorted((folder / "unet").glob("diffusion_pytorch_model*"))
     if weights:
-        h = hashlib.sha256()
-        with open(weights[0], "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        info["unet_sha256_16"] = h.hexdigest()[:16]
+        info["unet_sha256_16"] = file_sha256(weights[0])[:16]
+        info["model_sha256"] = model_sha256(folder)
     return info
 
 
