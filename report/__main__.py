@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     hw.r.text(f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} from `{rel(hw.pipeline)}`, student number "
-              f"{args.student_id}{' (quick mode: tiny sample counts, numbers not meaningful)' if args.quick else ''}."
-              " Every figure and table is followed by the command that made it.")
+              f"{args.student_id}{q2.student_note(args.student_id)}"
+              f"{' (quick mode: tiny sample counts, numbers not meaningful)' if args.quick else ''}."
+              " Every figure and table names the command that made it; the commands are in the appendix.")
     for part in (glossary, q1.theory, q1.schedule, q1.forward, q1.training, q1.sampling, q1.timing, q1.fid, q2.theory,
                  q2.implementation):
         part(hw)
@@ -81,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         from report.browser import print_pdf
 
         print_pdf(page, args.out / "report.pdf", work / "chromium-profile")
-    print(f"wrote {rel(md)}, {rel(page)}{' and report.pdf' if args.pdf else ''} in {time.perf_counter() - start:.0f} s")
+    took = time.perf_counter() - start
+    write_text_atomic(args.out / "run.md", "| generated | from | student number | mode | PDF | took |\n"
+                      "|---|---|---:|---|---|---:|\n"
+                      f"| {time.strftime('%Y-%m-%d %H:%M %Z')} | `{rel(hw.pipeline)}` | {args.student_id} | "
+                      f"{'quick' if args.quick else 'full'} | {'yes' if args.pdf else 'no'} | {took:,.0f} s "
+                      f"({took / 60:.0f} min) |\n")  # the README quotes it (bench/doc_tables.py)
+    print(f"wrote {rel(md)}, {rel(page)}{' and report.pdf' if args.pdf else ''} in {took:.0f} s")
     return 0
 
 

@@ -1,6 +1,6 @@
 """docs/theory.md, items 1-5: the diffusion results, checked numerically with the package's own code.
 
-Paper indexing in the names and comments (t = 1..T); the code's 0-based index is t - 1 (training/noise.py).
+Paper indexing in the names and comments (t = 1..T); the code's 0-based index is t - 1 (pipelines/schedule.py).
 Monte Carlo checks use float64, fixed seeds and tolerances of 5 standard errors.
 """
 
