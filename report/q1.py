@@ -294,7 +294,8 @@ def committed_tables(hw: Homework) -> None:
         if few:
             top = min(few, key=lambda x: x["scores"]["sprite_fid"])
             r.text(f"With the moments prior (@tab:fast, {fig}), the best setting within 10 UNet calls, "
-                   f"{setting_name(top)} at {top['nfe']}, reaches sprite-FID {num(top['scores']['sprite_fid'], '.3f')}, "
+                   f"{setting_name(top)} at {top['nfe']}, reaches sprite-FID "
+                   f"{num(top['scores']['sprite_fid'], '.3f')}, "
                    f"{num(top['scores']['sprite_fid'] / ref['scores']['sprite_fid'], '.2f')} times DDPM-500 from the "
                    f"same prior ({num(ref['scores']['sprite_fid'], '.3f')}), for "
                    f"{num(ref['nfe'] / top['nfe'], '.0f')} times fewer UNet calls. At the fewest calls measured, "
