@@ -1,7 +1,9 @@
 """The experiments behind ``python -m score_toy``: train the score models, run every sampler, measure, draw.
 
-``run(cfg, student_id, out)`` writes fig1..fig6 (PNG, numbered and captioned), ``metrics.json``, ``figures.json``
-and ``captions.md`` into ``out`` and returns the metrics. The score models train on the training split of the
+``run(cfg, student_id, out)`` writes fig1..fig6 (PNG; no number or caption drawn in), ``metrics.json``,
+``figures.json`` (file, label and caption of each figure; captions refer to each other as ``@fig:label``),
+``captions.md`` (the figures numbered, references resolved) and the Markdown tables ``table_*.md`` into ``out``
+and returns the metrics. The score models train on the training split of the
 course notebook's data set for the student (:func:`score_toy.mixture.course_samples`); held-out numbers use its
 test split, and ``metrics.json`` names the set behind every number (``evaluation_sets``). Every other random draw
 comes from a generator seeded from ``cfg["seed"]`` and the stage, so a run is deterministic on CPU.
@@ -28,6 +30,7 @@ from score_toy.models import NoiseConditionalScoreMLP, ScoreMLP
 from score_toy.plots import draw_density, draw_samples, draw_score_field, draw_trajectories, panels, save_figure
 from score_toy.samplers import annealed_langevin_dynamics, deterministic_ascent, langevin_dynamics
 from score_toy.sigmas import geometric_sigmas
+from score_toy.tables import captions_markdown, markdown_tables
 from score_toy.train import fit
 
 
@@ -73,9 +76,38 @@ def _weights(w: list[float]) -> str:
     return "(" + ", ".join(f"{v:.2f}" for v in w) + ")"
 
 
+def _point(p: list[float]) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in p) + ")"
+
+
+def _mixture_formula(se: dict[str, Any]) -> str:
+    """``0.8 N((5, 5), I) + 0.2 N((-5, -5), I)`` from the song_ermon settings (C_k when not the identity)."""
+    eye = [[1.0, 0.0], [0.0, 1.0]]
+    return " + ".join(f"{float(w):g} N({_point(m)}, {'I' if [[float(v) for v in r] for r in c] == eye else f'C_{k}'})"
+                      for k, (w, m, c) in enumerate(zip(se["weights"], se["means"], se["covariances"],
+                                                        strict=True), start=1))
+
+
+def exact_score_fn(mixture: GaussianMixture2D) -> Callable[[Tensor, Any], Tensor]:
+    """The exact score of p (sigma None) or of p_sigma as a score model: sigma may be a number or one value per
+    point (as NCSMLoss passes it)."""
+
+    def score(x: Tensor, sigma: float | Tensor | None) -> Tensor:
+        if sigma is None or not isinstance(sigma, Tensor) or sigma.numel() == 1:
+            return mixture.score_fn(x, None if sigma is None else float(sigma))
+        out = torch.empty_like(x)
+        for value in torch.unique(sigma):
+            at = sigma == value
+            out[at] = mixture.score_fn(x[at], float(value))
+        return out
+
+    return score
+
+
 def _train(model: torch.nn.Module, loss, data: Tensor, test: Tensor, section: dict[str, Any],
-           generator: torch.Generator, eval_seed: int) -> dict[str, Any]:
-    """Fit ``model`` on ``data``; then its loss on the whole training and test splits, with the same noise seed."""
+           generator: torch.Generator, eval_seed: int, mixture: GaussianMixture2D) -> dict[str, Any]:
+    """Fit ``model`` on ``data``; then its loss on the whole training and test splits, and the loss of the exact
+    score of the true mixture on the same points with the same noise (the floor the model is measured against)."""
     start = time.perf_counter()
     history = fit(model, loss, data, steps=section["steps"], batch_size=section["batch_size"], lr=float(section["lr"]),
                   generator=generator)
@@ -84,10 +116,14 @@ def _train(model: torch.nn.Module, loss, data: Tensor, test: Tensor, section: di
     return {"steps": section["steps"], "final_loss": sum(tail) / len(tail),
             "train_loss": evaluate_loss(model, loss, data, torch.Generator().manual_seed(eval_seed)),
             "test_loss": evaluate_loss(model, loss, test, torch.Generator().manual_seed(eval_seed)),
+            "exact_train_loss": evaluate_loss(exact_score_fn(mixture), loss, data,
+                                              torch.Generator().manual_seed(eval_seed)),
+            "exact_test_loss": evaluate_loss(exact_score_fn(mixture), loss, test,
+                                             torch.Generator().manual_seed(eval_seed)),
             "seconds": seconds}
 
 
-def evaluate_loss(model: torch.nn.Module, loss, x: Tensor, generator: torch.Generator) -> float:
+def evaluate_loss(model: Callable[[Tensor, Any], Tensor], loss, x: Tensor, generator: torch.Generator) -> float:
     """``loss`` of the trained ``model`` on all of ``x`` at once (no update); its noise comes from ``generator``."""
     return float(loss(model, x, generator).detach())
 
@@ -117,6 +153,7 @@ def sample_metrics(mixture: GaussianMixture2D, x: Tensor, ref_p: Tensor, ref_ps:
         "energy_distance_p_sigma": energy_distance(xf, ref_ps) if ok else math.nan,
         "energy_distance_test": energy_distance(xf, test) if ok else math.nan,
         "mean_log_p": mean_log_likelihood(mixture, xf) if ok else math.nan,
+        "n": int(x.shape[0]),
         "n_nonfinite": int((~finite).sum()),
     }
 
@@ -151,12 +188,13 @@ class Experiment:
         """The input scale of a model at noise level ``sigma``: the std of the noisy training data, or 1."""
         return math.sqrt(self.data_var + sigma**2) if self.cfg["input_scaling"] else 1.0
 
-    def save(self, fig, name: str, caption: str) -> None:
-        """Write the next numbered, captioned figure and record it."""
+    def save(self, fig, name: str, label: str, caption: str) -> None:
+        """Write the next figure and record it with its ``label`` (what captions and documents refer to it by, as
+        ``@fig:label``) and its caption. The picture holds neither: documents number and caption it."""
         number = len(self.figures) + 1
         file = f"fig{number}_{name}.png"
-        save_figure(fig, self.out / file, number, caption, dpi=self.cfg["plot"]["dpi"])
-        self.figures.append({"number": number, "file": file, "caption": caption})
+        save_figure(fig, self.out / file, dpi=self.cfg["plot"]["dpi"])
+        self.figures.append({"number": number, "label": label, "file": file, "caption": caption})
         self.log(f"  wrote {file}")
 
 
@@ -193,26 +231,33 @@ def figure_analytic_score(exp: Experiment) -> None:
     draw_density(ax[0, 0], exp.mixture, exp.extent, exp.density_grid)
     draw_score_field(ax[0, 0], exp.mixture.score_fn, None, exp.extent, exp.arrows)
     ax[0, 0].set_title(f"p(x) and its score, weights {_weights(exp.true_weights)}", fontsize=9)
-    exp.save(fig, "analytic_score", f"The analytic score grad log p(x) of student {exp.student_id}'s two-component "
-             "mixture (arrows, length growing like the square root of |score|) over the density p (blue contours). "
-             "Arrows point to the nearer mode and vanish at the modes.")
+    exp.save(fig, "analytic_score", "toy-analytic-score", f"The analytic score grad log p(x) of student "
+             f"{exp.student_id}'s two-component mixture (arrows, length growing like the square root of |score|) over "
+             "the density p (blue contours); the panel title gives the mixture's weights.")
 
 
 def train_fixed_sigma_model(exp: Experiment, sigma: float, loss: str, stage: int,
                             init_stage: int) -> tuple[ScoreMLP, dict[str, Any]]:
     """A ScoreMLP trained with ``loss`` at noise level ``sigma`` and its row of metrics.json. ``init_stage`` seeds
     its initial weights; ``stage`` its training (generator 10 + stage), its losses (130 + stage) and its score
-    errors (60 + stage on fresh draws, 110 + stage on the test split)."""
+    errors (60 + stage on fresh draws of p_sigma, 110 + stage on the test split, 160 + stage on fresh draws of p
+    against the score of p itself)."""
     fixed, seed = exp.cfg["fixed_sigma"], exp.cfg["seed"]
     torch.manual_seed(1000 * seed + init_stage)
     model = ScoreMLP(fixed["hidden"], fixed["depth"], sigma=sigma, input_scale=exp.input_scale(sigma))
     info = _train(model, fixed_sigma_loss(loss, sigma, exp.cfg["ssm"]), exp.data, exp.test, fixed,
-                  exp.generator(10 + stage), 1000 * seed + 130 + stage)
+                  exp.generator(10 + stage), 1000 * seed + 130 + stage, exp.mixture)
     err = relative_score_error(model, exp.mixture, sigma, exp.cfg["n_eval"], exp.generator(60 + stage))
     err_test = relative_score_error(model, exp.mixture, sigma, generator=exp.generator(110 + stage), points=exp.test)
+    err_p = relative_score_error(lambda x, _: model(x, sigma), exp.mixture, None, exp.cfg["n_eval"],
+                                 exp.generator(160 + stage))
     exp.log(f"  trained ScoreMLP ({loss}) at sigma={sigma:g}: relative score error {err:.2e}")
-    return model, {"model": "ScoreMLP", "loss": loss, "sigma": sigma, **info, "relative_score_error": err,
-                   "relative_score_error_test": err_test}
+    ssm = exp.cfg["ssm"]
+    projections = {"projections": f"{ssm['n_projections']} {ssm['projection']} projection"
+                                  f"{'s' if ssm['n_projections'] > 1 else ''}"} if loss.startswith("ssm") else {}
+    return model, {"model": "ScoreMLP", "size": f"{fixed['hidden']} x {fixed['depth']}", "loss": loss,
+                   **projections, "sigma": sigma, **info, "relative_score_error": err,
+                   "relative_score_error_test": err_test, "relative_error_to_score_of_p": err_p}
 
 
 SSM_COMPARISON_STAGE, SSM_COMPARISON_INIT = 5, 150  # the seeds of the SSM-VR comparison model
@@ -247,11 +292,11 @@ def figure_learned_fields(exp: Experiment, models: dict[float, ScoreMLP], rows: 
         err = next(r["relative_score_error"] for r in rows if r["sigma"] == sigma and r["loss"] == fixed["loss"])
         ax[0, j].set_title(f"learned s_theta(x), sigma={sigma:g}\nrelative error {err:.1e}", fontsize=9)
         ax[1, j].set_title(f"analytic grad log p_sigma, sigma={sigma:g}\nmax |score| on grid {sc:.2g}", fontsize=9)
-    exp.save(fig, "learned_score_fields", f"Top: score models s_theta(x) trained with {fixed['loss'].upper()} at one "
-             f"noise level each ({fixed['steps']} steps on the {exp.data.shape[0]} training points of the course "
-             "data set). Bottom: the analytic score of the matching perturbed density p_sigma = p * N(0, sigma^2 I) "
-             "(contours); the two panels of a column share the arrow scale. Larger sigma gives a smoother, weaker "
-             "field that is easier to learn.")
+    exp.save(fig, "learned_score_fields", "toy-learned-fields", f"Top: score models s_theta(x) trained with "
+             f"{fixed['loss'].upper()} at one noise level each ({fixed['steps']} steps on the {exp.data.shape[0]} "
+             "training points of the course data set), over the density p_sigma; the panel titles give the relative "
+             "score error against grad log p_sigma. Bottom: the analytic score of the matching perturbed density "
+             "p_sigma = p * N(0, sigma^2 I); the two panels of a column share the arrow scale.")
 
 
 # --------------------------------------------------------------------------------------------------- samplers
@@ -298,11 +343,11 @@ def figure_trajectories(exp: Experiment, runs: SamplerRuns) -> None:
             draw_trajectories(ax[r, c], runs.results[name, label][1], exp.extent)
             ax[r, c].set_title(f"{name}, {label}", fontsize=9)
     ascent, langevin = sampling["ascent"], sampling["langevin"]
-    exp.save(fig, "trajectories", f"Trajectories from {sampling['n_trajectories']} starting points (circles; stars "
-             f"are the end points) over p. Top: deterministic ascent x <- x + eps s(x) (eps = {ascent['step_size']}, "
-             f"{ascent['n_steps']} steps) climbs to the nearest mode. Bottom: Langevin dynamics x <- x + eps/2 s(x) + "
-             f"sqrt(eps) z (eps = {langevin['step_size']}, {langevin['n_steps']} steps) reaches a mode and then "
-             f"wanders around it. Left: exact score of p; right: the learned model at sigma = {sigma:g}.")
+    exp.save(fig, "trajectories", "toy-trajectories", f"Trajectories of the first {sampling['n_trajectories']} "
+             "starting points of @fig:toy-samples (circles; stars are the end points) over p. Top: deterministic "
+             f"ascent x <- x + eps s(x) (eps = {ascent['step_size']}, {ascent['n_steps']} steps). Bottom: Langevin "
+             f"dynamics x <- x + eps/2 s(x) + sqrt(eps) z (eps = {langevin['step_size']}, {langevin['n_steps']} "
+             f"steps). Left: exact score of p; right: the learned model at sigma = {sigma:g}.")
 
 
 def figure_samples(exp: Experiment, runs: SamplerRuns) -> None:
@@ -323,12 +368,12 @@ def figure_samples(exp: Experiment, runs: SamplerRuns) -> None:
             draw_samples(ax[r, c], x, exp.extent)
             ax[r, c].set_title(f"{name}, {label}\nweights {_weights(estimate_weights(mixture, x).tolist())}",
                                fontsize=8)
-    exp.save(fig, "samples", f"{n} points from each method (orange) over p (contours), all from the same uniform "
-             f"starts on {sampling['start_box']}^2; titles give the mode weights found (true "
-             f"{_weights(exp.true_weights)}). Deterministic ascent collapses every point onto a mode. Langevin "
-             f"dynamics spreads them like p (exact score of p) or like the wider p_{sigma:g} (exact or learned score "
-             f"at sigma = {sigma:g}), but its weights are the shares of the starts in the two basins of attraction, "
-             "because no point crosses between modes.")
+    fig.suptitle(f"true weights {_weights(exp.true_weights)}", fontsize=10)
+    exp.save(fig, "samples", "toy-samples", f"{n} points from each method (orange) over p (contours), all from the "
+             f"same uniform starts on {sampling['start_box']}^2. Top row: i.i.d. samples of p, then deterministic "
+             "ascent; bottom row: i.i.d. samples of p_{s}, then Langevin dynamics; each with the exact score of p, "
+             "the exact score of p_{s} and the learned model at sigma = {s}. Panel titles give the mode weights "
+             "found, the figure title the true ones.".replace("{s}", f"{sigma:g}"))
 
 
 # ----------------------------------------------------------------------------------- noise-conditional model
@@ -339,13 +384,14 @@ def train_noise_conditional(exp: Experiment) -> tuple[NoiseConditionalScoreMLP, 
     model = NoiseConditionalScoreMLP(nc["hidden"], nc["depth"],
                                      data_std=math.sqrt(exp.data_var) if exp.cfg["input_scaling"] else None)
     loss = NCSMLoss(nc["sigma_min"], nc["sigma_max"], nc["sampling"], nc["n_levels"])
-    info = _train(model, loss, exp.data, exp.test, nc, exp.generator(50), 1000 * seed + 140)
+    info = _train(model, loss, exp.data, exp.test, nc, exp.generator(50), 1000 * seed + 140, mixture)
     errors = {f"{float(s):g}": relative_score_error(model, mixture, float(s), exp.cfg["n_eval"], exp.generator(70 + i))
               for i, s in enumerate(nc["field_sigmas"])}
     errors_test = {f"{float(s):g}": relative_score_error(model, mixture, float(s), points=exp.test,
                                                          generator=exp.generator(120 + i))
                    for i, s in enumerate(nc["field_sigmas"])}
-    row = {"model": "NoiseConditionalScoreMLP", "loss": f"ncsm ({nc['sampling']})",
+    row = {"model": "NoiseConditionalScoreMLP", "size": f"{nc['hidden']} x {nc['depth']}",
+           "loss": f"ncsm ({nc['sampling']})",
            "sigma": [float(nc["sigma_min"]), float(nc["sigma_max"])], **info,
            "relative_score_error": errors, "relative_score_error_test": errors_test}
     exp.log(f"  trained NoiseConditionalScoreMLP: relative score errors {errors}")
@@ -393,7 +439,7 @@ def figure_noise_conditional(exp: Experiment, model: NoiseConditionalScoreMLP, e
         ax[1, j].axis("off")
     bottom = [(runs.results["annealed Langevin", "exact scores of p_sigma"][0], "annealed Langevin, exact scores"),
               (runs.results["annealed Langevin", "learned s_theta(x, sigma)"][0], "annealed Langevin, learned"),
-              (runs.results["Langevin", runs.sources[2][0]][0], f"Langevin, learned sigma={sigma:g} (fig. 4)")]
+              (runs.results["Langevin", runs.sources[2][0]][0], f"Langevin, learned sigma={sigma:g}")]
     for j, (x, title) in enumerate(bottom):
         draw_density(ax[2, j], mixture, exp.extent, exp.density_grid)
         draw_samples(ax[2, j], x, exp.extent)
@@ -403,14 +449,17 @@ def figure_noise_conditional(exp: Experiment, model: NoiseConditionalScoreMLP, e
     ax[2, 3].set_title("annealed Langevin, learned:\nposition at the end of each level", fontsize=9)
     for j in range(4, cols):
         ax[2, j].axis("off")
-    exp.save(fig, "noise_conditional", f"One noise-conditional model s_theta(x, sigma) = f(x, log sigma) / sigma "
-             f"trained with lambda(sigma) = sigma^2 over sigma in [{nc['sigma_min']:g}, {nc['sigma_max']:g}] "
-             f"({nc['sampling']}, {nc['steps']} steps). Row 1: its fields; row 2: the analytic fields of p_sigma "
-             f"(same arrow scale per column); compare with figure 2. Row 3: annealed Langevin dynamics "
+    fig.suptitle(f"true weights {_weights(exp.true_weights)}", fontsize=10)
+    exp.save(fig, "noise_conditional", "toy-noise-conditional", "One noise-conditional model s_theta(x, sigma) = "
+             f"f(x, log sigma) / sigma trained with lambda(sigma) = sigma^2 over sigma in [{nc['sigma_min']:g}, "
+             f"{nc['sigma_max']:g}] ({nc['sampling']}, {nc['steps']} steps). Row 1: its fields (titles: relative "
+             "score error); row 2: the analytic fields of p_sigma (same arrow scale per column); compare with the "
+             "single-level models of @fig:toy-learned-fields. Row 3: annealed Langevin dynamics "
              f"({nc['n_levels']} geometric levels from {nc['sigma_max']:g} to {nc['sigma_min']:g}, "
              f"{annealed['n_steps_each']} steps each, eps = {annealed['step_size']}) with exact and learned scores, "
-             f"and plain Langevin with the sigma = {sigma:g} model from figure 4, all from the same starts (true "
-             f"weights {_weights(exp.true_weights)}); the last panel follows {k} points from level to level.")
+             f"and plain Langevin with the sigma = {sigma:g} model of @fig:toy-samples, all from the same starts "
+             f"(titles: weights found; figure title: the true ones); the last panel follows {k} points from level "
+             "to level.")
 
 
 # ------------------------------------------------------------------------------------------- Song and Ermon
@@ -432,26 +481,28 @@ def figure_song_ermon(exp: Experiment) -> dict[str, Any]:
     ax[0, 3].bar(labels, vals, yerr=errs, color=["gray", "tab:blue", "tab:red", "tab:green"], capsize=3)
     ax[0, 3].axhline(song["true_weights"][0], color="gray", lw=0.8, ls="--")
     ax[0, 3].set_ylim(0, 1)
-    ax[0, 3].set_title("weight of the mode at (5, 5)", fontsize=9)
     ax[0, 3].tick_params(labelsize=8)
-    exp.save(fig, "song_ermon", f"Song & Ermon (2019), Fig. 3, reproduced with exact scores: p = 0.8 N((5,5), I) + "
-             f"0.2 N((-5,-5), I), {se['n_samples']} starts uniform on {se['start_box']}^2. Langevin dynamics "
-             f"(eps = {se['langevin']['step_size']}, {se['langevin']['n_steps']} steps) keeps the even split of the "
-             f"starts; annealed Langevin ({se['annealed']['n_levels']} levels from {se['annealed']['sigma_max']:g} to "
-             f"{se['annealed']['sigma_min']:g}, eps = {se['annealed']['step_size']}, "
-             f"{se['annealed']['n_steps_each']} steps each) recovers 0.8 / 0.2. Bars: weight of the (5, 5) mode, +- "
-             "one binomial standard error.")
+    ax[0, 3].set_title(f"weight of the mode at {_point(se['means'][0])}", fontsize=9)
+    exp.save(fig, "song_ermon", "toy-song-ermon", f"Song & Ermon (2019), Fig. 3, reproduced with exact scores: p = "
+             f"{_mixture_formula(se)}, {se['n_samples']} starts uniform on {se['start_box']}^2. From left: i.i.d. "
+             f"draws of p; Langevin dynamics (eps = {se['langevin']['step_size']}, {se['langevin']['n_steps']} "
+             f"steps); annealed Langevin ({se['annealed']['n_levels']} levels from {se['annealed']['sigma_max']:g} to "
+             f"{se['annealed']['sigma_min']:g}, eps = {se['annealed']['step_size']}, {se['annealed']['n_steps_each']} "
+             "steps each) from the same starts; panel titles give the weights found. Bars: weight of the mode at "
+             f"{_point(se['means'][0])}, +- one binomial standard error; dashed line: its true weight "
+             f"{se['weights'][0]:g}.")
     del song["samples"]
     return song
 
 
 # ------------------------------------------------------------------------------------------------------- run
 def write_outputs(exp: Experiment, metrics: dict[str, Any]) -> None:
-    """metrics.json, figures.json and captions.md."""
+    """metrics.json, figures.json, captions.md and the Markdown tables."""
     write_text_atomic(exp.out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     write_text_atomic(exp.out / "figures.json", json.dumps(exp.figures, indent=2) + "\n")
-    write_text_atomic(exp.out / "captions.md", "".join(f"## Figure {f['number']}\n\n![Figure {f['number']}]"
-                                                        f"({f['file']})\n\n{f['caption']}\n\n" for f in exp.figures))
+    write_text_atomic(exp.out / "captions.md", captions_markdown(exp.figures))
+    for name, table in markdown_tables(metrics).items():
+        write_text_atomic(exp.out / name, table)
 
 
 def run(cfg: dict[str, Any], student_id: int | str, out: str | Path,
@@ -528,6 +579,7 @@ def song_ermon(cfg: dict[str, Any], generator: torch.Generator) -> dict[str, Any
         "mixture": mix,
         "samples": samples,
         "true_weights": mix.weights.tolist(),
+        "means": mix.means.tolist(),
         "n_samples": n,
         "weights": weights,
         "standard_errors": {key: [math.sqrt(max(v * (1 - v), 0.0) / n) for v in w] for key, w in weights.items()},

@@ -1,9 +1,8 @@
-"""Drawing helpers: density contours, score fields, samples, trajectories, and numbered, captioned figure files."""
+"""Drawing helpers: density contours, score fields, samples, trajectories, and the figure files (no caption drawn)."""
 
 from __future__ import annotations
 
 import io
-import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -98,17 +97,11 @@ def panels(rows: int, cols: int, size: float = 3.2) -> tuple[Figure, np.ndarray]
     return fig, axes
 
 
-def save_figure(fig: Figure, path: str | Path, number: int, caption: str, dpi: int = 72) -> Path:
-    """Write the figure with "Figure <number>. <caption>" printed under the panels, as a 256-colour PNG (small
-    files); atomic (score_toy.atomic). The figure must use the constrained layout (see ``panels``)."""
+def save_figure(fig: Figure, path: str | Path, dpi: int = 72) -> Path:
+    """Write the figure as a 256-colour PNG (small files); atomic (score_toy.atomic). No number and no caption are
+    drawn into the picture: a document numbers its figures itself (``captions.md``, the report) and prints the
+    caption under them."""
     path = Path(path)
-    width_in, height_in = fig.get_size_inches()
-    lines = textwrap.wrap(f"Figure {number}. {caption}", width=max(40, int(width_in * 13.5)))
-    caption_in = 0.25 + 0.19 * len(lines)
-    fig.set_size_inches(width_in, height_in + caption_in)
-    footer = caption_in / (height_in + caption_in)
-    fig.get_layout_engine().set(rect=(0, footer, 1, 1 - footer - 0.1 / (height_in + caption_in)), h_pad=0.06)
-    fig.text(0.012, footer - 0.08 / (height_in + caption_in), "\n".join(lines), ha="left", va="top", fontsize=10)
     try:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,10 @@ import torch
 from score_toy import experiments
 from score_toy.__main__ import main
 from score_toy.config import load_config
-from score_toy.experiments import OutputDirError, claim_output_dir
-from score_toy.mixture import course_samples
+from score_toy.experiments import OutputDirError, claim_output_dir, exact_score_fn
+from score_toy.mixture import GaussianMixture2D, course_samples
+from score_toy.plots import panels, save_figure
+from score_toy.tables import TABLES, resolve_figure_refs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,12 +36,24 @@ def test_quick_run_writes_numbered_captioned_figures_and_finite_metrics(tmp_path
     assert metrics["student_id"] == "42"
     figures = metrics["figures"]
     assert [f["number"] for f in figures] == list(range(1, 7))
+    labels = [f["label"] for f in figures]
+    assert len(set(labels)) == 6 and all(label.startswith("toy-") for label in labels)
     for f in figures:
         png = out / f["file"]
         assert f["file"].startswith(f"fig{f['number']}_") and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(f["caption"]) > 40
+        # captions refer to other figures by label only, never by a number a document would contradict
+        assert not re.search(r"(?<!\(2019\), )\bfig(ure|\.)?\s*\d", f["caption"], re.I), f["caption"]  # a paper's
+        assert set(re.findall(r"@fig:([\w-]+)", f["caption"])) <= set(labels)
     assert json.loads((out / "figures.json").read_text()) == figures
-    assert "## Figure 6" in (out / "captions.md").read_text()
+    captions = (out / "captions.md").read_text()
+    assert "## Figure 6" in captions and "@fig:" not in captions
+    assert "compare with the single-level models of Figure 2" in captions  # the noise-conditional figure's reference
+    for name, label in TABLES.items():  # the Markdown tables documents quote
+        assert label.startswith("toy-") and (out / name).read_text().startswith("| ")
+    samplers = (out / "table_samplers.md").read_text().splitlines()
+    assert len(samplers) == 2 + len(metrics["samplers"])
+    assert f"{metrics['samplers'][-1]['energy_distance_p']:.3f}" in samplers[-1]
 
     # trained on the course data set's training split, held-out numbers on its test split
     assert metrics["data"] == {**metrics["data"], "n_samples": 5000, "train_split": 0.8, "n_train": 4000,
@@ -103,3 +118,27 @@ def test_output_dir_holding_another_run_is_refused(tmp_path, capsys):
         assert main(["--quick", "--student-id", bad, "--out", str(tmp_path / "new")]) == 2
         assert "student_id must be a whole number" in capsys.readouterr().err
         assert not (tmp_path / "new").exists()
+
+
+def test_figures_hold_no_caption_and_references_resolve_by_label(tmp_path):
+    """A saved PNG is the panels alone (its pixel size is the figure's: no caption strip added), and captions.md
+    turns @fig:label into the run's own numbers; an unknown label is an error, not a wrong number."""
+    fig, _ = panels(1, 2, size=2.0)
+    from PIL import Image
+
+    assert Image.open(save_figure(fig, tmp_path / "f.png", dpi=50)).size == (200, 100)
+    figures = [{"number": 1, "label": "toy-a"}, {"number": 2, "label": "toy-b"}]
+    assert resolve_figure_refs("see @fig:toy-b and @fig:toy-a.", figures) == "see Figure 2 and Figure 1."
+    with pytest.raises(ValueError, match="@fig:toy-c"):
+        resolve_figure_refs("@fig:toy-c", figures)
+
+
+def test_exact_score_fn_takes_one_sigma_per_point():
+    """The exact score used as a model under NCSMLoss: per-point sigmas give each point its own p_sigma's score."""
+    mixture = GaussianMixture2D.from_student_id(12345678)
+    x = torch.randn(6, 2, dtype=torch.float64) * 4
+    sigma = torch.tensor([1.0, 3.0, 1.0, 20.0, 3.0, 7.0], dtype=torch.float64)
+    got = exact_score_fn(mixture)(x, sigma)
+    want = torch.stack([mixture.perturbed(float(s)).score(x[i:i + 1])[0] for i, s in enumerate(sigma)])
+    assert torch.allclose(got, want, rtol=0, atol=1e-12)
+    assert torch.equal(exact_score_fn(mixture)(x, None), mixture.score(x))
