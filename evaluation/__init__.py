@@ -8,7 +8,9 @@ Modules: :mod:`evaluation.metrics` (the distances), :mod:`evaluation.features` (
 :mod:`evaluation.train_classifier` (trains the sprite network), :mod:`evaluation.scoring` (sprite-FID/KID of
 feature sets, the real floor, class predictions and class match), :mod:`evaluation.quality` (every number of a
 sample set in one call), :mod:`evaluation.inception` (FID Inception-v3, local weights only),
-:mod:`evaluation.export` (PNG folders for pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes),
+:mod:`evaluation.dinov2` (DINOv2 through transformers, local weights only), :mod:`evaluation.feature_spaces` (the
+sprite, Inception and DINOv2 spaces of ``python -m evaluation.score``), :mod:`evaluation.export` (PNG folders for
+pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes),
 :mod:`evaluation.calibrate` (floor and sanity numbers), :mod:`evaluation.splits` (mirror-pair splits); for the
 benchmarks: :mod:`evaluation.sampling` (seeded, timed sampling), :mod:`evaluation.neighbours` (memorisation),
 :mod:`evaluation.plots` (figures) and :mod:`evaluation.output` (output folders).

@@ -150,9 +150,10 @@ def test_score_command_on_a_png_folder_and_an_npz(tmp_path, sprites_arrays, caps
     assert score_main([str(tmp_path / "a"), str(tmp_path / "b.npz"), "--kid-subsets", "5",
                        "--json", str(tmp_path / "s.json")]) == 0
     result = json.loads((tmp_path / "s.json").read_text())
-    assert result["sprite_fid"] == pytest.approx(sprite_fid(images[::6], images[1::6]), rel=1e-9)
-    assert result["n_generated"] == 298 and result["sprite_features_version"] == "v1"
-    assert "inception_fid" not in result
+    sprite = result["spaces"]["sprite"]
+    assert sprite["fd"] == pytest.approx(sprite_fid(images[::6], images[1::6]), rel=1e-9)
+    assert result["n_generated"] == 298 and "sprite network v1" in sprite["network"]
+    assert list(result["spaces"]) == ["sprite"]  # the default: the offline space only
     capsys.readouterr()
     assert score_main([str(tmp_path / "a"), "--inception-weights", str(tmp_path / "none.pth")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err
