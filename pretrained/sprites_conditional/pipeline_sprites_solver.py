@@ -1,0 +1,152 @@
+# Written by spritediff's save_pretrained from its pipelines/pipeline_sprites_solver.py, imports made relative
+# (diffusers' custom-pipeline layout); the package's module is the source: edit that, not this copy.
+"""Fast sampling of a sprites UNet with the update rules of :mod:`pipelines.samplers` (DPM-Solver++(2M), its SDE
+variant, Karras' Heun with churn, Euler, ancestral Euler), on the Karras sigma schedule or the model's own
+discrete sigmas, from N(0, I) or the data prior at T.
+
+    x_T ~ prior at sigma_0;  x = x_T / alpha_0  (the VE form);  for each step: x = rule(D, x, step, memory, noise)
+
+The loop is below; the rules, their papers and equations are in :mod:`pipelines.samplers`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils.torch_utils import randn_tensor
+
+from .sprites_common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
+from .sprites_fitted_solver import FittedSolver
+from .sprites_hub import HubPushMixin
+from .sprites_labels import ClassConditioning
+from .sprites_prior import DataPriorMixin
+from .sprites_samplers import KARRAS_RANGES, RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
+from .sprites_schedule import read_schedule, spaced_timesteps
+
+
+class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+    """Sampling with a fast solver: ``sampler`` is one of ``pipelines.samplers.RULES``."""
+
+    model_cpu_offload_seq = "unet"
+
+    def __init__(self, unet, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        sampler: str = "dpmpp_2m_sde",
+        nfe: int = 10,
+        sigma_schedule: str = "karras",
+        timestep_spacing: str | None = None,
+        karras_range: str = "full",
+        churn: float = 0.0,
+        s_tmin: float = 0.0,
+        s_tmax: float = math.inf,
+        s_noise: float = 1.0,
+        eta: float = 1.0,
+        fitted: str | dict | None = None,
+        prior: str = "standard",
+        prior_rank: int = 16,
+        class_labels: Any = None,
+        guidance_scale: float = 1.0,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        return_intermediates: bool = False,
+        intermediate_every: int = 1,
+        return_dict: bool = True,
+    ) -> SpritesPipelineOutput | tuple:
+        """Sample ``batch_size`` sprites in at most ``nfe`` UNet evaluations.
+
+        Args:
+            batch_size: number of images.
+            generator: a ``torch.Generator`` (or one per sample) for x_T and every noise draw.
+            sampler: "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler" or "euler_ancestral".
+            nfe: UNet evaluations (Heun takes (nfe + 1) // 2 steps; the others nfe steps). With classifier-free
+                guidance one evaluation is one batched UNet call on both halves.
+            sigma_schedule: "karras" (Karras et al. 2022, rho = 7) or "discrete" (the model's sigmas at
+                ``timestep_spacing`` integer timesteps).
+            timestep_spacing: for "discrete" (and the "spaced" Karras range): "leading", "trailing" or
+                "linspace"; None: the scheduler config's.
+            karras_range: the Karras sigmas' range: "full" (the model's sigma(T-1) down to sigma(0), Karras et al.
+                and diffusers' DPMSolverMultistepScheduler) or "spaced" (between the sigmas of the first and last
+                ``timestep_spacing`` timestep, as diffusers' Euler and Heun schedulers with use_karras_sigmas).
+            churn, s_tmin, s_tmax, s_noise: Karras' S_churn, S_tmin, S_tmax, S_noise (``sampler="heun"``).
+            eta: noise scale of "euler_ancestral" and "dpmpp_2m_sde" (1: the SDE, 0: deterministic).
+            fitted: a fitted solver (``pipelines.fitted_solver``: a JSON path - an existing file as given, else
+                relative to the pipeline folder - or a dict) for ``sampler="dpmpp_2m"`` on Karras sigmas: its
+                per-step weights replace DPM-Solver++(2M)'s; ``nfe`` must be the one it was fitted for, and
+                ``prior`` should be the one it was fitted from (its file records it).
+            prior, prior_rank: x_T from N(0, I) ("standard") or the data prior (``pipelines.prior.PRIORS``).
+            class_labels, guidance_scale: as in the DDPM and DDIM pipelines (conditional UNets).
+            latents: x_T itself (the VP x at the first sigma), shape (batch_size, C, H, W); ``prior`` is not applied.
+            output_type: "pil", "np" or "pt".
+            return_intermediates: also return x_T and the VP x after every ``intermediate_every``-th step.
+            return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
+        """
+        _, alphas_cumprod = read_schedule(self.scheduler)
+        T = len(alphas_cumprod)
+        if sampler not in RULES:
+            raise ValueError(f"sampler must be one of {', '.join(RULES)}, got {sampler!r}")
+        if isinstance(nfe, bool) or not isinstance(nfe, numbers.Integral) or not 1 <= nfe <= T:
+            raise ValueError(f"nfe must be an integer from 1 to {T}, got {nfe!r}")
+        if sigma_schedule not in SIGMA_SCHEDULES:
+            raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {sigma_schedule!r}")
+        if karras_range not in KARRAS_RANGES:
+            raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
+        for name, value in (("churn", churn), ("s_noise", s_noise), ("eta", eta)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        steps = steps_for_nfe(sampler, int(nfe))
+        timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
+        shape = check_sampling_args(self.unet, batch_size, generator, latents, steps, T, timestep_spacing,
+                                    output_type, intermediate_every)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        device, dtype = self._execution_device, self.unet.dtype
+
+        denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
+        spaced = sigma_schedule == "discrete" or karras_range == "spaced"
+        timesteps = spaced_timesteps(T, steps, timestep_spacing) if spaced else None
+        if fitted is not None:
+            if sampler != "dpmpp_2m" or sigma_schedule != "karras" or karras_range != "full":
+                raise ValueError("a fitted solver is a DPM-Solver++(2M) on the full Karras range: use "
+                                 "sampler='dpmpp_2m', sigma_schedule='karras', karras_range='full' (got "
+                                 f"{sampler!r}, {sigma_schedule!r}, {karras_range!r})")
+            fitted = FittedSolver.load(self._fitted_path(fitted) if not isinstance(fitted, dict) else fitted)
+        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta,
+                            rho=fitted.rho if fitted else 7.0, karras_range=karras_range)
+        plan = fitted.apply(plan) if fitted else plan
+        scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
+        x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
+        x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
+        kept = [x / scale] if return_intermediates else None
+        rule, memory = RULES[sampler], {}
+
+        def noise() -> torch.Tensor:
+            return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+
+        with cond.applied(self.unet):
+            for i, step in enumerate(self.progress_bar(plan)):
+                x = rule(denoise, x, step, memory, noise)
+                if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(plan)):
+                    kept.append(x / math.sqrt(1 + step.sigma_next**2))
+        assert denoise.calls == unet_calls(sampler, steps)  # the NFE the caller asked for (or one less for Heun)
+
+        return pipeline_output(self, x, kept, output_type, return_dict)
+
+    def _fitted_path(self, path: str) -> Path:
+        """A fitted solver's file: as given if it exists, else relative to the folder the pipeline came from."""
+        path = Path(path)
+        folder = getattr(self.config, "_name_or_path", None)
+        return path if path.is_file() or path.is_absolute() or not folder else Path(folder) / path
+
+# diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
+from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401
