@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--ddpm-steps", type=int, default=None, help="no-noise: DDPM steps (default all T)")
-    p.add_argument("--student-id", type=int, default=810101504)
+    p.add_argument("--student-id", type=int, default=None,
+                   help="why-noise: the student number (default: the placeholder of configs/score_toy.yaml)")
     p.add_argument("--steps", type=int, default=2000, help="why-noise: training steps per score model")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -152,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.figure == "no-noise":
         result = no_noise(args.pipeline, args.out, args.n, args.ddpm_steps)
     else:
+        if args.student_id is None:
+            from score_toy.config import load_config
+
+            args.student_id = int(load_config()["student_id"])
         result = why_noise(args.student_id, args.out, args.steps)
     name = args.figure.replace("-", "_")
     write_text_atomic(args.out / f"{name}.json", json.dumps(result, indent=1, default=float) + "\n")
