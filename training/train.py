@@ -10,7 +10,8 @@ or several processes.
 
 The run folder holds ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
 ``checkpoints/checkpoint-NNNNNNN`` (``accelerator.save_state``) and, at the end, ``pipeline/`` (unet +
-scheduler via ``save_pretrained``, loadable by our pipelines and by diffusers' stock ones).
+scheduler via ``save_pretrained``, with the pipelines' code: loadable by our pipelines and by diffusers'
+``DiffusionPipeline`` with ``trust_remote_code=True``, its parts by diffusers' stock ones).
 """
 
 from __future__ import annotations
