@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import diffusers
+import torch
 from safetensors.torch import load_file
 
 import pipelines
@@ -64,13 +65,35 @@ def resave(folder: str | Path) -> list[str]:
         card = tmp / "README.md"
         if card.is_file():
             card.write_text(replace_usage(card.read_text(), pipe.unet.config.get("num_class_embeds") is not None))
+        kept = [f for f in before if f not in UPDATED and not f.endswith(".py")]
+        for name in kept:  # safetensors orders its metadata at random: equal content keeps the folder's bytes
+            if digests_of(tmp / name) != before[name] and same_safetensors(folder / name, tmp / name):
+                shutil.copy2(folder / name, tmp / name)
         after = digests(tmp)
         changed = [f for f in after if before.get(f) != after[f]]
-        kept = [f for f in before if f not in UPDATED and not f.endswith(".py")]
         differ = [f for f in kept if after.get(f) != before[f]]
         if differ:
             raise PipelineFolderError(f"{folder}: saving again would change {', '.join(differ)}; left as it was")
     return changed
+
+
+def digests_of(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def same_safetensors(a: Path, b: Path) -> bool:
+    """Two .safetensors files with the same tensors, bit for bit, and the same metadata."""
+    from safetensors import safe_open
+
+    if a.suffix != ".safetensors" or not b.is_file():
+        return False
+    with safe_open(str(a), framework="pt") as fa, safe_open(str(b), framework="pt") as fb:
+        names = list(fa.keys())
+        if fa.metadata() != fb.metadata() or set(names) != set(fb.keys()):
+            return False
+        return all(fa.get_tensor(k).dtype == fb.get_tensor(k).dtype and
+                   fa.get_tensor(k).view(-1).view(torch.uint8).equal(fb.get_tensor(k).view(-1).view(torch.uint8))
+                   for k in names)
 
 
 def main(argv: list[str] | None = None) -> int:
