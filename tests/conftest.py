@@ -40,3 +40,15 @@ def unet():
 
     torch.manual_seed(0)
     return build_unet(load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml").unet).eval()
+
+
+@pytest.fixture(scope="session")
+def micro_reference(tmp_path_factory) -> Path:
+    """The micro training run of tests/train_helpers.py, uninterrupted, made once per session: read it, never
+    write into it."""
+    from .train_helpers import train
+
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = train(out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out

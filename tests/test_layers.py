@@ -34,6 +34,8 @@ EXCEPTIONS = {
     ("report", "score_toy", "command"): "the report runs python -m score_toy for Q2 and quotes the command",
     ("report", "bench", "command"): "the report runs two benchmarks (timing, FID) and quotes each command; "
                                     "it imports nothing of bench",
+    ("training", "evaluation", "import"): "training/periodic_eval.py scores EMA samples during training with "
+                                          "evaluation's scorer, imported inside its functions (eval_every > 0)",
 }
 
 STRING_IMPORTS = {"import_module", "__import__", "run_module", "find_spec"}

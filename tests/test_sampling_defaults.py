@@ -15,19 +15,15 @@ from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 
 from .test_remote_code import stock_pipeline
-from .test_train_faults import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "pretrained" / "sprites_ddpm"
 
 
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
+@pytest.fixture
+def tiny_folder(micro_reference) -> Path:
     """A micro UNet trained for 12 steps; its pipeline folder as train.py saves it."""
-    out = tmp_path_factory.mktemp("defaults") / "run"
-    r = train(out)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out / "pipeline"
+    return micro_reference / "pipeline"
 
 
 @pytest.fixture(params=["shipped", "tiny"])

@@ -4,8 +4,6 @@ and two processes agreeing with one. Every run is a real subprocess of the train
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,45 +11,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 
-MICRO = ["--config", "configs/tiny.yaml", "--unet.block_out_channels", "[8,16,16]", "--train_batch_size", "16",
-         "--max_train_steps", "12", "--checkpoint_every", "4", "--log_every", "2", "--lr_warmup_steps", "2",
-         "--num_sample_images", "4", "--sample_inference_steps", "2", "--checkpoints_total_limit", "2",
-         "--num_threads", "1"]
-ROOT = Path(__file__).resolve().parents[1]
+from .train_helpers import MICRO, ROOT, assert_same, ema_weights, train, weights  # noqa: F401 - also imported from here
 
 
-def train(out: Path, *extra: str, fault: str | None = None, launcher: list[str] | None = None,
-          env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    env.pop("SPRITEDIFF_FAULT", None)
-    if fault:
-        env["SPRITEDIFF_FAULT"] = fault
-    cmd = [*(launcher or [sys.executable, "-m", "training.train"]), *MICRO, "--output_dir", str(out), *extra]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-
-
-def weights(run: Path, step: int = 12) -> dict[str, torch.Tensor]:
-    return load_file(run / "checkpoints" / f"checkpoint-{step:07d}" / "model.safetensors")
-
-
-def ema_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(run / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
-
-
-def assert_same(a: dict, b: dict, atol: float = 0.0) -> None:
-    assert a.keys() == b.keys()
-    worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst <= atol, f"max weight difference {worst}"
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ref") / "run"
-    r = train(out)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out
+@pytest.fixture
+def reference(micro_reference) -> Path:
+    """The micro run, uninterrupted (made once per session, read only)."""
+    return micro_reference
 
 
 def test_run_folder_holds_config_stats_log_curve_samples_checkpoints_pipeline(reference):

@@ -22,12 +22,9 @@ from training.train import make_batch, make_optimization, step_randomness
 from .test_train_faults import ROOT, ema_weights, train, weights
 
 
-@pytest.fixture(scope="module")
-def micro_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("settings") / "run"
-    r = train(out)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return out
+@pytest.fixture
+def micro_run(micro_reference) -> Path:
+    return micro_reference
 
 
 @pytest.mark.parametrize("hflip", [True, False])

@@ -15,7 +15,8 @@ from training.config import ConfigError, TrainConfig
 # Keys that may differ when a run is resumed: they change when and how much it logs or trains, not what.
 RESUMABLE_CHANGES = {"max_train_steps", "max_train_minutes", "log_every", "sample_every", "checkpoint_every",
                      "checkpoints_total_limit", "push_to_hub", "hub_model_id", "hub_private", "num_sample_images",
-                     "sample_inference_steps", "data_path", "num_threads"}
+                     "sample_inference_steps", "data_path", "num_threads", "log_with", "eval_every", "eval_samples",
+                     "eval_batch_size", "eval_seed", "eval_samplers", "eval_best"}
 
 
 def list_checkpoints(out: Path) -> list[Path]:

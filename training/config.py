@@ -77,6 +77,14 @@ class TrainConfig:
     sample_inference_steps: int = 50  # DDIM steps for the periodic sample grids
     checkpoint_every: int = 500
     checkpoints_total_limit: int = 2
+    log_with: str | list[str] | None = None  # accelerate's trackers ("tensorboard", "wandb", ...): loss and eval rows
+    # evaluation during training (training/periodic_eval.py): rows in eval.jsonl, curves in eval.png, best/
+    eval_every: int = 0  # 0: off; else every this many steps and at the end (EMA weights)
+    eval_samples: int = 200  # sprites per sample set (DDIM-50 eta 0 from both priors, and each of eval_samplers)
+    eval_batch_size: int = 200  # sprites per pipeline call; batch b is seeded eval_seed + b, as the benchmarks do
+    eval_seed: int = 0
+    eval_samplers: list[str] = field(default_factory=list)  # more sample sets: "ddpm", "dpmpp_2m@10", ...
+    eval_best: str = "fid_ddim50_moments"  # best/ keeps the EMA pipeline of the best row by this key
     # hub
     push_to_hub: bool = False
     hub_model_id: str | None = None
@@ -85,11 +93,13 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check ranges and relations; raise :class:`ConfigError` naming the key."""
         positive = ["num_train_timesteps", "train_batch_size", "max_train_steps", "learning_rate", "log_every",
-                    "checkpoint_every", "checkpoints_total_limit", "num_sample_images", "sample_inference_steps"]
+                    "checkpoint_every", "checkpoints_total_limit", "num_sample_images", "sample_inference_steps",
+                    "eval_samples", "eval_batch_size"]
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
-        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every", "adam_epsilon", "num_threads"]:
+        for key in ["lr_warmup_steps", "weight_decay", "max_grad_norm", "sample_every", "adam_epsilon", "num_threads",
+                    "eval_every"]:
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if not 0 < self.beta_start < self.beta_end < 1:
@@ -129,7 +139,29 @@ class TrainConfig:
         if channels not in (1, 3) or self.unet.get("out_channels", channels) != channels:
             raise ConfigError(f"unet: in_channels and out_channels must both be 3 (RGB sprites) or both 1 (grey), "
                               f"got {channels} and {self.unet.get('out_channels')}")
+        self._validate_logging()
         return self
+
+    def _validate_logging(self) -> None:
+        """The trackers (installed, known to accelerate) and the evaluation settings."""
+        trackers = [self.log_with] if isinstance(self.log_with, str) else self.log_with
+        if trackers is not None:
+            if not isinstance(trackers, list) or not all(isinstance(t, str) for t in trackers):
+                raise ConfigError(f"log_with must be a tracker name or a list of them, got {self.log_with!r}")
+            from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+
+            available = {str(t) for t in get_available_trackers()}
+            for name in trackers:
+                if name not in LOGGER_TYPE_TO_CLASS:
+                    raise ConfigError(f"log_with: unknown tracker {name!r}; accelerate knows "
+                                      f"{', '.join(sorted(LOGGER_TYPE_TO_CLASS))}")
+                if name not in available:
+                    extra = " (or pip install -e '.[tensorboard]')" if name == "tensorboard" else ""
+                    raise ConfigError(f"log_with: the {name} tracker is not installed; pip install {name}{extra}, "
+                                      "or remove log_with")
+        from training.periodic_eval import check_eval_settings
+
+        check_eval_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

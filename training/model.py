@@ -1,16 +1,19 @@
-"""Build the sprites ``UNet2DModel`` from the ``unet`` block of a config."""
+"""Build the sprites ``UNet2DModel`` and scheduler from a config, and save them as a pipeline folder."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from diffusers import UNet2DModel
 
 from pipelines.labels import NUM_CLASSES
 from pipelines.schedule import make_scheduler
+from training.atomic import atomic_dir
 from training.config import ConfigError, TrainConfig
+from training.hub import write_model_card
 
-__all__ = ["build_scheduler", "build_unet", "init_unet_from"]
+__all__ = ["build_scheduler", "build_unet", "init_unet_from", "save_pipeline"]
 
 
 def build_scheduler(cfg: TrainConfig):
@@ -60,3 +63,17 @@ def init_unet_from(unet: UNet2DModel, pipeline_dir: str) -> list[str]:
         with torch.no_grad():
             unet.class_embedding.weight.zero_()
     return list(missing)
+
+
+def save_pipeline(unet, scheduler, out: Path, card: dict, moments=None, extra: dict[str, str] | None = None) -> None:
+    """save_pretrained of the pipeline (unet + scheduler, and the data moments for ``prior="moments"``) into
+    ``out``, atomically, with a model card and the text files of ``extra`` (name -> text)."""
+    from pipelines import SpritesDDPMPipeline
+
+    with atomic_dir(out) as tmp:
+        pipe = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
+        pipe.set_data_moments(moments)
+        pipe.save_pretrained(tmp)
+        write_model_card(tmp, card)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)

@@ -11,19 +11,22 @@ or several processes.
 The run folder holds ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
 ``checkpoints/checkpoint-NNNNNNN`` (``accelerator.save_state``) and, at the end, ``pipeline/`` (unet +
 scheduler via ``save_pretrained``, with the pipelines' code: loadable by our pipelines and by diffusers'
-``DiffusionPipeline`` with ``trust_remote_code=True``, its parts by diffusers' stock ones).
+``DiffusionPipeline`` with ``trust_remote_code=True``, its parts by diffusers' stock ones); with ``eval_every``
+also ``eval.jsonl``, ``eval.png`` and ``best/`` (:mod:`training.periodic_eval`), with ``log_with`` the
+trackers' files in ``logs/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -43,22 +46,12 @@ from training.checkpoints import (
 )
 from training.config import ConfigError, TrainConfig, load_config, save_config
 from training.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
-from training.hub import HubError, check_hub_access, push_pipeline, write_model_card
+from training.hub import HubError, check_hub_access, push_pipeline
 from training.loss import DiffusionLoss
-from training.model import build_scheduler, build_unet, init_unet_from
+from training.model import build_scheduler, build_unet, init_unet_from, save_pipeline
 
 logger = logging.getLogger("spritediff.train")
-FAULT_ENV = "SPRITEDIFF_FAULT"  # fault injection for the tests: "kill@STEP", "kill-in-save@STEP" or "nan@STEP"
-
-
-def inject_fault(kind: str, step: int) -> bool:
-    """True (or a SIGKILL of this process) when ``$SPRITEDIFF_FAULT`` asks for fault ``kind`` at ``step``."""
-    want = os.environ.get(FAULT_ENV, "")
-    if want != f"{kind}@{step}":
-        return False
-    if kind.startswith("kill"):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return True
+TRACKERS_DIR = "logs"  # accelerate's trackers write under the run folder here (TensorBoard: logs/train/)
 
 
 def step_randomness(cfg: TrainConfig, step: int, n_data: int):
@@ -182,24 +175,19 @@ def plot_loss(stats_file: Path, out: Path) -> None:
         plt.close(fig)
 
 
-def save_pipeline(unet, scheduler, out: Path, card: dict, moments: DataMoments | None = None) -> None:
-    """save_pretrained of the pipeline (unet + scheduler, and the data moments for ``prior="moments"``) into
-    ``out``, atomically, with a model card."""
-    from pipelines import SpritesDDPMPipeline
-
-    with atomic_dir(out) as tmp:
-        pipe = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
-        pipe.set_data_moments(moments)
-        pipe.save_pretrained(tmp)
-        write_model_card(tmp, card)
-
-
 # ------------------------------------------------------------------------------------------------------ setup
 
 
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     """accelerate's Accelerator, with the CPU threads shared out between the processes."""
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    trackers = {}
+    if cfg.log_with:  # diffusers' train_unconditional does the same: the trackers' files under the run folder
+        from accelerate.utils import ProjectConfiguration
+
+        out = Path(cfg.output_dir)
+        trackers = {"log_with": cfg.log_with,
+                    "project_config": ProjectConfiguration(project_dir=str(out), logging_dir=str(out / TRACKERS_DIR))}
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, **trackers)
     if accelerator.device.type == "cpu":
         # accelerate launch exports OMP_NUM_THREADS=1 unless told otherwise, which halves speed on 2 cores.
         torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // accelerator.num_processes))
@@ -262,6 +250,7 @@ class TrainingRun:
     lr_scheduler: object
     ema: EMAModel
     own_rows: slice  # this process's rows of every global batch
+    evaluator: object | None = None  # training.periodic_eval.RunEvaluator on the main process when eval_every > 0
 
     @property
     def is_main(self) -> bool:
@@ -287,16 +276,32 @@ def build_training(cfg: TrainConfig, accelerator: Accelerator, dataset, unet, ou
 
 def resume(run: TrainingRun, ckpt: Path | None, resume_arg: str | None) -> int:
     """Load the checkpoint (if any) and return the step to start from; log rows past it are dropped."""
-    if ckpt is None:
-        if resume_arg and run.is_main:
+    step = 0
+    if ckpt is not None:
+        run.accelerator.load_state(str(ckpt))
+        step = int(ckpt.name.split("-")[-1])
+    if run.is_main and resume_arg:
+        for rows in ("stats.jsonl", "eval.jsonl"):  # rows past the checkpoint come again, the same
+            truncate_stats(run.out / rows, step)
+        if ckpt is None:
             logger.info("no checkpoint in %s: starting from step 0", run.out / "checkpoints")
-        return 0
-    run.accelerator.load_state(str(ckpt))
-    step = int(ckpt.name.split("-")[-1])
-    if run.is_main:
-        truncate_stats(run.out / "stats.jsonl", step)
-        logger.info("resumed from %s at step %d", ckpt, step)
+        else:
+            logger.info("resumed from %s at step %d", ckpt, step)
     return step
+
+
+def start_trackers(run: TrainingRun, step: int) -> str | None:
+    """accelerate's trackers of ``log_with`` (an error line if one cannot start). On resume, TensorBoard hides the
+    events a killed run logged past the checkpoint (``purge_step``), as eval.jsonl and stats.jsonl drop them."""
+    if not run.cfg.log_with:
+        return None
+    flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in run.cfg.to_dict().items()}
+    try:
+        run.accelerator.init_trackers("train", config=flat,
+                                      init_kwargs={"tensorboard": {"purge_step": step + 1}} if step else None)
+    except Exception as exc:  # noqa: BLE001 - a tracker's client raises its own kinds (no login, offline, ...)
+        return f"error: log_with: the {run.cfg.log_with} tracker did not start ({type(exc).__name__}: {exc})"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------------- loop
@@ -319,8 +324,6 @@ def train_step(run: TrainingRun, step: int) -> tuple[int, torch.Tensor | None]:
     when the loss is not finite."""
     epoch, batch = make_batch(run.cfg, step, run.images, run.labels, run.own_rows, run.accelerator.device)
     loss = forward_loss(run.accelerator, run.unet, run.loss_fn, batch)
-    if inject_fault("nan", step + 1):
-        loss = loss * float("nan")
     if not torch.isfinite(loss):
         logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
                      "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
@@ -340,6 +343,7 @@ def log_stats(run: TrainingRun, log: LossLog, step: int, epoch: int, bar) -> Non
         with (run.out / "stats.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
         bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{ips:.0f}")
+    run.accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)  # trackers (main process only)
     log.losses, log.last = [], now
 
 
@@ -349,19 +353,37 @@ def save_checkpoint(run: TrainingRun, step: int) -> None:
     if run.is_main:
         with atomic_dir(run.out / "checkpoints" / f"checkpoint-{step:07d}") as tmp:
             run.accelerator.save_state(str(tmp))
-            inject_fault("kill-in-save", step)
         prune_checkpoints(run.out, run.cfg.checkpoints_total_limit)
 
 
-def save_ema_samples(run: TrainingRun, step: int) -> None:
-    """A sample grid of the EMA weights at ``step`` (the training weights are put back afterwards)."""
+@contextlib.contextmanager
+def ema_weights(run: TrainingRun) -> Iterator[torch.nn.Module]:
+    """The UNet with the EMA weights, in eval mode; the training weights and mode are put back afterwards."""
     run.ema.store(run.unet.parameters())
     run.ema.copy_to(run.unet.parameters())
-    sample_grid(run.accelerator.unwrap_model(run.unet).eval(), run.scheduler, run.cfg,
-                run.out / "samples" / f"step_{step:07d}.png",
-                f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
-    run.ema.restore(run.unet.parameters())
-    run.unet.train()
+    try:
+        yield run.accelerator.unwrap_model(run.unet).eval()
+    finally:
+        run.ema.restore(run.unet.parameters())
+        run.unet.train()
+
+
+def save_ema_samples(run: TrainingRun, step: int) -> None:
+    """A sample grid of the EMA weights at ``step``."""
+    with ema_weights(run) as unet:
+        sample_grid(unet, run.scheduler, run.cfg, run.out / "samples" / f"step_{step:07d}.png",
+                    f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
+
+
+def evaluate_ema(run: TrainingRun, step: int) -> None:
+    """Evaluate the EMA weights at ``step`` (training.periodic_eval): a row of eval.jsonl, eval.png, best/ when
+    it is the best so far, and the row to the trackers."""
+    from training.periodic_eval import record, summary, tracker_values
+
+    with ema_weights(run) as unet:
+        row = record(run.out, run.evaluator, unet, run.scheduler, step)
+    logger.info(summary(row, run.cfg))
+    run.accelerator.log(tracker_values(row), step=step)
 
 
 def train_loop(run: TrainingRun, step: int) -> tuple[str, int]:
@@ -382,11 +404,14 @@ def train_loop(run: TrainingRun, step: int) -> tuple[str, int]:
         if step % cfg.log_every == 0 or step == cfg.max_train_steps:
             log_stats(run, log, step, epoch, bar)
         out_of_time = cfg.max_train_minutes is not None and log.seconds() > 60 * cfg.max_train_minutes
-        if step % cfg.checkpoint_every == 0 or step == cfg.max_train_steps or out_of_time:
+        last = step == cfg.max_train_steps or out_of_time
+        # before the checkpoint: a run killed between the two evaluates this step again after resuming
+        if run.evaluator is not None and (step % cfg.eval_every == 0 or last):
+            evaluate_ema(run, step)
+        if step % cfg.checkpoint_every == 0 or last:
             save_checkpoint(run, step)
         if run.is_main and cfg.sample_every and step % cfg.sample_every == 0:
             save_ema_samples(run, step)
-        inject_fault("kill", step)
         if out_of_time:
             status = "time"
             logger.info("max_train_minutes reached at step %d", step)
@@ -451,6 +476,15 @@ def main(argv: list[str] | None = None) -> int:
         start_run_folder(cfg, out)
     run = build_training(cfg, accelerator, dataset, unet, out)
     step = resume(run, ckpt, args.resume)
+    error = shared_error(accelerator, start_trackers(run, step) if run.is_main else None)
+    if error:
+        if run.is_main:
+            print(error, file=sys.stderr)
+        return 2
+    if run.is_main and cfg.eval_every:
+        from training.periodic_eval import RunEvaluator
+
+        run.evaluator = RunEvaluator(cfg)
     if run.is_main:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
                     out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.train_batch_size,
@@ -458,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     status, step = train_loop(run, step)
     accelerator.wait_for_everyone()
     if status == "nan":
+        accelerator.end_training()
         return 3
     if run.is_main and (code := save_final(run, step, status)):
         return code
