@@ -80,8 +80,8 @@ class TrainConfig:
     log_with: str | list[str] | None = None  # accelerate's trackers ("tensorboard", "wandb", ...): loss and eval rows
     # evaluation during training (training/periodic_eval.py): rows in eval.jsonl, curves in eval.png, best/
     eval_every: int = 0  # 0: off; else every this many steps and at the end (EMA weights)
-    eval_samples: int = 200  # sprites per sample set (DDIM-50 eta 0 from both priors, and each of eval_samplers)
-    eval_batch_size: int = 200  # sprites per pipeline call; batch b is seeded eval_seed + b, as the benchmarks do
+    eval_samples: int = 100  # sprites per sample set (DDIM-50 eta 0 from both priors, and each of eval_samplers)
+    eval_batch_size: int = 100  # sprites per pipeline call; batch b is seeded eval_seed + b, as the benchmarks do
     eval_seed: int = 0
     eval_samplers: list[str] = field(default_factory=list)  # more sample sets: "ddpm", "dpmpp_2m@10", ...
     eval_best: str = "fid_ddim50_moments"  # best/ keeps the EMA pipeline of the best row by this key
