@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     print(result["table_markdown"])
     if args.out:
         write_text_atomic(args.out, json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.out}", file=sys.stderr)
+        write_text_atomic(args.out.with_suffix(".md"), result["table_markdown"] + "\n")  # the docs quote it
+        print(f"wrote {args.out} and its table {args.out.with_suffix('.md')}", file=sys.stderr)
     return 0
 
 
