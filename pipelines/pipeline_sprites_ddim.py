@@ -10,6 +10,9 @@ last). eta = 0 is deterministic, eta = 1 has the DDPM posterior variance.
 Defaults not given in the call (``clip_sample``, ``timestep_spacing``) come from the scheduler config saved in
 the folder, as in diffusers' ``DDIMPipeline``, so both sample a folder the same way. ``prior="moments"`` starts
 from the data's Gaussian at the first timestep instead of N(0, I) (:mod:`pipelines.prior`).
+``sigma_schedule="learned"`` runs at the (fractional) timesteps of a schedule fitted to the model
+(:mod:`pipelines.learned_steps`), with alpha_bar = 1 / (1 + sigma^2) at each; with eta = 0 that is Euler's step
+of the probability-flow ODE in the sigma variables (Karras et al. 2022, section 3), which is how the fit runs it.
 """
 
 from __future__ import annotations
@@ -26,25 +29,30 @@ from diffusers.utils.torch_utils import randn_tensor
 from pipelines.common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
 from pipelines.hub import HubPushMixin
 from pipelines.labels import ClassConditioning
+from pipelines.learned_steps import find_learned
 from pipelines.prior import DataPriorMixin
+from pipelines.samplers import Denoiser
 from pipelines.schedule import read_schedule, spaced_timesteps
 
 
 class DDIMStep(NamedTuple):
     """The numbers of one step t -> prev (floats, computed once in float64)."""
 
-    t: int
+    t: int | float  # fractional for a learned schedule
     alpha_bar: float  # alpha_bar_t
     alpha_bar_prev: float  # alpha_bar_prev, 1 after the last step
     sigma: float  # sigma_t of eq. 16 times eta
 
 
-def ddim_steps(alphas_cumprod: np.ndarray, timesteps: list[int], eta: float = 0.0) -> list[DDIMStep]:
-    """Per-step coefficients for the descending ``timesteps``."""
+def ddim_steps(alphas_cumprod: np.ndarray, timesteps: list[int], eta: float = 0.0,
+               alpha_bars: list[float] | None = None) -> list[DDIMStep]:
+    """Per-step coefficients for the descending ``timesteps`` (alpha_bar from ``alphas_cumprod``, or the given
+    ``alpha_bars``, one per timestep)."""
+    alpha_bars = [float(alphas_cumprod[t]) for t in timesteps] if alpha_bars is None else alpha_bars
     steps = []
     for i, t in enumerate(timesteps):
-        alpha_bar = float(alphas_cumprod[t])
-        alpha_bar_prev = float(alphas_cumprod[timesteps[i + 1]]) if i + 1 < len(timesteps) else 1.0
+        alpha_bar = float(alpha_bars[i])
+        alpha_bar_prev = float(alpha_bars[i + 1]) if i + 1 < len(timesteps) else 1.0
         sigma = eta * math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev))
         if 1 - alpha_bar_prev - sigma**2 < -1e-12:
             raise ValueError(f"eta={eta} is too large: sigma_t^2 exceeds 1 - alpha_bar_prev at t={t}; use eta <= 1")
@@ -88,6 +96,8 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         eta: float = 0.0,
         clip_sample: bool | None = None,
         timestep_spacing: str | None = None,
+        sigma_schedule: str = "discrete",
+        learned_schedule: str | dict | None = None,
         prior: str = "standard",
         prior_rank: int = 16,
         class_labels: Any = None,
@@ -108,6 +118,11 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             clip_sample: clip the predicted x_0 to [-1, 1] at every step; None: the scheduler config's
                 ``clip_sample`` (as diffusers' ``DDIMPipeline``).
             timestep_spacing: "leading", "trailing" or "linspace"; None: the scheduler config's.
+            sigma_schedule: "discrete" (the ``timestep_spacing`` integer timesteps) or "learned" (the timesteps
+                fitted to this model for DDIM at ``num_inference_steps`` and ``prior`` by ``python -m
+                training.fit_steps``, from the folder's ``schedules/ddim_nfe{N}_{prior}.json``; refused in one line
+                when the folder has none).
+            learned_schedule: with "learned", another learned schedule than the folder's (a JSON path or a dict).
             prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
                 Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
             prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
@@ -132,7 +147,17 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 
         device, dtype = self._execution_device, self.unet.dtype
-        steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))
+        if sigma_schedule == "learned":
+            sigmas = find_learned(getattr(self.config, "_name_or_path", None), "ddim", int(num_inference_steps), prior,
+                                  learned_schedule).sigmas()[:-1]
+            at = Denoiser(None, alphas_cumprod).t_of
+            steps = ddim_steps(alphas_cumprod, [at(float(s)) for s in sigmas], float(eta),
+                               alpha_bars=[1 / (1 + float(s) ** 2) for s in sigmas])
+        elif sigma_schedule == "discrete" and learned_schedule is None:
+            steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))
+        else:
+            raise ValueError(f"sigma_schedule must be 'discrete' or 'learned' (learned_schedule with 'learned' only), "
+                             f"got {sigma_schedule!r}")
         x_T = self.make_prior(prior, steps[0].alpha_bar, prior_rank) if latents is None else None
         x = initial_noise(shape, generator, latents, device, dtype, x_T)
         kept = [x] if return_intermediates else None

@@ -20,8 +20,13 @@ pipeline's generator, in the order the rule asks for it.
 Schedules: :func:`karras_sigmas` (Karras et al. 2022, eq. 5, rho = 7) over the "full" range, the model's sigma at
 T-1 down to its sigma at 0 (the paper's choice, and diffusers' DPMSolverMultistepScheduler's), or the "spaced"
 range, between the sigmas of the first and last spaced timestep (diffusers' Euler and Heun schedulers with
-``use_karras_sigmas``; at few steps it ends far above sigma(0)); or "discrete", the model's own sigmas at spaced
-integer timesteps. Each ends in sigma = 0.
+``use_karras_sigmas``; at few steps it ends far above sigma(0)); "discrete", the model's own sigmas at spaced
+integer timesteps; or "learned", sigmas fitted to the model (:mod:`pipelines.learned_steps`). Each ends in
+sigma = 0.
+
+The rules also run with the sigmas (and timesteps) of a step as 0-dim tensors: their scalar maths then goes
+through torch, so a sample is differentiable in its sigmas (``training.fit_steps`` fits them that way); with
+Python floats it is the plain float arithmetic.
 """
 
 from __future__ import annotations
@@ -33,18 +38,33 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-SIGMA_SCHEDULES = ("karras", "discrete")
+SIGMA_SCHEDULES = ("karras", "discrete", "learned")
 KARRAS_RANGES = ("full", "spaced")
+
+
+Scalar = float | torch.Tensor  # a Python float, or a 0-dim tensor to differentiate through
+
+
+def _sqrt(v: Scalar) -> Scalar:
+    return torch.sqrt(v) if isinstance(v, torch.Tensor) else math.sqrt(v)
+
+
+def _exp(v: Scalar) -> Scalar:
+    return torch.exp(v) if isinstance(v, torch.Tensor) else math.exp(v)
+
+
+def _expm1(v: Scalar) -> Scalar:
+    return torch.expm1(v) if isinstance(v, torch.Tensor) else math.expm1(v)
 
 
 @dataclass(frozen=True)
 class SolverStep:
     """One step from sigma to sigma_next (0 on the last step) with the UNet timesteps that go with them."""
 
-    sigma: float
-    sigma_next: float
-    t: float
-    t_next: float | None
+    sigma: Scalar
+    sigma_next: Scalar  # the Python float 0.0 on the last step
+    t: Scalar
+    t_next: Scalar | None
     gamma: float = 0.0  # Karras churn: sigma is raised to sigma (1 + gamma) before the step
     eta: float = 1.0  # ancestral / SDE noise scale
     s_noise: float = 1.0  # Karras S_noise
@@ -61,15 +81,24 @@ class Denoiser:
         self.log_sigmas = np.log(self.sigmas)
         self.calls = 0
 
-    def t_of(self, sigma: float) -> float:
-        """The (fractional) timestep of ``sigma``: linear interpolation of t in log sigma, clamped to [0, T-1]."""
+    def t_of(self, sigma: Scalar) -> Scalar:
+        """The (fractional) timestep of ``sigma``: linear interpolation of t in log sigma, clamped to [0, T-1]
+        (a 0-dim tensor ``sigma`` gives a tensor, differentiable in ``sigma``)."""
+        if isinstance(sigma, torch.Tensor):
+            table = torch.as_tensor(self.log_sigmas, dtype=sigma.dtype)
+            s = torch.log(sigma.clamp_min(1e-10)).clamp(table[0], table[-1])
+            i = torch.searchsorted(table, s.detach().reshape(1)).clamp(1, len(table) - 1)[0]
+            return (i - 1) + (s - table[i - 1]) / (table[i] - table[i - 1])
         return float(np.interp(math.log(max(sigma, 1e-10)), self.log_sigmas, np.arange(len(self.sigmas))))
 
-    def __call__(self, x: torch.Tensor, sigma: float, t: float | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma: Scalar, t: Scalar | None = None) -> torch.Tensor:
         t = self.t_of(sigma) if t is None else t
         self.calls += 1
-        timestep = torch.tensor(t, device=x.device, dtype=torch.float32 if t != int(t) else torch.int64)
-        eps = self.predict_noise(x * (1 / math.sqrt(1 + sigma**2)), timestep)
+        if isinstance(t, torch.Tensor):
+            timestep = t.to(device=x.device, dtype=torch.float32)
+        else:
+            timestep = torch.tensor(t, device=x.device, dtype=torch.float32 if t != int(t) else torch.int64)
+        eps = self.predict_noise(x * (1 / _sqrt(1 + sigma**2)), timestep)
         return x - sigma * eps
 
 
@@ -92,7 +121,7 @@ def heun(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory: dict, noi
     sigma, t = step.sigma, step.t
     if step.gamma > 0:
         sigma_hat = sigma * (1 + step.gamma)
-        x = x + math.sqrt(sigma_hat**2 - sigma**2) * step.s_noise * noise()
+        x = x + _sqrt(sigma_hat**2 - sigma**2) * step.s_noise * noise()
         sigma, t = sigma_hat, None  # off the grid: the denoiser interpolates its timestep
     d = (x - denoise(x, sigma, t)) / sigma
     x_next = x + (step.sigma_next - sigma) * d
@@ -116,8 +145,10 @@ def euler_ancestral(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory
     return x + sigma_up * z if s_next > 0 else x
 
 
-def _lambda(sigma: float) -> float:
+def _lambda(sigma: Scalar) -> Scalar:
     """lambda = log(alpha / sigma_VP) = -log(sigma) in the VE form; +inf at sigma = 0."""
+    if isinstance(sigma, torch.Tensor):
+        return -torch.log(sigma)
     return math.inf if sigma == 0 else -math.log(sigma)
 
 
@@ -138,7 +169,7 @@ def dpmpp_2m(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory: dict,
         d = (1 + c) * x0 - c * previous[0]
     if step.sigma_next == 0:
         return d
-    return (step.sigma_next / step.sigma) * x - math.expm1(-h) * d
+    return (step.sigma_next / step.sigma) * x - _expm1(-h) * d
 
 
 def dpmpp_2m_sde(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory: dict,
@@ -155,9 +186,9 @@ def dpmpp_2m_sde(denoise: Denoiser, x: torch.Tensor, step: SolverStep, memory: d
         return x0
     eh = step.eta * h
     d = x0 if previous[0] is None else x0 + (x0 - previous[0]) * (h / previous[1]) / 2
-    decay = math.exp(-eh)
-    return ((step.sigma_next / step.sigma) * decay) * x - math.expm1(-h - eh) * d + \
-        (step.sigma_next * math.sqrt(-math.expm1(-2 * eh))) * z
+    decay = _exp(-eh)
+    return ((step.sigma_next / step.sigma) * decay) * x - _expm1(-h - eh) * d + \
+        (step.sigma_next * _sqrt(-_expm1(-2 * eh))) * z
 
 
 RULES: dict[str, Rule] = {"euler": euler, "heun": heun, "euler_ancestral": euler_ancestral, "dpmpp_2m": dpmpp_2m,
@@ -188,26 +219,47 @@ def karras_sigmas(sigma_min: float, sigma_max: float, n: int, rho: float = 7.0) 
 def solver_steps(denoise: Denoiser, sampler: str, steps: int, schedule: str = "karras",
                  timesteps: list[int] | None = None, churn: float = 0.0, s_tmin: float = 0.0,
                  s_tmax: float = math.inf, s_noise: float = 1.0, eta: float = 1.0,
-                 rho: float = 7.0, karras_range: str = "full") -> list[SolverStep]:
-    """The steps of a sampler: "karras" sigmas (timesteps interpolated in log sigma) or the model's "discrete"
-    sigmas at ``timesteps`` (descending integers, e.g. :func:`pipelines.schedule.spaced_timesteps`). The Karras
+                 rho: float = 7.0, karras_range: str = "full", sigmas: np.ndarray | None = None) -> list[SolverStep]:
+    """The steps of a sampler: "karras" sigmas (timesteps interpolated in log sigma), the model's "discrete"
+    sigmas at ``timesteps`` (descending integers, e.g. :func:`pipelines.schedule.spaced_timesteps`), or "learned":
+    the given ``sigmas`` (``steps`` descending values then 0, :mod:`pipelines.learned_steps`). The Karras
     range is "full" (the model's sigma(T-1) to sigma(0)) or "spaced" (the sigmas of ``timesteps``' first and last
     entries). Karras churn: gamma_i = min(churn / steps, sqrt(2) - 1) where s_tmin <= sigma_i <= s_tmax
     (Algorithm 2)."""
     if karras_range not in KARRAS_RANGES:
         raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
-    if (schedule == "discrete" or karras_range == "spaced") and (timesteps is None or len(timesteps) != steps):
+    if (schedule == "discrete" or (schedule == "karras" and karras_range == "spaced")) and \
+            (timesteps is None or len(timesteps) != steps):
         raise ValueError(f"schedule={schedule!r}, karras_range={karras_range!r} needs {steps} timesteps, "
                          f"got {timesteps}")
     if schedule == "karras":
         lo, hi = (min(timesteps), max(timesteps)) if karras_range == "spaced" else (0, len(denoise.sigmas) - 1)
-        sigmas = karras_sigmas(float(denoise.sigmas[lo]), float(denoise.sigmas[hi]), steps, rho)
-        ts = [denoise.t_of(s) for s in sigmas[:-1]]
-    elif schedule == "discrete":
-        sigmas = np.append(denoise.sigmas[list(timesteps)], 0.0)
-        ts = [float(t) for t in timesteps]
-    else:
-        raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {schedule!r}")
-    gamma = min(churn / steps, math.sqrt(2) - 1)
-    return [SolverStep(float(sigmas[i]), float(sigmas[i + 1]), ts[i], ts[i + 1] if i + 1 < steps else None,
-                       gamma if s_tmin <= sigmas[i] <= s_tmax else 0.0, eta, s_noise) for i in range(steps)]
+        return steps_from_sigmas(denoise, karras_sigmas(float(denoise.sigmas[lo]), float(denoise.sigmas[hi]), steps,
+                                                        rho), None, churn, s_tmin, s_tmax, s_noise, eta)
+    if schedule == "discrete":
+        return steps_from_sigmas(denoise, np.append(denoise.sigmas[list(timesteps)], 0.0), timesteps, churn, s_tmin,
+                                 s_tmax, s_noise, eta)
+    if schedule == "learned":
+        if sigmas is None or len(sigmas) != steps + 1:
+            got = None if sigmas is None else len(sigmas)
+            raise ValueError(f"schedule='learned' needs {steps + 1} sigmas, got {got}")
+        return steps_from_sigmas(denoise, sigmas, None, churn, s_tmin, s_tmax, s_noise, eta)
+    raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {schedule!r}")
+
+
+def steps_from_sigmas(denoise: Denoiser, sigmas: np.ndarray | torch.Tensor, timesteps: list[int] | None = None,
+                      churn: float = 0.0, s_tmin: float = 0.0, s_tmax: float = math.inf, s_noise: float = 1.0,
+                      eta: float = 1.0) -> list[SolverStep]:
+    """One step per pair of ``sigmas`` (descending, ending in 0) at their timesteps (``timesteps``, else
+    interpolated in log sigma). A 1-D tensor of sigmas gives steps whose sigmas and timesteps are 0-dim tensors
+    (differentiable); the last ``sigma_next`` is the float 0.0 either way."""
+    n = len(sigmas) - 1
+    last = float(sigmas[n].detach()) if isinstance(sigmas, torch.Tensor) else float(sigmas[n])
+    if last != 0:
+        raise ValueError(f"a schedule ends in sigma = 0, got {last}")
+    s = [sigmas[i] if isinstance(sigmas, torch.Tensor) else float(sigmas[i]) for i in range(n)] + [0.0]
+    ts = [denoise.t_of(v) for v in s[:-1]] if timesteps is None else [float(t) for t in timesteps]
+    gamma = min(churn / n, math.sqrt(2) - 1)
+    return [SolverStep(s[i], s[i + 1], ts[i], ts[i + 1] if i + 1 < n else None,
+                       gamma if s_tmin <= float(s[i].detach() if isinstance(s[i], torch.Tensor) else s[i]) <= s_tmax
+                       else 0.0, eta, s_noise) for i in range(n)]

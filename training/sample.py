@@ -79,7 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="DDPM/DDIM: clip the predicted x_0 to [-1, 1] at every step (default: the folder's config)")
     p.add_argument("--timestep_spacing", choices=("leading", "trailing", "linspace"), default=None,
                    help="default: the folder's scheduler config")
-    p.add_argument("--sigma_schedule", choices=("karras", "discrete"), default=None, help="solvers: default karras")
+    p.add_argument("--sigma_schedule", choices=("karras", "discrete", "learned"), default=None,
+                   help="solvers: karras (default) or discrete; learned: the time steps fitted to the model for this "
+                        "sampler, NFE and prior (python -m training.fit_steps; also for ddim)")
     p.add_argument("--karras_range", choices=("full", "spaced"), default=None,
                    help="solvers on Karras sigmas: full (sigma(T-1) to sigma(0), default) or spaced (between the "
                         "first and last spaced timestep, diffusers' Heun/Euler; better at <= 5 NFE, docs/sampling.md)")
@@ -122,8 +124,8 @@ def sampler_settings(args: argparse.Namespace) -> tuple[str, int | None, dict[st
             settings[key] = getattr(args, key)
     sampler, nfe = settings.pop("sampler", "ddpm"), settings.pop("nfe", None)
     allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
-               "timestep_spacing"}}.get(sampler, {"eta", "sigma_schedule", "karras_range", "timestep_spacing", "churn",
-                                  "fitted"})
+               "timestep_spacing", "sigma_schedule"}}.get(sampler, {"eta", "sigma_schedule", "karras_range",
+                                                                    "timestep_spacing", "churn", "fitted"})
     wrong = sorted(k for k in settings if k not in allowed | {"prior", "guidance_scale"})
     if wrong:
         raise SystemExit(f"error: --{wrong[0]} does not apply to --sampler {sampler}")
@@ -155,7 +157,8 @@ def describe(sampler: str, nfe: int, settings: dict[str, Any], pipe) -> str:
     if sampler == "ddpm":
         what = f"DDPM (sigma^2={config_variance(pipe.scheduler, settings.get('variance'))})"
     elif sampler == "ddim":
-        what = f"DDIM eta={settings.get('eta', 0.0):g}"
+        learned = settings.get("sigma_schedule") == "learned"
+        what = f"DDIM eta={settings.get('eta', 0.0):g}" + (", learned steps" if learned else "")
     else:
         what = f"{sampler} ({settings.get('sigma_schedule', 'karras')} sigmas)"
     what += f", {nfe} steps" if sampler in ("ddpm", "ddim") else f", {nfe} UNet evaluations"

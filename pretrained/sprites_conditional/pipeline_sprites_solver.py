@@ -1,8 +1,9 @@
 # Written by spritediff's save_pretrained from its pipelines/pipeline_sprites_solver.py, imports made relative
 # (diffusers' custom-pipeline layout); the package's module is the source: edit that, not this copy.
 """Fast sampling of a sprites UNet with the update rules of :mod:`pipelines.samplers` (DPM-Solver++(2M), its SDE
-variant, Karras' Heun with churn, Euler, ancestral Euler), on the Karras sigma schedule or the model's own
-discrete sigmas, from N(0, I) or the data prior at T.
+variant, Karras' Heun with churn, Euler, ancestral Euler), on the Karras sigma schedule, the model's own
+discrete sigmas or sigmas learned for the model (:mod:`pipelines.learned_steps`), from N(0, I) or the data prior
+at T.
 
     x_T ~ prior at sigma_0;  x = x_T / alpha_0  (the VE form);  for each step: x = rule(D, x, step, memory, noise)
 
@@ -24,6 +25,7 @@ from .sprites_common import SpritesPipelineOutput, check_sampling_args, config_d
 from .sprites_fitted_solver import FittedSolver
 from .sprites_hub import HubPushMixin
 from .sprites_labels import ClassConditioning
+from .sprites_learned_steps import LEARNABLE, find_learned
 from .sprites_prior import DataPriorMixin
 from .sprites_samplers import KARRAS_RANGES, RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
 from .sprites_schedule import read_schedule, spaced_timesteps
@@ -54,6 +56,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         s_noise: float = 1.0,
         eta: float = 1.0,
         fitted: str | dict | None = None,
+        learned_schedule: str | dict | None = None,
         prior: str = "standard",
         prior_rank: int = 16,
         class_labels: Any = None,
@@ -72,8 +75,10 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             sampler: "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler" or "euler_ancestral".
             nfe: UNet evaluations (Heun takes (nfe + 1) // 2 steps; the others nfe steps). With classifier-free
                 guidance one evaluation is one batched UNet call on both halves.
-            sigma_schedule: "karras" (Karras et al. 2022, rho = 7) or "discrete" (the model's sigmas at
-                ``timestep_spacing`` integer timesteps).
+            sigma_schedule: "karras" (Karras et al. 2022, rho = 7), "discrete" (the model's sigmas at
+                ``timestep_spacing`` integer timesteps) or "learned" (sigmas fitted to this model for ``sampler``,
+                ``nfe`` and ``prior`` by ``python -m training.fit_steps``, read from the folder's
+                ``schedules/{sampler}_nfe{N}_{prior}.json``; refused in one line when the folder has none).
             timestep_spacing: for "discrete" (and the "spaced" Karras range): "leading", "trailing" or
                 "linspace"; None: the scheduler config's.
             karras_range: the Karras sigmas' range: "full" (the model's sigma(T-1) down to sigma(0), Karras et al.
@@ -85,6 +90,9 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 relative to the pipeline folder - or a dict) for ``sampler="dpmpp_2m"`` on Karras sigmas: its
                 per-step weights replace DPM-Solver++(2M)'s; ``nfe`` must be the one it was fitted for, and
                 ``prior`` should be the one it was fitted from (its file records it).
+            learned_schedule: with ``sigma_schedule="learned"``, another learned schedule than the folder's (a JSON
+                path, an existing file as given, else relative to the pipeline folder, or a dict); it must be for
+                this sampler, NFE and prior.
             prior, prior_rank: x_T from N(0, I) ("standard") or the data prior (``pipelines.prior.PRIORS``).
             class_labels, guidance_scale: as in the DDPM and DDIM pipelines (conditional UNets).
             latents: x_T itself (the VP x at the first sigma), shape (batch_size, C, H, W); ``prior`` is not applied.
@@ -121,8 +129,17 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                                  "sampler='dpmpp_2m', sigma_schedule='karras', karras_range='full' (got "
                                  f"{sampler!r}, {sigma_schedule!r}, {karras_range!r})")
             fitted = FittedSolver.load(self._fitted_path(fitted) if not isinstance(fitted, dict) else fitted)
+        learned = None
+        if sigma_schedule == "learned":
+            if sampler not in LEARNABLE or fitted is not None:
+                raise ValueError(f"learned schedules exist for {', '.join(s for s in LEARNABLE if s in RULES)} "
+                                 f"without a fitted solver; got sampler={sampler!r}, fitted={fitted!r}")
+            learned = find_learned(getattr(self.config, "_name_or_path", None), sampler, unet_calls(sampler, steps),
+                                   prior, learned_schedule).sigmas()
+        elif learned_schedule is not None:
+            raise ValueError("learned_schedule is read with sigma_schedule='learned' only")
         plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta,
-                            rho=fitted.rho if fitted else 7.0, karras_range=karras_range)
+                            rho=fitted.rho if fitted else 7.0, karras_range=karras_range, sigmas=learned)
         plan = fitted.apply(plan) if fitted else plan
         scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
         x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None

@@ -46,28 +46,43 @@ class FittedSolver:
         return [dataclasses.replace(step, coef=float(c)) for step, c in zip(plan, self.coefs, strict=True)]
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with written_whole(path) as tmp:
-            tmp.write_text(json.dumps(dataclasses.asdict(self), indent=1) + "\n")
-        return path
+        return save_record(dataclasses.asdict(self), path)
 
     @classmethod
     def load(cls, source: str | Path | dict) -> FittedSolver:
         """From a dict or a JSON file; a clear error names a missing or malformed file."""
-        if isinstance(source, dict):
-            data = source
-        else:
-            path = Path(source)
-            if not path.is_file():
-                raise ValueError(f"{path}: no fitted solver there (python -m training.fit_solver writes one)")
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: not a fitted solver's JSON ({e})") from None
-        where = "" if isinstance(source, dict) else f"{source}: "
+        data, where = read_record(source, "fitted solver", "python -m training.fit_solver writes one")
         try:
             return cls(nfe=int(data["nfe"]), coefs=[float(c) for c in data["coefs"]], rho=float(data.get("rho", 7.0)),
                        prior=str(data.get("prior", "standard")), fit=dict(data.get("fit", {})))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{where}a fitted solver needs 'nfe' and 'coefs' as numbers ({e})") from None
+
+
+# ----------------------------------------------------------------------- the JSON files of fitted things
+
+
+def save_record(data: dict[str, Any], path: str | Path) -> Path:
+    """Write ``data`` as indented JSON to ``path`` whole or not at all (its folder made if needed)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with written_whole(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def read_record(source: str | Path | dict, what: str, how: str) -> tuple[dict[str, Any], str]:
+    """(the dict, "PATH: " or "") from a dict or a JSON file; a missing file or bad JSON is one clear error
+    naming ``what`` it should hold and ``how`` to make one."""
+    if isinstance(source, dict):
+        return source, ""
+    path = Path(source)
+    if not path.is_file():
+        raise ValueError(f"{path}: no {what} there ({how})")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a {what}'s JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a {what}'s JSON (a JSON object expected)")
+    return data, f"{source}: "
