@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from training.atomic import write_text_atomic
+from pipelines.atomic import write_text_atomic
 
 __all__ = ["TARGETS_CONFIG", "command_line", "load_samplers", "load_targets", "load_unet", "machine_info", "now",
            "quality_cells", "refuse_existing_output", "result_envelope", "sample_cache_key", "sampling_code_sha256",
@@ -34,7 +34,8 @@ def load_unet(pipeline: str | Path | None, random_unet: str | Path | None, seed:
     import torch
 
     from pipelines.schedule import make_scheduler
-    from training.config import ConfigError, load_config
+    from sprites.errors import ConfigError
+    from training.config import load_config
     from training.model import build_unet
     from training.sample import load_pipeline
 

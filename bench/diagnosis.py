@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bench.common import result_envelope
-from training.atomic import write_text_atomic
+from pipelines.atomic import write_text_atomic
 
 TIMESTEPS = (0, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 499)
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from pipelines.loading import load_pipeline
     from pipelines.schedule import read_schedule
-    from training.data import fit_images, images_to_tensor, read_sprites_arrays
+    from sprites.data import fit_images, images_to_tensor, read_sprites_arrays
 
     pipe = load_pipeline(args.pipeline)
     unets = {"model": pipe.unet}

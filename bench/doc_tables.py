@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-from training.atomic import write_text_atomic
+from pipelines.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table: (?P<path>\S+) -->[ \t]*\r?\n)(?P<body>(?:(?!<!-- table:).)*?)(<!-- end table -->)",

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from bench.common import load_unet, result_envelope, write_json
+from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
-from training.atomic import write_text_atomic
 
 
 def load_model(args: argparse.Namespace):
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
     from evaluation.splits import halves_by_pairs
     from pipelines import SpritesDDPMPipeline, SpritesESDDPMPipeline
     from pipelines.pipeline_sprites_es_ddpm import gaussian_prior_from_images
-    from training.data import read_sprites_arrays
+    from sprites.data import read_sprites_arrays
 
     unet, scheduler, what, card = load_model(args)
     T = scheduler.config.num_train_timesteps
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"  {setting:>28}: {counter.calls:4d} UNet calls, wall {wall:7.1f} s, cpu {cpu:7.1f} s, "
               f"sprite-FID {row['sprite_fid']:.3f}", file=sys.stderr, flush=True)
         if grids is not None:
-            from training.images import save_grid
+            from sprites.images import save_grid
 
             grids.mkdir(parents=True, exist_ok=True)
             name = f"{prior or 'ddpm'}_{'prior' if t_prime == 0 else f't{t_prime}'}.png"

@@ -55,13 +55,13 @@ from evaluation.quality import SpriteScorer
 from evaluation.sampling import pipeline_info
 from evaluation.scoring import fid_kid
 from evaluation.splits import data_sha256
+from pipelines.atomic import write_text_atomic
 from pipelines.common import config_default, config_variance
 from pipelines.pipeline_sprites_ddpm import VARIANCES
 from pipelines.prior import PRIORS
 from pipelines.schedule import TIMESTEP_SPACINGS
-from training.atomic import write_text_atomic
-from training.data import read_sprites_arrays
-from training.images import save_grid
+from sprites.data import read_sprites_arrays
+from sprites.images import save_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "configs" / "bench_fid.yaml"

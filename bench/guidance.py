@@ -43,9 +43,9 @@ from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled
 from evaluation.quality import SpriteScorer
 from evaluation.sampling import sample_in_batches
 from evaluation.scoring import class_match, fid_kid, predict_classes
+from pipelines.atomic import write_text_atomic
 from pipelines.labels import SPRITE_CLASSES
 from pipelines.prior import MissingMomentsError
-from training.atomic import write_text_atomic
 from training.sample import load_pipeline
 
 MARKER = "results.json"

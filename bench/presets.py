@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from bench.common import result_envelope
+from pipelines.atomic import write_text_atomic
 from pipelines.loading import load_pipeline, sampler_arguments
-from training.atomic import write_text_atomic
 from training.sample import load_presets
 
 

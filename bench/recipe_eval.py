@@ -19,7 +19,7 @@ from bench.sampler_frontier import sample_run
 from bench.samplers import make_sampler_pipelines
 from evaluation.plots import pyplot, save_figure
 from evaluation.sampling import pipeline_info
-from training.atomic import write_text_atomic
+from pipelines.atomic import write_text_atomic
 
 
 def variant_runs(settings: dict[str, Any], T: int) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ import yaml
 from bench.common import result_envelope, sample_cache_key
 from evaluation.plots import plain_log_ticks, pyplot, save_figure
 from evaluation.sampling import file_sha256, pipeline_info, sample_in_batches
-from training.atomic import atomic_file, write_text_atomic
+from pipelines.atomic import atomic_file, write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORISATION_QUANTILES = (0.01, 0.05, 0.5)  # of the real sprites' distances to their nearest other training sprite

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from bench.common import load_unet, result_envelope, target_threshold, write_json
+from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
-from training.atomic import write_text_atomic
 
 CLOCKS = ("wall", "cpu")
 

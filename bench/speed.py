@@ -45,8 +45,8 @@ import torch
 
 from bench import sampling_time as st  # the timing helpers: one place
 from bench.common import load_unet, result_envelope, target_threshold, write_json
+from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
-from training.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = st.CLOCKS

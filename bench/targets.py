@@ -24,7 +24,7 @@ import yaml
 
 from bench.common import TARGETS_CONFIG, load_targets
 from evaluation.sampling import pipeline_info
-from training.atomic import write_text_atomic
+from pipelines.atomic import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"

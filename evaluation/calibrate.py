@@ -31,8 +31,8 @@ from evaluation.features import (
 )
 from evaluation.scoring import fid_kid
 from evaluation.splits import halves_by_pairs
-from training.atomic import write_text_atomic
-from training.data import read_sprites_arrays
+from pipelines.atomic import write_text_atomic
+from sprites.data import read_sprites_arrays
 
 KID_SUBSETS = 100
 

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from evaluation.features import to_uint8_nhwc
-from training.atomic import atomic_dir
+from pipelines.atomic import atomic_dir
 
 __all__ = ["export_png_folder", "export_real_sprites", "load_generated_images", "sample_pipeline"]
 
@@ -74,7 +74,7 @@ def export_real_sprites(directory: str | Path, data_path: str | Path | None = No
                         overwrite: bool = False) -> Path:
     """Export the real sprites from the project loader: ``subset`` is ``all`` (the 1,788 unique sprites),
     ``held_out`` or ``train`` (the sprite feature network's split, read from its weights' JSON)."""
-    from training.data import read_sprites_arrays
+    from sprites.data import read_sprites_arrays
 
     images, labels = read_sprites_arrays(data_path)
     if subset != "all":

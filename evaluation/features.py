@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from evaluation.metrics import fid_from_features, kid_from_features
-from training.atomic import atomic_file, write_text_atomic
-from training.images import to_uint8
+from pipelines.atomic import atomic_file, write_text_atomic
+from sprites.images import to_uint8
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -178,7 +178,7 @@ def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0)) -
 def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, batch_size: int = 1024,
                             value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """Sprite features (N, feature_dim) as float64 of 16x16 images (see the module doc for accepted inputs)."""
-    from training.data import images_to_tensor
+    from sprites.data import images_to_tensor
 
     net = net if net is not None else load_sprite_feature_net()
     arr = to_uint8_nhwc(images, value_range)

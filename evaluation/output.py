@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from training.atomic import atomic_dir
+from pipelines.atomic import atomic_dir
 
 __all__ = ["OUTPUT_SUFFIXES", "check_output_dir", "output_dir"]
 
@@ -38,7 +38,7 @@ def check_output_dir(directory: str | Path, marker: str, overwrite: bool) -> Non
 
 @contextmanager
 def output_dir(directory: str | Path, marker: str, overwrite: bool) -> Iterator[Path]:
-    """A temporary sibling folder to write into (:func:`training.atomic.atomic_dir`); on success it replaces
+    """A temporary sibling folder to write into (:func:`pipelines.atomic.atomic_dir`); on success it replaces
     ``directory`` (checked by :func:`check_output_dir` before and after), on failure it is deleted and
     ``directory`` is untouched."""
     directory = Path(directory)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.atomic import atomic_file
-from training.images import tile_images
+from pipelines.atomic import atomic_file
+from sprites.images import tile_images
 
 __all__ = ["plain_log_ticks", "pyplot", "save_figure", "save_labelled_grids"]
 

@@ -29,7 +29,7 @@ class SpriteScorer:
     """sprite-FID, KID, precision/recall and class mix of generated sprites (uint8 (N, 16, 16, 3))."""
 
     def __init__(self, data_path: str | None = None, split_seed: int = 0, kid_subsets: int = 100):
-        from training.data import read_sprites_arrays
+        from sprites.data import read_sprites_arrays
 
         self.real, self.labels = read_sprites_arrays(data_path)
         labels = self.labels

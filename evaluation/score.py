@@ -41,7 +41,7 @@ def load_image_set(source: str | Path, data_path: str | None = None,
                    value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
     """uint8 (N, H, W, 3) from ``real``, a folder of images (sorted by name) or a ``.npz``/``.npy`` file."""
     if str(source) == "real":
-        from training.data import read_sprites_arrays
+        from sprites.data import read_sprites_arrays
 
         return read_sprites_arrays(data_path)[0]
     source = Path(source)
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(table(result))
     if args.json:
-        from training.atomic import write_text_atomic
+        from pipelines.atomic import write_text_atomic
 
         write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 from evaluation.features import SpriteFeatureNet, to_uint8_nhwc
 from evaluation.metrics import fid_from_features, kid_from_features
 from pipelines.labels import NUM_CLASSES
-from training.data import images_to_tensor
+from sprites.data import images_to_tensor
 
 __all__ = ["class_match", "fid_kid", "floor_subset", "predict_classes", "real_floor"]
 

@@ -10,7 +10,7 @@ import hashlib
 
 import numpy as np
 
-from training.data import N_UNIQUE
+from sprites.data import N_UNIQUE
 
 __all__ = ["data_sha256", "halves_by_pairs", "pair_ids", "split_by_pairs"]
 

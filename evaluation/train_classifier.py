@@ -35,8 +35,8 @@ import yaml
 from evaluation.features import SpriteFeatureNet, SpriteNetConfig, save_sprite_feature_net
 from evaluation.splits import data_sha256, split_by_pairs
 from pipelines.labels import SPRITE_CLASSES
-from training.config import ConfigError
-from training.data import images_to_tensor, read_sprites_arrays
+from sprites.data import images_to_tensor, read_sprites_arrays
+from sprites.errors import ConfigError
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.common import written_whole
+from pipelines.atomic import write_text_atomic
 from pipelines.samplers import SolverStep
 
 
@@ -62,11 +62,7 @@ class FittedSolver:
 
 def save_record(data: dict[str, Any], path: str | Path) -> Path:
     """Write ``data`` as indented JSON to ``path`` whole or not at all (its folder made if needed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_whole(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_record(source: str | Path | dict, what: str, how: str) -> tuple[dict[str, Any], str]:

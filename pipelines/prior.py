@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.common import written_whole
+from pipelines.atomic import atomic_file
 
 MOMENTS_FILE = "data_moments.safetensors"
 PRIORS = ("standard", "moments", "moments-lowrank", "moments-diagonal", "moments-mean")
@@ -63,7 +63,7 @@ class DataMoments:
         from safetensors.torch import save_file
 
         path = Path(folder) / MOMENTS_FILE
-        with written_whole(path) as tmp:
+        with atomic_file(path) as tmp:
             save_file({"mean": self.mean.float().contiguous(), "cov": self.cov.float().contiguous()}, str(tmp),
                       metadata={"shape": ",".join(map(str, self.shape)), "count": str(self.count)})
         return path

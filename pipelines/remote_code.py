@@ -30,10 +30,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.common import written_whole
+from pipelines.atomic import write_text_atomic
 
 PACKAGE = "pipelines"
-PROJECT_PACKAGES = ("pipelines", "training", "evaluation", "bench", "report", "score_toy")
+PROJECT_PACKAGES = ("pipelines", "sprites", "training", "evaluation", "bench", "report", "score_toy")
 HELPER_PREFIX = "sprites_"
 HEADER = ("# Written by spritediff's save_pretrained from its pipelines/{module}.py, imports made relative\n"
           "# (diffusers' custom-pipeline layout); the package's module is the source: edit that, not this copy.\n")
@@ -157,14 +157,11 @@ def write_pipeline_code(folder: str | Path, cls: type) -> list[Path]:
     entry = pipeline_class_entry(cls)
     written = []
     for name, text in pipeline_files(None if in_package() else entry[0]).items():
-        with written_whole(folder / name) as tmp:
-            tmp.write_text(text)
-        written.append(folder / name)
+        written.append(write_text_atomic(folder / name, text))
     index = folder / "model_index.json"
     config = json.loads(index.read_text())
     config["_class_name"] = entry
-    with written_whole(index) as tmp:
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(index, json.dumps(config, indent=2, sort_keys=True) + "\n")
     return [*written, index]
 
 

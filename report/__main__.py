@@ -20,10 +20,10 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.atomic import write_text_atomic
 from report import q1, q2
 from report.glossary import glossary
 from report.homework import DEFAULT_PIPELINE, ROOT, Homework, load_settings, rel
-from training.atomic import write_text_atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="train configs/sprites_ddpm.yaml from scratch first (about 2 hours on 2 CPU cores)")
     p.add_argument("--pdf", action="store_true", help="also print report.pdf with headless Chromium")
     args = p.parse_args(argv)
-    from training.data import default_data_path, holds_sprites, no_default_data_error
+    from sprites.data import default_data_path, holds_sprites, no_default_data_error
 
     if not holds_sprites(default_data_path()):  # the FID parts need the sprites: stop now, not minutes later
         print(f"error: {no_default_data_error()}", file=sys.stderr)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from pipelines.atomic import atomic_dir
 from report.numbers import Numbers, unsourced
-from training.atomic import atomic_dir
 
 
 @dataclass

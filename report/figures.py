@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from evaluation.plots import pyplot, save_figure
-from training.atomic import write_text_atomic
-from training.images import tile_images, to_uint8
+from pipelines.atomic import write_text_atomic
+from sprites.images import tile_images, to_uint8
 
 FORWARD_STEPS = (0, 25, 50, 100, 200, 300, 499)
 
@@ -47,7 +47,7 @@ def schedule(out: Path) -> dict:
 
 def forward(out: Path, n: int = 8) -> dict:
     from pipelines.schedule import make_scheduler, perturb_input
-    from training.data import images_to_tensor, read_sprites_arrays
+    from sprites.data import images_to_tensor, read_sprites_arrays
 
     images = images_to_tensor(read_sprites_arrays()[0][::223][:n])
     ab = make_scheduler().alphas_cumprod

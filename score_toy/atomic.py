@@ -1,6 +1,6 @@
 """Atomic writes: a file appears complete or not at all (a temporary sibling renamed into place).
 
-score_toy keeps this small copy of ``training.atomic`` so that it depends on nothing else of the project.
+score_toy keeps this small copy of ``pipelines.atomic`` so that it depends on nothing else of the project.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.data import read_sprites_arrays
+from sprites.data import read_sprites_arrays
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from training.data import (
+from sprites.data import (
     COURSE_IMAGES,
     COURSE_LABELS,
     SPRITE_CLASSES,

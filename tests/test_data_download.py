@@ -1,4 +1,4 @@
-"""``python -m training.data download``: the whole path against a local stand-in for the hub (never the network),
+"""``python -m sprites download``: the whole path against a local stand-in for the hub (never the network),
 the identity checks, offline behaviour, and where ``load_sprites()`` finds the files."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training import data, download
-from training.data import COURSE_IMAGES, COURSE_LABELS, SpritesDataError, read_sprites_arrays
+from sprites import data, download
+from sprites.data import COURSE_IMAGES, COURSE_LABELS, SpritesDataError, read_sprites_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 12  # rows of the stand-in files
@@ -162,7 +162,7 @@ def test_offline_gives_one_line_and_exit_code_2(tmp_path, capsys, monkeypatch):
 
 def test_default_folder_is_the_user_cache_and_load_sprites_finds_it(hub, no_default_data, capsys):
     cache = no_default_data
-    with pytest.raises(SpritesDataError, match="no sprites found in .*python -m training.data download"):
+    with pytest.raises(SpritesDataError, match="no sprites found in .*python -m sprites download"):
         read_sprites_arrays()
     assert download.main(["download"]) == 0
     assert (cache / COURSE_IMAGES).is_file() and (cache / COURSE_LABELS).is_file()
@@ -195,19 +195,19 @@ def test_search_order_env_then_shared_then_cache(hub, no_default_data, tmp_path,
 
 
 def test_missing_explicit_path_says_how_to_get_the_data(tmp_path):
-    with pytest.raises(SpritesDataError, match="no such file or folder.*python -m training.data download"):
+    with pytest.raises(SpritesDataError, match="no such file or folder.*python -m sprites download"):
         read_sprites_arrays(tmp_path / "nowhere")
-    with pytest.raises(SpritesDataError, match="no sprites found.*python -m training.data download --to"):
+    with pytest.raises(SpritesDataError, match="no sprites found.*python -m sprites download --to"):
         read_sprites_arrays(tmp_path)
 
 
-def test_python_m_training_data_dispatches_to_download(tmp_path):
+def test_python_m_sprites_dispatches_to_download(tmp_path):
     """The module entry point (help only: the command itself would try the network)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}  # wide: argparse wraps at hyphens
-    proc = subprocess.run([sys.executable, "-m", "training.data", "download", "--help"], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, "-m", "sprites", "download", "--help"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "--to DIR" in proc.stdout and "ashis-palai/sprites_image_dataset" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "training.data"], cwd=tmp_path, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "sprites"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 2 and "download" in proc.stderr

@@ -20,7 +20,7 @@ from evaluation.features import (
 )
 from evaluation.metrics import fid_from_features, kid_from_features
 from evaluation.splits import data_sha256, halves_by_pairs, pair_ids, split_by_pairs
-from training.data import images_to_tensor
+from sprites.data import images_to_tensor
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,7 @@ def test_guidance_refuses_an_unconditional_pipeline(tmp_path):
 
 def test_guidance_from_the_moments_prior(tmp_path, sprites_arrays):
     from pipelines.prior import DataMoments
-    from training.data import images_to_tensor
+    from sprites.data import images_to_tensor
 
     pipeline = save_tiny_pipeline(tmp_path / "cond", conditional=True)
     args = ["--pipeline", str(pipeline), "--num-images", "4", "--num-per-class", "1", "--steps", "2", "--scales",

@@ -29,7 +29,7 @@ from training.hub import usage_snippet
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {"sprites_ddpm": False, "sprites_conditional": True}  # folder -> conditional
-PROJECT = ("pipelines", "training", "evaluation", "bench", "report", "score_toy")
+PROJECT = ("pipelines", "sprites", "training", "evaluation", "bench", "report", "score_toy")
 
 # Runs with `python -I` from another folder; the project's packages are refused by a finder placed first, so that
 # the editable install (a finder of its own) cannot supply them either.

@@ -13,8 +13,8 @@ from PIL import Image
 
 from pipelines import SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
+from sprites.images import save_grid, tile_images
 from training.config import load_config
-from training.images import save_grid, tile_images
 from training.model import build_unet
 from training.sample import main
 

@@ -1,4 +1,4 @@
-"""Run-folder safety: checkpoint discovery and pruning, refusing to clobber a run (atomic writes: training.atomic)."""
+"""Run-folder safety: checkpoint discovery and pruning, refusing to clobber a run (atomic writes: pipelines.atomic)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from training.atomic import write_text_atomic
-from training.config import ConfigError, TrainConfig
+from pipelines.atomic import write_text_atomic
+from sprites.errors import ConfigError
+from training.config import TrainConfig
 
 # Keys that may differ when a run is resumed: they change when and how much it logs or trains, not what.
 RESUMABLE_CHANGES = {"max_train_steps", "max_train_minutes", "log_every", "sample_every", "checkpoint_every",

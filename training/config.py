@@ -15,9 +15,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A bad configuration: the message names the key, the problem and the fix."""
+from sprites.errors import ConfigError
 
 
 def default_unet() -> dict[str, Any]:

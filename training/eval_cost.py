@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from training.atomic import write_text_atomic
-from training.config import ConfigError, load_config
+from pipelines.atomic import write_text_atomic
+from sprites.errors import ConfigError
+from training.config import load_config
 
 
 def run_record(folder: Path, name: str) -> Path | None:

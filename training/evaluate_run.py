@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from sprites.data import SpritesDataError
+from sprites.errors import ConfigError
 from training.checkpoints import list_checkpoints
-from training.config import ConfigError, load_config
-from training.data import SpritesDataError
+from training.config import load_config
 
 OVERRIDABLE = ("eval_samples", "eval_batch_size", "eval_seed", "eval_samplers", "eval_best", "num_threads",
                "data_path")

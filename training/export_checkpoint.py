@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from training.atomic import atomic_dir
-from training.config import ConfigError, load_config
-from training.data import SpritesDataError
+from pipelines.atomic import atomic_dir
+from sprites.data import SpritesDataError
+from sprites.errors import ConfigError
+from training.config import load_config
 from training.hub import write_model_card
 from training.model import build_scheduler, build_unet
 from training.moments import data_moments

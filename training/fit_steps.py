@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import yaml
 
+from pipelines.atomic import write_text_atomic
 from pipelines.learned_steps import (
     FOLDER,
     LEARNABLE,
@@ -49,7 +50,6 @@ from pipelines.learned_steps import (
 from pipelines.loading import PipelineFolderError, load_pipeline
 from pipelines.samplers import RULES, Denoiser, solver_steps, steps_for_nfe, steps_from_sigmas, unet_calls
 from pipelines.schedule import read_schedule, spaced_timesteps
-from training.atomic import write_text_atomic
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fit_steps.yaml"
 LOSSES = ("l2", "mse", "l1")

@@ -7,10 +7,11 @@ from typing import Any
 
 from diffusers import UNet2DModel
 
+from pipelines.atomic import atomic_dir
 from pipelines.labels import NUM_CLASSES
 from pipelines.schedule import make_scheduler
-from training.atomic import atomic_dir
-from training.config import ConfigError, TrainConfig
+from sprites.errors import ConfigError
+from training.config import TrainConfig
 from training.hub import write_model_card
 
 __all__ = ["build_scheduler", "build_unet", "init_unet_from", "save_pipeline"]

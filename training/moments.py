@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.prior import DataMoments
-from training.data import SpritesDataError, fit_images, images_to_tensor, read_sprites_arrays
+from sprites.data import SpritesDataError, fit_images, images_to_tensor, read_sprites_arrays
 
 
 def data_moments(unet_config: dict, data_path: str | None = None, hflip: bool = True) -> DataMoments:

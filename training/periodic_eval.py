@@ -11,9 +11,8 @@ loss; ``best/`` holds the EMA pipeline of the best row by ``eval_best``. The tra
 ``python -m training.evaluate_run`` (the same rows from a finished run's checkpoints) call the same
 :meth:`RunEvaluator.evaluate`.
 
-The one module of ``training/`` that imports ``evaluation/`` (the exception stated in tests/test_layers.py): the
-trainer scores its samples with the project's one scorer. The imports are inside functions, so training with
-``eval_every: 0`` never loads the evaluation package.
+The trainer scores its samples with the project's one scorer (``evaluation/``, a layer below ``training/``). The
+imports are inside functions, so training with ``eval_every: 0`` never loads the evaluation package.
 """
 
 from __future__ import annotations
@@ -27,9 +26,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from pipelines.atomic import atomic_file, write_text_atomic
 from pipelines.loading import SAMPLERS, pipeline_class, sampler_arguments
-from training.atomic import atomic_file, write_text_atomic
-from training.config import ConfigError, TrainConfig
+from sprites.errors import ConfigError
+from training.config import TrainConfig
 
 __all__ = ["BEST_DIR", "EVAL_FILE", "EVAL_PLOT", "METRICS", "RunEvaluator", "SampleSet", "check_eval_settings",
            "is_best", "plot_eval", "read_rows", "record", "row_keys", "sample_sets", "write_rows"]

@@ -23,9 +23,9 @@ import torch
 from safetensors.torch import load_file
 
 import pipelines
+from pipelines.atomic import atomic_dir
 from pipelines.loading import PipelineFolderError, check_folder
 from pipelines.prior import MOMENTS_FILE, DataMoments
-from training.atomic import atomic_dir
 from training.hub import replace_usage
 
 UPDATED = ("model_index.json", "README.md")  # and the *.py files of the pipelines' code

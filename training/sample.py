@@ -26,7 +26,7 @@ import yaml
 from pipelines.common import config_variance
 from pipelines.loading import SAMPLERS, sampler_arguments
 from pipelines.prior import PRIORS
-from training.images import save_gif, save_grid, save_npy, to_uint8
+from sprites.images import save_gif, save_grid, save_npy, to_uint8
 
 PRESETS = Path(__file__).resolve().parents[1] / "configs" / "sampling_presets.yaml"
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)

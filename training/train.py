@@ -35,17 +35,18 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
+from pipelines.atomic import atomic_dir, atomic_file
 from pipelines.labels import NULL_CLASS, NUM_CLASSES
 from pipelines.prior import DataMoments
-from training.atomic import atomic_dir, atomic_file
+from sprites.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
+from sprites.errors import ConfigError
 from training.checkpoints import (
     find_checkpoint,
     prune_checkpoints,
     refuse_foreign_run,
     truncate_stats,
 )
-from training.config import ConfigError, TrainConfig, load_config, save_config
-from training.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
+from training.config import TrainConfig, load_config, save_config
 from training.hub import HubError, check_hub_access, push_pipeline
 from training.loss import DiffusionLoss
 from training.model import build_scheduler, build_unet, init_unet_from, save_pipeline
@@ -136,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> None:
     """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles the 5 classes)."""
     from pipelines import SpritesDDIMPipeline
-    from training.images import save_grid, to_uint8
+    from sprites.images import save_grid, to_uint8
 
     pipe = SpritesDDIMPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)

@@ -174,5 +174,6 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         return pipeline_output(self, x, kept, output_type, return_dict)
 
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
+from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
 from .sprites_fitted_solver import __name__ as _sprites_fitted_solver  # noqa: E402, F401
 from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401

@@ -165,6 +165,7 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         return pipeline_output(self, x, None, output_type, return_dict)
 
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
+from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
 from .sprites_fitted_solver import __name__ as _sprites_fitted_solver  # noqa: E402, F401
 from .sprites_learned_steps import __name__ as _sprites_learned_steps  # noqa: E402, F401
 from .sprites_prior import __name__ as _sprites_prior  # noqa: E402, F401

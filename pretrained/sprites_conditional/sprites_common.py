@@ -8,11 +8,8 @@ The schedule and the timestep spacings are in :mod:`pipelines.schedule`, class l
 
 from __future__ import annotations
 
-import contextlib
 import numbers
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,14 +125,3 @@ def to_output(x: torch.Tensor, output_type: str, numpy_to_pil) -> Any:
         return [numpy_to_pil(a) for a in array]
     return numpy_to_pil(array)
 
-
-@contextlib.contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` to write to; renamed to ``path`` on success, removed on failure, so a
-    reader never sees half a file (the pipelines' files: data moments, fitted solvers)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .sprites_common import written_whole
+from .sprites_atomic import atomic_file
 
 MOMENTS_FILE = "data_moments.safetensors"
 PRIORS = ("standard", "moments", "moments-lowrank", "moments-diagonal", "moments-mean")
@@ -65,7 +65,7 @@ class DataMoments:
         from safetensors.torch import save_file
 
         path = Path(folder) / MOMENTS_FILE
-        with written_whole(path) as tmp:
+        with atomic_file(path) as tmp:
             save_file({"mean": self.mean.float().contiguous(), "cov": self.cov.float().contiguous()}, str(tmp),
                       metadata={"shape": ",".join(map(str, self.shape)), "count": str(self.count)})
         return path

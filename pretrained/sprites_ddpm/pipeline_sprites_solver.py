@@ -166,4 +166,5 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         return path if path.is_file() or path.is_absolute() or not folder else Path(folder) / path
 
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
+from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
 from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401

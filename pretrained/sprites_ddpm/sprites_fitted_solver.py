@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .sprites_common import written_whole
+from .sprites_atomic import write_text_atomic
 from .sprites_samplers import SolverStep
 
 
@@ -64,11 +64,7 @@ class FittedSolver:
 
 def save_record(data: dict[str, Any], path: str | Path) -> Path:
     """Write ``data`` as indented JSON to ``path`` whole or not at all (its folder made if needed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_whole(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_record(source: str | Path | dict, what: str, how: str) -> tuple[dict[str, Any], str]:

@@ -1,4 +1,4 @@
-"""``python -m training.data download [--to DIR]``: fetch the course's sprites files from the Hugging Face Hub.
+"""``python -m sprites download [--to DIR]``: fetch the course's sprites files from the Hugging Face Hub.
 
 The two files of DeepLearning.AI's "How Diffusion Models Work" (``sprites_1788_16x16.npy``, 89,400 x 16 x 16 x 3
 uint8, and ``sprite_labels_nc_1788_16x16.npy``, 89,400 x 5 float64) come from the hub data set
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from huggingface_hub import hf_hub_download
 
+from pipelines.atomic import staging_dir
 from pipelines.hub import hub_unreachable_reason
-from training.atomic import staging_dir
-from training.data import COURSE_IMAGES, COURSE_LABELS, DATA_ENV, default_data_path, user_data_path
+from sprites.data import COURSE_IMAGES, COURSE_LABELS, DATA_ENV, default_data_path, user_data_path
 
 HUB_REPO = "ashis-palai/sprites_image_dataset"
 HUB_REPO_TYPE = "dataset"
@@ -39,7 +39,7 @@ class DownloadError(RuntimeError):
 
 
 def default_download_path() -> Path:
-    """``$SPRITEDIFF_DATA`` when it is set to a folder, else :func:`training.data.user_data_path`."""
+    """``$SPRITEDIFF_DATA`` when it is set to a folder, else :func:`sprites.data.user_data_path`."""
     env = os.environ.get(DATA_ENV)
     if env and Path(env).suffix not in (".npz", ".npy"):
         return Path(env)
@@ -136,7 +136,7 @@ def download_sprites(dest: str | Path | None = None, log: Callable[[str], None] 
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit code (0 done, 2 failed with a one-line message)."""
-    parser = argparse.ArgumentParser(prog="python -m training.data", description="The sprites data set.")
+    parser = argparse.ArgumentParser(prog="python -m sprites", description="The sprites data set.")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     download = commands.add_parser(
         "download", help="fetch the course's sprites files from the Hugging Face Hub",

@@ -1,7 +1,10 @@
 """Atomic writes: a file or folder appears complete, or not at all (a temporary sibling renamed into place).
 
-Every writer of user-visible results in the project goes through here (score_toy keeps its own small copy, so
-that it depends on nothing but torch, NumPy and matplotlib).
+The project's one atomic writer: every file and folder of results goes through here, the pipelines' own files
+(data moments, fitted solvers and steps, the code of a saved folder) included. It lives in the lowest layer because
+a saved pipeline folder carries the pipelines' code (:mod:`pipelines.remote_code`), which may import nothing above
+``pipelines``; every layer above uses it from here. Only score_toy keeps its own small copy, so that it depends on
+nothing but torch, NumPy and matplotlib.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.atomic import atomic_file
+from pipelines.atomic import atomic_file
 
 GRID_SCALE = 4  # 16x16 sprites drawn as 64x64 (nearest neighbour)
 GIF_SCALE = 3

@@ -6,8 +6,8 @@ Three sources are accepted (see :func:`load_sprites`):
 * the compact ``.npz`` with arrays ``images`` (N,16,16,3) and ``labels`` (N,5), as in ``../shared/data/sprites``;
 * a hub data set name (``user/name``) through ``datasets.load_dataset``, for users who are online.
 
-The data is never shipped with the project; ``python -m training.data download [--to DIR]`` fetches the course
-files from the Hugging Face Hub (``training/download.py``). With no source given, the loaders look in
+The data is never shipped with the project; ``python -m sprites download [--to DIR]`` fetches the course
+files from the Hugging Face Hub (``sprites/download.py``). With no source given, the loaders look in
 (:func:`data_search_path`):
 
 1. ``$SPRITEDIFF_DATA``, when it is set (and then only there);
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from pipelines.labels import SPRITE_CLASSES
-from training.images import to_uint8
+from sprites.images import to_uint8
 
 IMAGE_SHAPE = (16, 16, 3)
 COURSE_IMAGES = "sprites_1788_16x16.npy"
@@ -36,7 +36,7 @@ COURSE_LABELS = "sprite_labels_nc_1788_16x16.npy"
 N_UNIQUE = 1788  # the course file repeats 1,788 base sprites 50 times (row i is sprite i % 1788)
 DATA_ENV = "SPRITEDIFF_DATA"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sprites"  # the course's shared folder
-DOWNLOAD_HINT = "python -m training.data download"
+DOWNLOAD_HINT = "python -m sprites download"
 
 
 class SpritesDataError(ValueError):
@@ -45,7 +45,7 @@ class SpritesDataError(ValueError):
 
 def user_data_path() -> Path:
     """The per-user sprites folder, ``$XDG_CACHE_HOME/spritediff/sprites`` (default ``~/.cache/spritediff/sprites``):
-    where ``python -m training.data download`` puts the course files unless told otherwise."""
+    where ``python -m sprites download`` puts the course files unless told otherwise."""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "spritediff" / "sprites"
 
@@ -265,10 +265,3 @@ def fit_images(x: torch.Tensor, unet_config: dict) -> torch.Tensor:
         x = torch.nn.functional.interpolate(x, size=size, mode="nearest-exact")
     return x
 
-
-if __name__ == "__main__":  # python -m training.data download [--to DIR]
-    import sys
-
-    from training.download import main
-
-    sys.exit(main())

@@ -1,0 +1,11 @@
+"""The data-and-files layer, between the pipelines and everything that trains, scores or reports.
+
+- :mod:`sprites.data`: the sprites data set (a ``datasets.Dataset``), read and checked from the course files, a
+  ``.npz`` or the hub; where the loaders look for it;
+- :mod:`sprites.download`: ``python -m sprites download [--to DIR]``, the course files from the Hugging Face Hub;
+- :mod:`sprites.images`: uint8 images, captioned PNG grids, GIFs of the denoising, ``.npy`` arrays;
+- :mod:`sprites.errors`: ``ConfigError``, the error of a bad setting, shared by every command above.
+
+Files are written through :mod:`pipelines.atomic`, the project's one atomic writer: it lives in the lowest layer
+because a saved pipeline folder carries the pipelines' code and must not import anything above it.
+"""
