@@ -33,20 +33,20 @@ def load_unet(pipeline: str | Path | None, random_unet: str | Path | None, seed:
     (seeded) of a training config's size; a bad folder or config stops with a one-line ``SystemExit``."""
     import torch
 
+    from pipelines.loading import PipelineFolderError, load_pipeline
     from pipelines.schedule import make_scheduler
     from sprites.errors import ConfigError
     from training.config import load_config
     from training.model import build_unet
-    from training.sample import load_pipeline
 
-    if pipeline:
-        pipe = load_pipeline(pipeline, "ddpm")
-        return pipe.unet, pipe.scheduler, f"pipeline {pipeline}"
     try:
+        if pipeline:
+            pipe = load_pipeline(pipeline, "ddpm")
+            return pipe.unet, pipe.scheduler, f"pipeline {pipeline}"
         cfg = load_config(random_unet)
         torch.manual_seed(seed)
         unet = build_unet(cfg.unet, cfg.conditional).eval()
-    except ConfigError as exc:
+    except (PipelineFolderError, ConfigError) as exc:
         raise SystemExit(f"error: {exc}") from None
     scheduler = make_scheduler(cfg.num_train_timesteps, cfg.beta_start, cfg.beta_end)  # the course's settings
     return unet, scheduler, f"random UNet of {random_unet}"

@@ -45,8 +45,8 @@ from evaluation.sampling import sample_in_batches
 from evaluation.scoring import class_match, fid_kid, predict_classes
 from pipelines.atomic import write_text_atomic
 from pipelines.labels import SPRITE_CLASSES
+from pipelines.loading import PipelineFolderError, load_pipeline
 from pipelines.prior import MissingMomentsError
-from training.sample import load_pipeline
 
 MARKER = "results.json"
 SHORT = {"hero": "hero", "non-hero": "non-hero", "food": "food", "spell": "spell", "side-facing": "side"}
@@ -174,7 +174,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_conditional_pipeline(args: argparse.Namespace):
     """The pipeline of ``--sampler`` from ``--pipeline``; refused unless its UNet has the null class."""
-    pipe = load_pipeline(args.pipeline, args.sampler)
+    try:
+        pipe = load_pipeline(args.pipeline, args.sampler)
+    except PipelineFolderError as exc:
+        raise SystemExit(f"error: {exc}") from None
     n_embeds = pipe.unet.config.get("num_class_embeds")
     if n_embeds is None or n_embeds <= len(SPRITE_CLASSES):
         raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet with a null class "

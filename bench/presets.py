@@ -21,28 +21,22 @@ import torch
 
 from bench.common import result_envelope
 from pipelines.atomic import write_text_atomic
-from pipelines.loading import load_pipeline, sampler_arguments
-from training.sample import load_presets
+from pipelines.loading import prepare_sampling
 
 
 def time_presets(folder: str, num_images: int, repeats: int) -> dict:
-    presets = load_presets()
-    calls = {}
-    for name in ("quality", "fast"):
-        settings = dict(presets[name])
-        sampler, nfe = settings.pop("sampler"), settings.pop("nfe")
-        calls[name] = (load_pipeline(folder, sampler), sampler_arguments(sampler, nfe, **settings), sampler, nfe)
+    calls = {name: prepare_sampling(folder, name) for name in ("quality", "fast")}
     times: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(repeats):
-        for name, (pipe, kwargs, _, _) in calls.items():
+        for name, sampling in calls.items():
             start = time.perf_counter()
-            pipe(batch_size=num_images, generator=torch.Generator().manual_seed(0), output_type="np", **kwargs)
+            sampling(num_images, seed=0)
             times[name].append(time.perf_counter() - start)
             print(f"  {name}: {times[name][-1]:.2f} s", file=sys.stderr, flush=True)
     med = {name: statistics.median(v) for name, v in times.items()}
     return {"num_images": num_images, "repeats": repeats, "times_s": times, "median_s": med,
             "speedup": med["quality"] / med["fast"],
-            "settings": {name: {"sampler": c[2], "nfe": c[3], **c[1]} for name, c in calls.items()}}
+            "settings": {name: {"sampler": s.sampler, "nfe": s.nfe, **s.arguments} for name, s in calls.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -184,13 +184,13 @@ def meets(target: dict, value: float) -> bool:
     return COMPARE[target["compare"]](value, float(target["threshold"]))
 
 
-def judge_value(target: dict, data: dict) -> tuple[str, bool | None]:
+def judge_value(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
     """One number or several (a list of paths, or rows selected by a path), each against the threshold; with
-    ``over``, each divided by that number."""
+    ``over``, each divided by that number (read from ``over``: the results named by ``over_results``)."""
     paths = target["value"] if isinstance(target["value"], list) else [target["value"]]
     values = [float(v) for p in paths for v in resolve(data, p)]
     if "over" in target:
-        ref = number(data, target["over"])
+        ref = number(over, target["over"])
         ratios = [v / ref for v in values]
         text = ", ".join(f"{r:.2f}{unit_of(target)}" for r in ratios) + \
             f" ({', '.join(fmt(v, target, False) for v in values)} against {fmt(ref, target, False)})"
@@ -200,12 +200,13 @@ def judge_value(target: dict, data: dict) -> tuple[str, bool | None]:
     return text, all(meets(target, v) for v in values) if "threshold" in target else None
 
 
-def judge_best(target: dict, data: dict) -> tuple[str, bool | None]:
-    """The best row of ``rows`` by ``value`` (divided by ``over`` of the same prior, when given)."""
+def judge_best(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
+    """The best row of ``rows`` by ``value`` (divided by ``over`` of the same prior, when given, read from
+    ``over``: the results named by ``over_results``)."""
     scored = []
     for row in resolve(data, target["rows"]):
         v = number(row, target["value"])
-        ref = number(data, target["over"].format(**row_fields(row))) if "over" in target else None
+        ref = number(over, target["over"].format(**row_fields(row))) if "over" in target else None
         scored.append((v / ref if ref else v, v, ref, row))
     pick = max if target.get("compare") == ">=" else min
     score, v, ref, row = pick(scored, key=lambda s: s[0])
@@ -215,7 +216,7 @@ def judge_best(target: dict, data: dict) -> tuple[str, bool | None]:
     return text, meets(target, score) if "threshold" in target else None
 
 
-def judge_pairs(target: dict, data: dict) -> tuple[str, bool | None]:
+def judge_pairs(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
     """Ours no worse than diffusers' same method (``pairs`` of setting ids) at every NFE both ran."""
     rows = resolve(data, target.get("rows", "rows[*]"))
     worse, compared = [], 0
@@ -233,7 +234,7 @@ def judge_pairs(target: dict, data: dict) -> tuple[str, bool | None]:
     return "; ".join(worse) or f"ours <= stock in all {compared} comparisons", not worse
 
 
-def judge_best_per_nfe(target: dict, data: dict) -> tuple[str, bool | None]:
+def judge_best_per_nfe(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
     """At each NFE where ``against`` ran, the best of ``rows`` no worse than the best of ``against``."""
     ours, stock = resolve(data, target["rows"]), resolve(data, target["against"])
     behind = []
@@ -246,7 +247,7 @@ def judge_best_per_nfe(target: dict, data: dict) -> tuple[str, bool | None]:
     return "; ".join(behind) or "yes at every NFE both ran", not behind
 
 
-def judge_smallest_meeting(target: dict, data: dict) -> tuple[str, bool | None]:
+def judge_smallest_meeting(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
     """The smallest ``by`` among ``rows`` whose value meets the threshold (else the best value)."""
     rows = [(number(r, target["value"]), r) for r in resolve(data, target["rows"])]
     meeting = [vr for vr in rows if meets(target, vr[0])]
@@ -281,8 +282,9 @@ def check_config(cfg: dict) -> None:
         if t["id"] in ids:
             raise TargetsError(f"target id {t['id']!r} appears twice")
         ids.add(t["id"])
-        if t["results"] not in cfg["results"]:
-            raise TargetsError(f"target {t['id']}: results {t['results']!r} is not one of {', '.join(cfg['results'])}")
+        for key in ("results", "over_results"):
+            if key in t and t[key] not in cfg["results"]:
+                raise TargetsError(f"target {t['id']}: {key} {t[key]!r} is not one of {', '.join(cfg['results'])}")
         if t.get("kind", "value") not in KINDS:
             raise TargetsError(f"target {t['id']}: kind must be one of {', '.join(KINDS)}, got {t['kind']!r}")
         if ("threshold" in t or t.get("kind") == "smallest_meeting") and t.get("compare") not in COMPARE:
@@ -293,13 +295,14 @@ def judge(cfg: dict, root: Path = ROOT) -> str:
     """The Markdown of every target of ``cfg`` judged from the results files under ``root``."""
     check_config(cfg)
     loaded = {name: load_results(name, spec, root) for name, spec in cfg["results"].items()
-              if any(name in (t["results"], *(b.get("results") for b in t.get("beside", []))) for t in cfg["targets"])}
+              if any(name in (t["results"], t.get("over_results"), *(b.get("results") for b in t.get("beside", [])))
+                     for t in cfg["targets"])}
     unrecorded: dict[str, list[str]] = {}
     sections: dict[str, list[str]] = {}
     for t in cfg["targets"]:
         data = loaded[t["results"]][0]
         try:
-            measured, met = KINDS[t.get("kind", "value")](t, data)
+            measured, met = KINDS[t.get("kind", "value")](t, data, loaded[t.get("over_results", t["results"])][0])
         except NotRecorded as e:
             raise TargetsError(f"{cfg['results'][t['results']]['file']} lacks {e} (target {t['id']}): run "
                                f"`{cfg['results'][t['results']]['command']}`") from None

@@ -3,12 +3,19 @@
     pipe = load_pipeline("pretrained/sprites_ddpm", "dpmpp_2m_sde")      # a checked folder, one clear error
     pipe(batch_size=8, **sampler_arguments("dpmpp_2m_sde", nfe=10))
 
+    sampling = prepare_sampling("pretrained/sprites_ddpm", "fast")        # a preset, options given override it
+    images = sampling(50, seed=0).images                                  # what python -m training.sample runs
+
 Samplers: "ddpm" (Algorithm 2), "ddim" (eq. 12) and the fast rules of :mod:`pipelines.samplers`; for each, one
-UNet evaluation per step except Heun (two, one on the last step).
+UNet evaluation per step except Heun (two, one on the last step). Presets: configs/sampling_presets.yaml, read
+once per process. Every error here is a ``ValueError`` with a one-line message (a command prints it as it is).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +24,19 @@ from pipelines.pipeline_sprites_ddpm import SpritesDDPMPipeline
 from pipelines.pipeline_sprites_solver import SpritesSolverPipeline
 from pipelines.samplers import RULES
 
-SAMPLERS = ("ddpm", "ddim", *RULES)
+
+class PipelinesBySampler(dict):
+    """sampler name -> the pipeline class that runs it; an unknown name is a one-line ``ValueError``."""
+
+    def __missing__(self, sampler: str):
+        raise ValueError(f"sampler must be one of {', '.join(self)}, got {sampler!r}")
+
+
+PIPELINES = PipelinesBySampler(ddpm=SpritesDDPMPipeline, ddim=SpritesDDIMPipeline,
+                               **dict.fromkeys(RULES, SpritesSolverPipeline))
+SAMPLERS = tuple(PIPELINES)
+PRESETS_FILE = Path(__file__).resolve().parents[1] / "configs" / "sampling_presets.yaml"
+RUNTIMES = ("torch", "onnxruntime", "compile")  # how the UNet runs: pipelines.unet_runtime
 
 
 class PipelineFolderError(ValueError):
@@ -26,18 +45,22 @@ class PipelineFolderError(ValueError):
 
 def pipeline_class(sampler: str) -> type:
     """The pipeline class that runs ``sampler``."""
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    return {"ddpm": SpritesDDPMPipeline, "ddim": SpritesDDIMPipeline}.get(sampler, SpritesSolverPipeline)
+    return PIPELINES[sampler]
 
 
 def sampler_arguments(sampler: str, nfe: int | None = None, **options: Any) -> dict[str, Any]:
     """Call arguments that sample with ``sampler`` in ``nfe`` UNet evaluations (None: the pipeline's default,
     all T steps for DDPM, 50 for DDIM, 10 for the solvers), plus ``options`` as they are."""
-    pipeline_class(sampler)
-    if sampler in ("ddpm", "ddim"):
+    if PIPELINES[sampler] is not SpritesSolverPipeline:
         return {**({} if nfe is None else {"num_inference_steps": nfe}), **options}
     return {"sampler": sampler, **({} if nfe is None else {"nfe": nfe}), **options}
+
+
+def default_nfe(sampler: str, num_train_timesteps: int) -> int:
+    """The pipeline's own default step count for ``sampler``, read from its signature (all T steps for DDPM)."""
+    params = inspect.signature(PIPELINES[sampler].__call__).parameters
+    default = (params.get("nfe") or params["num_inference_steps"]).default
+    return num_train_timesteps if default is None else int(default)
 
 
 def check_folder(folder: str | Path) -> Path:
@@ -63,7 +86,7 @@ def load_pipeline(folder: str | Path, sampler: str = "ddpm", device: str = "cpu"
     """Our pipeline for ``sampler`` from a ``save_pretrained`` folder, in eval mode, progress bar off."""
     from diffusers.utils import logging as diffusers_logging
 
-    cls = pipeline_class(sampler)
+    cls = PIPELINES[sampler]
     folder = check_folder(folder)
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # the error below says it all, in one line
@@ -91,3 +114,95 @@ def load_all_samplers(folder: str | Path, device: str = "cpu") -> dict[str, Any]
         pipe.set_progress_bar_config(disable=True)
         out[key] = pipe
     return out
+
+
+# ------------------------------------------------------------------------------ sampling as the command does
+
+
+@functools.cache
+def load_presets() -> dict[str, dict[str, Any]]:
+    """The presets of configs/sampling_presets.yaml, read once per process (do not modify the result)."""
+    import yaml
+
+    return yaml.safe_load(PRESETS_FILE.read_text())
+
+
+def with_runtime(pipe, runtime: str):
+    """The pipeline with its UNet run by ``runtime`` (:data:`RUNTIMES`; :mod:`pipelines.unet_runtime`)."""
+    if runtime == "torch":
+        return pipe
+    from pipelines.unet_runtime import OnnxUNet, prepare_unet
+
+    if runtime == "compile":
+        prepare_unet(pipe.unet, compile=True)
+        return pipe
+    try:
+        fast = type(pipe)(unet=OnnxUNet(pipe.unet), scheduler=pipe.scheduler)
+    except ImportError:
+        raise ValueError("--runtime onnxruntime needs onnx and onnxruntime: pip install -e '.[onnx]'") from None
+    except ValueError as exc:
+        raise ValueError(f"--runtime onnxruntime: {exc}") from None
+    fast.register_to_config(_name_or_path=pipe.config._name_or_path)
+    fast.set_progress_bar_config(disable=True)
+    return fast
+
+
+@dataclass
+class Sampling:
+    """A loaded pipeline and how to sample with it: ``sampler`` in ``nfe`` UNet evaluations with ``options``
+    (``arguments``: the pipeline call's sampling arguments, :func:`sampler_arguments`)."""
+
+    pipe: Any
+    sampler: str
+    nfe: int
+    options: dict[str, Any]
+    arguments: dict[str, Any]
+
+    def __call__(self, num_images: int, seed: int = 0, class_labels: list | None = None, **extra: Any):
+        """The pipeline's output for ``num_images`` sprites ("np": float in [0, 1]), x_T from ``seed``;
+        ``class_labels`` cycled over the images; ``extra``: more call arguments (``return_intermediates``, ...)."""
+        import torch
+
+        if class_labels:
+            extra["class_labels"] = [class_labels[i % len(class_labels)] for i in range(num_images)]
+        return self.pipe(batch_size=num_images, generator=torch.Generator(device="cpu").manual_seed(seed),
+                         output_type="np", **self.arguments, **extra)
+
+    def describe(self) -> str:
+        """A caption: the sampler, its settings and the prior."""
+        from pipelines.common import config_variance
+
+        sampler, options = self.sampler, self.options
+        if sampler == "ddpm":
+            what = f"DDPM (sigma^2={config_variance(self.pipe.scheduler, options.get('variance'))})"
+        elif sampler == "ddim":
+            learned = options.get("sigma_schedule") == "learned"
+            what = f"DDIM eta={options.get('eta', 0.0):g}" + (", learned steps" if learned else "")
+        else:
+            what = f"{sampler} ({options.get('sigma_schedule', 'karras')} sigmas)"
+        what += f", {self.nfe} steps" if sampler in ("ddpm", "ddim") else f", {self.nfe} UNet evaluations"
+        return what + (f", {options['prior']} prior" if options.get("prior", "standard") != "standard" else "")
+
+
+def prepare_sampling(folder: str | Path, preset: str | None = None, *, device: str = "cpu", runtime: str = "torch",
+                     **given: Any) -> Sampling:
+    """``folder`` loaded for the settings of ``preset`` (configs/sampling_presets.yaml), overridden by ``given``
+    (``sampler``, ``nfe`` and the pipeline's options; None means not given). Default sampler ddpm, default NFE the
+    pipeline's own (:func:`default_nfe`). An option the sampler does not take, an unknown preset or sampler, or a
+    bad folder is a one-line ``ValueError``."""
+    presets = load_presets()
+    if preset is not None and preset not in presets:
+        raise ValueError(f"preset must be one of {', '.join(presets)}, got {preset!r}")
+    options = {**(presets[preset] if preset else {}), **{k: v for k, v in given.items() if v is not None}}
+    sampler, nfe = options.pop("sampler", "ddpm"), options.pop("nfe", None)
+    allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
+               "timestep_spacing", "sigma_schedule"}}.get(sampler, {"eta", "sigma_schedule", "karras_range",
+                                                                    "timestep_spacing", "churn", "fitted"})
+    wrong = sorted(k for k in options if k not in allowed | {"prior", "guidance_scale"})
+    if wrong:
+        raise ValueError(f"--{wrong[0]} does not apply to --sampler {sampler}")
+    pipe = load_pipeline(folder, sampler, device)
+    if runtime != "torch":
+        pipe = with_runtime(pipe, runtime)
+    nfe = default_nfe(sampler, pipe.scheduler.config.num_train_timesteps) if nfe is None else nfe
+    return Sampling(pipe, sampler, nfe, options, sampler_arguments(sampler, nfe, **options))

@@ -138,8 +138,9 @@ def test_frontier_bench_end_to_end_and_cache(tiny_folder, tmp_path):
 
 def test_presets_bench_times_both_presets(tiny_folder, monkeypatch):
     import bench.presets as presets
+    import pipelines.loading as loading
 
-    monkeypatch.setattr(presets, "load_presets", lambda: {"quality": {"sampler": "ddpm", "nfe": 40},
+    monkeypatch.setattr(loading, "load_presets", lambda: {"quality": {"sampler": "ddpm", "nfe": 40},
                                                           "fast": {"sampler": "dpmpp_2m", "nfe": 2}})
     result = presets.time_presets(str(tiny_folder), num_images=2, repeats=2)
     assert len(result["times_s"]["quality"]) == len(result["times_s"]["fast"]) == 2

@@ -124,12 +124,12 @@ def test_every_sampler_by_name(pipeline_dir, tmp_path, sampler, capsys):
 
 def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
     """--preset fast / quality run the settings of configs/sampling_presets.yaml; options given override them."""
-    import training.sample as cli
+    import pipelines.loading as loading
 
-    presets = cli.load_presets()
+    presets = loading.load_presets()
     assert presets["quality"] == {"sampler": "ddpm", "nfe": 500, "prior": "moments"} and presets["fast"]["nfe"] <= 10
     fast = {k: v for k, v in presets["fast"].items() if k != "fitted"}  # a fitted solver belongs to its model
-    monkeypatch.setattr(cli, "load_presets", lambda: {"fast": {**fast, "prior": "standard"}})
+    monkeypatch.setattr(loading, "load_presets", lambda: {"fast": {**fast, "prior": "standard"}})
     assert main(["--pipeline", str(pipeline_dir), "--preset", "fast", "--num_images", "2",
                  "--out", str(tmp_path / "f.png")]) == 0
     assert f"{presets['fast']['nfe']} UNet evaluations" in capsys.readouterr().out

@@ -117,6 +117,26 @@ def test_frontier_kinds_best_pairs_per_nfe_and_smallest_meeting(tmp_path):
     assert got["class match >= 0.8"] == ["0.85 at w = 1", "yes", "res"]  # the smallest w that meets it
 
 
+def test_over_results_reads_the_reference_from_another_results_file(tmp_path):
+    """A ratio whose reference row lives in another results file of the same model (``over_results``)."""
+    cfg = setup(tmp_path, [r("fast_m", 5, 0.30, "dpmpp_2m", "moments")], [
+        {"id": "fast", "kind": "best", "text": "best at 5", "results": "res", "over_results": "ref",
+         "compare": "<=", "threshold": 2, "rows": "rows[nfe=5]", "value": "scores.sprite_fid",
+         "over": "rows[id=ddpm_{prior}, nfe=500].scores.sprite_fid"},
+        {"id": "one", "text": "one at 5", "results": "res", "over_results": "ref", "compare": "<=", "threshold": 2,
+         "value": "rows[id=fast_m].scores.sprite_fid", "over": "rows[id=ddpm_moments].scores.sprite_fid"}])
+    ref = json.loads((tmp_path / "results.json").read_text())
+    ref["rows"] = [r("ddpm_moments", 500, 0.12, "ddpm", "moments")]
+    (tmp_path / "ref.json").write_text(json.dumps(ref))
+    cfg["results"]["ref"] = {**cfg["results"]["res"], "file": "ref.json"}
+    got = table_rows(judge(cfg, tmp_path))
+    assert got["best at 5 <= 2x"] == ["2.50x: fast m, 5 NFE, 0.300 against 0.120", "no", "res"]
+    assert got["one at 5 <= 2x"] == ["2.50x (0.300 against 0.120)", "no", "res"]
+    cfg["targets"][0]["over_results"] = "nowhere"
+    with pytest.raises(TargetsError, match="over_results 'nowhere'"):
+        judge(cfg, tmp_path)
+
+
 def test_model_hash_checks_stop_with_one_line(tmp_path, capsys):
     rows = [r("ddpm_m", 500, 0.05, "ddpm", "moments"), r("ddim_m", 50, 0.07, prior="moments")]
     cfg = setup(tmp_path, rows, PRIOR_TARGETS[:1])

@@ -17,7 +17,6 @@ imports are inside functions, so training with ``eval_every: 0`` never loads the
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -27,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pipelines.atomic import atomic_file, write_text_atomic
-from pipelines.loading import SAMPLERS, pipeline_class, sampler_arguments
+from pipelines.loading import SAMPLERS, default_nfe, pipeline_class, sampler_arguments
 from sprites.errors import ConfigError
 from training.config import TrainConfig
 
@@ -58,13 +57,6 @@ class SampleSet(NamedTuple):
     def call_arguments(self) -> dict[str, Any]:
         extra = {"eta": 0.0} if self.sampler == "ddim" else {}
         return sampler_arguments(self.sampler, self.nfe, prior=self.prior, **extra)
-
-
-def default_nfe(sampler: str, num_train_timesteps: int) -> int:
-    """The pipeline's own default step count for ``sampler`` (all T steps for DDPM)."""
-    params = inspect.signature(pipeline_class(sampler).__call__).parameters
-    default = (params.get("nfe") or params["num_inference_steps"]).default
-    return num_train_timesteps if default is None else int(default)
 
 
 def parse_sampler(spec: str, num_train_timesteps: int) -> tuple[str, int]:

@@ -11,6 +11,9 @@ euler_ancestral (10 UNet evaluations by default). Presets (configs/sampling_pres
 "fast" the measured best at no more than 10 UNet evaluations; options given on the command line override them.
 Class labels (conditional models only) are ints, names or five comma-separated mix weights, cycled over the
 images. Files are written atomically.
+
+A thin shell over :func:`pipelines.loading.prepare_sampling` (the settings, the folder, the call), which the
+benchmarks use too: this module reads the command line and writes the files.
 """
 
 from __future__ import annotations
@@ -19,20 +22,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from pipelines.common import config_variance
-from pipelines.loading import SAMPLERS, sampler_arguments
+from pipelines.loading import RUNTIMES, SAMPLERS, load_presets, prepare_sampling
 from pipelines.prior import PRIORS
 from sprites.images import save_gif, save_grid, save_npy, to_uint8
 
-PRESETS = Path(__file__).resolve().parents[1] / "configs" / "sampling_presets.yaml"
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
-
-
-# --------------------------------------------------------------------------------------------- command
+OPTIONS = ("eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule", "karras_range", "churn", "fitted",
+           "prior", "guidance_scale")  # the pipeline options of the command line
 
 
 def parse_label(token: str):
@@ -48,17 +45,6 @@ def parse_label(token: str):
         return int(token)
     except ValueError:
         return token
-
-
-def load_pipeline(folder: str | Path, sampler: str, device: str = "cpu"):
-    """:func:`pipelines.loading.load_pipeline` with its error as a one-line SystemExit for the command line."""
-    from pipelines.loading import PipelineFolderError
-    from pipelines.loading import load_pipeline as load
-
-    try:
-        return load(folder, sampler, device)
-    except PipelineFolderError as exc:
-        raise SystemExit(f"error: {exc}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,7 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gif", default=None, help="also write a GIF of the denoising")
     p.add_argument("--ncols", type=int, default=None, help="grid columns (default 10)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--runtime", choices=("torch", "onnxruntime", "compile"), default="torch",
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
                    help="how the UNet runs (docs/speed.md): torch (default); onnxruntime (CPU, unconditional models, "
                         "1.2-1.3x faster here; pip install -e '.[onnx]'); compile (torch.compile, 1.1x after about a "
                         "minute of compiling)")
@@ -110,87 +96,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_presets() -> dict[str, dict[str, Any]]:
-    """The presets of configs/sampling_presets.yaml."""
-    return yaml.safe_load(PRESETS.read_text())
-
-
-def sampler_settings(args: argparse.Namespace) -> tuple[str, int | None, dict[str, Any]]:
-    """(sampler, nfe, pipeline options): the preset's, overridden by what the command line gives."""
-    settings = dict(load_presets()[args.preset]) if args.preset else {}
-    for key in ("sampler", "nfe", "eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule",
-                "karras_range", "churn", "fitted", "prior", "guidance_scale"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    sampler, nfe = settings.pop("sampler", "ddpm"), settings.pop("nfe", None)
-    allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
-               "timestep_spacing", "sigma_schedule"}}.get(sampler, {"eta", "sigma_schedule", "karras_range",
-                                                                    "timestep_spacing", "churn", "fitted"})
-    wrong = sorted(k for k in settings if k not in allowed | {"prior", "guidance_scale"})
-    if wrong:
-        raise SystemExit(f"error: --{wrong[0]} does not apply to --sampler {sampler}")
-    return sampler, nfe, settings
-
-
-def apply_runtime(pipe, runtime: str):
-    """The pipeline with its UNet run by ``runtime`` ("torch", "onnxruntime" or "compile"), pipelines.unet_runtime."""
-    if runtime == "torch":
-        return pipe
-    from pipelines.unet_runtime import OnnxUNet, prepare_unet
-
-    if runtime == "compile":
-        prepare_unet(pipe.unet, compile=True)
-        return pipe
-    try:
-        fast = type(pipe)(unet=OnnxUNet(pipe.unet), scheduler=pipe.scheduler)
-    except ImportError:
-        raise SystemExit("error: --runtime onnxruntime needs onnx and onnxruntime: pip install -e '.[onnx]'") from None
-    except ValueError as exc:
-        raise SystemExit(f"error: --runtime onnxruntime: {exc}") from None
-    fast.register_to_config(_name_or_path=pipe.config._name_or_path)
-    fast.set_progress_bar_config(disable=True)
-    return fast
-
-
-def describe(sampler: str, nfe: int, settings: dict[str, Any], pipe) -> str:
-    """A caption: the sampler, its settings and the prior."""
-    if sampler == "ddpm":
-        what = f"DDPM (sigma^2={config_variance(pipe.scheduler, settings.get('variance'))})"
-    elif sampler == "ddim":
-        learned = settings.get("sigma_schedule") == "learned"
-        what = f"DDIM eta={settings.get('eta', 0.0):g}" + (", learned steps" if learned else "")
-    else:
-        what = f"{sampler} ({settings.get('sigma_schedule', 'karras')} sigmas)"
-    what += f", {nfe} steps" if sampler in ("ddpm", "ddim") else f", {nfe} UNet evaluations"
-    return what + (f", {settings['prior']} prior" if settings.get("prior", "standard") != "standard" else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    sampler, nfe, settings = sampler_settings(args)
-    pipe = apply_runtime(load_pipeline(args.pipeline, sampler, args.device), args.runtime)
-
-    import torch
-
-    n = args.num_images
-    T = pipe.scheduler.config.num_train_timesteps
-    nfe = nfe if nfe is not None else {"ddpm": T, "ddim": 50}.get(sampler, 10)
-    kwargs = sampler_arguments(sampler, nfe, **settings)
-    if args.class_labels:
-        labels = [parse_label(tok) for tok in args.class_labels]
-        kwargs["class_labels"] = [labels[i % len(labels)] for i in range(n)]
-    every = max(1, nfe // GIF_FRAMES)
+    labels = [parse_label(tok) for tok in args.class_labels] if args.class_labels else None
     try:
+        sampling = prepare_sampling(args.pipeline, args.preset, device=args.device, runtime=args.runtime,
+                                    sampler=args.sampler, nfe=args.nfe, **{k: getattr(args, k) for k in OPTIONS})
+        every = max(1, sampling.nfe // GIF_FRAMES)
         start = time.perf_counter()
-        out = pipe(batch_size=n, generator=torch.Generator(device="cpu").manual_seed(args.seed), output_type="np",
-                   return_intermediates=args.gif is not None, intermediate_every=every, **kwargs)
+        out = sampling(args.num_images, args.seed, labels, return_intermediates=args.gif is not None,
+                       intermediate_every=every)
         elapsed = time.perf_counter() - start
-    except ValueError as exc:  # bad settings, or a prior the folder has no data for
+    except ValueError as exc:  # bad settings or folder, or a prior the folder has no data for: one line
         raise SystemExit(f"error: {exc}") from None
 
-    caption = f"{describe(sampler, nfe, settings, pipe)}, seed {args.seed}, {n} images in {elapsed:.1f} s"
+    caption = f"{sampling.describe()}, seed {args.seed}, {args.num_images} images in {elapsed:.1f} s"
     if args.class_labels:
-        caption += f", labels {' '.join(args.class_labels)}, guidance {settings.get('guidance_scale', 1.0):g}"
+        caption += f", labels {' '.join(args.class_labels)}, guidance {sampling.options.get('guidance_scale', 1.0):g}"
     caption += f" - {Path(args.pipeline).resolve().parent.name}/{Path(args.pipeline).name}"
     if Path(args.out).suffix.lower() == ".npy":
         save_npy(to_uint8(out.images), args.out)
@@ -199,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.out}: {caption}")
     if args.gif:
         steps = len(out.intermediates) - 1
-        captions = [f"{sampler} step {min(k * every, nfe) if k else 0}" for k in range(steps + 1)]
+        captions = [f"{sampling.sampler} step {min(k * every, sampling.nfe) if k else 0}" for k in range(steps + 1)]
         save_gif(to_uint8(out.intermediates), args.gif, captions, args.ncols)
         print(f"{args.gif}: {len(captions)} frames")
     return 0
