@@ -62,14 +62,16 @@ def schedule_values(beta, at_steps: list[int]) -> list[float]:
     """Closed-form values of a schedule that docs/theory.md derives (t counts from 1 as in the papers):
     alpha_bar_T, sqrt(alpha_bar_T), 1 - alpha_bar_T and the bound -log(1 - alpha_bar_T) / 2 of L_T (item 3);
     the bound's weights w_t = beta_t / (2 alpha_t (1 - alpha_bar_{t-1})) at t = 2, their minimum and at T
-    (item 3); and at each t of ``at_steps``, alpha_bar_t, its square root and the variance ratio
+    (item 3); the VE noise levels sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) at t = 1 and T (item 8); and at
+    each t of ``at_steps``, alpha_bar_t, its square root and the variance ratio
     (1 - alpha_bar_t) / (1 - alpha_bar_{t-1}) (items 4 and 5)."""
     import numpy as np
 
     alpha = 1 - np.asarray(beta, dtype=np.float64)
     ab = np.cumprod(alpha)
     w = beta[1:] / (2 * alpha[1:] * (1 - ab[:-1]))
-    out = [ab[-1], math.sqrt(ab[-1]), 1 - ab[-1], -0.5 * math.log(1 - ab[-1]), w[0], w.min(), w[-1]]
+    out = [ab[-1], math.sqrt(ab[-1]), 1 - ab[-1], -0.5 * math.log(1 - ab[-1]), w[0], w.min(), w[-1],
+           math.sqrt((1 - ab[0]) / ab[0]), math.sqrt((1 - ab[-1]) / ab[-1])]
     for t in at_steps:
         out += [ab[t - 1], math.sqrt(ab[t - 1]), (1 - ab[t - 1]) / (1 - ab[t - 2])]
     return [float(v) for v in out]

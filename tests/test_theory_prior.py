@@ -9,46 +9,10 @@ import math
 import pytest
 import torch
 
-from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
-from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update
+from bench.theory_prior import AB, M, S, T, kl_gauss, kl_to_data, measure, q_T, sample
 from pipelines.prior import DataMoments, GaussianPrior
-from pipelines.schedule import make_scheduler, read_schedule, spaced_timesteps
 
-T, M, S, N = 500, 0.6, 0.5, 200_000  # data N(M, S^2) per pixel, N Monte Carlo samples
-BETAS, AB = read_schedule(make_scheduler())
-
-
-def exact_eps(x: torch.Tensor, t: int) -> torch.Tensor:
-    """E[eps | x_t] for data N(M, S^2): the perfect network."""
-    a = AB[t]
-    return (x - math.sqrt(a) * M) * math.sqrt(1 - a) / (a * S * S + 1 - a)
-
-
-def kl_gauss(mu: float, var: float, mu0: float, var0: float) -> float:
-    return 0.5 * (var / var0 + (mu - mu0) ** 2 / var0 - 1 + math.log(var0 / var))
-
-
-def q_T() -> tuple[float, float]:
-    a = AB[T - 1]
-    return math.sqrt(a) * M, a * S * S + 1 - a
-
-
-def sample(sampler: str, exact_prior: bool, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(N, generator=g, dtype=torch.float64)
-    mean_T, var_T = q_T()
-    x = mean_T + math.sqrt(var_T) * z if exact_prior else z
-    timesteps = spaced_timesteps(T, T, "trailing")
-    steps = ddim_steps(AB, timesteps, 0.0) if sampler == "ddim" else ddpm_steps(BETAS, AB, timesteps, "beta")
-    update = ddim_update if sampler == "ddim" else ddpm_update
-    for step in steps:
-        noise = torch.randn(N, generator=g, dtype=torch.float64) if step.sigma > 0 else None
-        x = update(x, exact_eps(x, step.t), step, noise)
-    return x
-
-
-def kl_to_data(x: torch.Tensor) -> float:
-    return kl_gauss(x.mean().item(), x.var().item(), M, S * S)
+N = 200_000  # Monte Carlo samples, as bench.theory_prior's default
 
 
 def test_the_standard_prior_misses_q_xT():
@@ -60,7 +24,7 @@ def test_the_standard_prior_misses_q_xT():
 
 def test_with_the_exact_prior_both_samplers_reach_the_data():
     for sampler in ("ddim", "ddpm"):
-        assert kl_to_data(sample(sampler, exact_prior=True)) < 1e-4, sampler
+        assert kl_to_data(sample(sampler, True, N)) < 1e-4, sampler
 
 
 def test_deterministic_ddim_passes_the_prior_error_on_and_ddpm_shrinks_it():
@@ -68,12 +32,12 @@ def test_deterministic_ddim_passes_the_prior_error_on_and_ddpm_shrinks_it():
     exactly). DDPM's reverse kernel is a contraction (data processing inequality, strictly for a noisy kernel):
     the same error shrinks by more than 20x."""
     kl_T = kl_gauss(0.0, 1.0, *q_T())
-    kl_ddim, kl_ddpm = kl_to_data(sample("ddim", False)), kl_to_data(sample("ddpm", False))
+    kl_ddim, kl_ddpm = kl_to_data(sample("ddim", False, N)), kl_to_data(sample("ddpm", False, N))
     assert 0.7 * kl_T < kl_ddim < 1.3 * kl_T
     assert kl_ddpm < kl_T / 20
     # the mean error: DDIM moves it to the data almost as it was at T, scaled by S / sqrt(var_T)
     mean_T, var_T = q_T()
-    x = sample("ddim", False)
+    x = sample("ddim", False, N)
     assert M - x.mean().item() == pytest.approx(mean_T * S / math.sqrt(var_T), rel=0.1)
 
 
@@ -96,3 +60,15 @@ def test_moment_prior_is_q_xT_for_gaussian_data():
                                                                       dtype=torch.float64)).flatten(1)
     torch.testing.assert_close(diag.var(0), x_T.flatten(1).var(0), atol=0.01, rtol=0)
     assert abs(torch.cov(diag.T)[0, 1]) < 0.01  # no correlations kept
+
+
+def test_the_committed_table_is_what_the_benchmark_measures():
+    """docs/theory.md quotes docs/figures/theory/prior_check.md: the benchmark's rows at its recorded sample count."""
+    import json
+    from pathlib import Path
+
+    from bench.theory_prior import markdown
+
+    root = Path(__file__).resolve().parents[1]
+    recorded = json.loads((root / "docs/figures/theory/prior_check.json").read_text())
+    assert (root / "docs/figures/theory/prior_check.md").read_text() == markdown(measure(recorded["samples"]))
