@@ -1,10 +1,10 @@
 """ES-DDPM (early-stopped DDPM): sampling time and sprite-FID against the start step T'.
 
-    python -m bench.es_ddpm --pipeline runs/sprites_ddpm/pipeline --t-prime 50 100 200 300 500 --num-images 200 \
-        [--prior ddim gaussian] [--prior-steps 10] [--seed 0] [--threads 2] [--json out.json] [--grids DIR]
-    python -m bench.es_ddpm --random-unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
+    python -m bench.es_ddpm --pipeline runs/sprites_ddpm/pipeline --t_prime 50 100 200 300 500 --num_images 200 \
+        [--prior ddim gaussian] [--prior_steps 10] [--seed 0] [--threads 2] [--json out.json] [--grids DIR]
+    python -m bench.es_ddpm --random_unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
 
-For each prior and each T', ``SpritesESDDPMPipeline`` samples ``--num-images`` sprites (one batch, one seed) and
+For each prior and each T', ``SpritesESDDPMPipeline`` samples ``--num_images`` sprites (one batch, one seed) and
 the script records the wall and CPU time and the sprite-FID / sprite-KID (our sprite feature network, not
 Inception; see docs/evaluation.md) against half B of the real sprites (``evaluation.splits.halves_by_pairs``,
 split seed 0, 894 sprites), scored by ``evaluation.scoring.fid_kid`` as in bench.fid_vs_steps. Reference
@@ -26,6 +26,8 @@ import torch
 from bench.common import load_unet, result_envelope, write_json
 from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
+from pipelines.pipeline_sprites_es_ddpm import X0_PRIORS
+from sprites.cli import ArgumentParser
 
 
 def load_model(args: argparse.Namespace):
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> dict:
     T = scheduler.config.num_train_timesteps
     for t in args.t_prime:
         if not 1 <= t <= T:
-            raise SystemExit(f"error: --t-prime values must lie in 1..{T}, got {t}")
+            raise SystemExit(f"error: --t_prime values must lie in 1..{T}, got {t}")
     real, labels = read_sprites_arrays(args.data_path)
     half_a, half_b = halves_by_pairs(labels, args.split_seed)
     mean, std = gaussian_prior_from_images(real[half_a])
@@ -133,25 +135,25 @@ def markdown(result: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--pipeline", help="a saved pipeline folder (unet + scheduler)")
-    src.add_argument("--random-unet", dest="random_unet", metavar="CONFIG", help="a config: untrained UNet (smoke)")
-    p.add_argument("--t-prime", dest="t_prime", type=int, nargs="+", default=[50, 100, 200, 300, 500])
-    p.add_argument("--prior", nargs="+", choices=("ddim", "gaussian"), default=["ddim", "gaussian"])
-    p.add_argument("--prior-steps", dest="prior_steps", type=int, default=10, help="DDIM steps of the ddim prior")
-    p.add_argument("--num-images", dest="num_images", type=int, default=200)
-    p.add_argument("--no-ddpm", dest="no_ddpm", action="store_true", help="skip the full-DDPM reference row")
+    src.add_argument("--random_unet", dest="random_unet", metavar="CONFIG", help="a config: untrained UNet (smoke)")
+    p.add_argument("--t_prime", dest="t_prime", type=int, nargs="+", default=[50, 100, 200, 300, 500])
+    p.add_argument("--prior", nargs="+", choices=X0_PRIORS, default=list(X0_PRIORS))
+    p.add_argument("--prior_steps", dest="prior_steps", type=int, default=10, help="DDIM steps of the ddim prior")
+    p.add_argument("--num_images", dest="num_images", type=int, default=200)
+    p.add_argument("--no_ddpm", dest="no_ddpm", action="store_true", help="skip the full-DDPM reference row")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split-seed", dest="split_seed", type=int, default=0)
-    p.add_argument("--data-path", dest="data_path", default=None)
+    p.add_argument("--split_seed", dest="split_seed", type=int, default=0)
+    p.add_argument("--data_path", dest="data_path", default=None)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--grids", default=None, help="write a PNG grid of each setting's first images here")
-    p.add_argument("--grid-images", dest="grid_images", type=int, default=20)
+    p.add_argument("--grid_images", dest="grid_images", type=int, default=20)
     args = p.parse_args(argv)
     if args.num_images < 2:
-        p.error("--num-images must be >= 2 (sprite-FID fits a covariance)")
+        p.error("--num_images must be >= 2 (sprite-FID fits a covariance)")
     return args
 
 

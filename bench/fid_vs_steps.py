@@ -2,8 +2,8 @@
 number of steps, with a memorisation check (nearest training sprite of every sample).
 
     python -m bench.fid_vs_steps --pipeline runs/sprites_ddpm/pipeline [--config configs/bench_fid.yaml]
-        [--num-images 1000] [--batch-size 250] [--seed 0] [--ddim-steps 10 20 50 100 500] [--etas 0 1]
-        [--ddpm-variance beta|posterior] [--timestep-spacing leading|trailing|linspace] [--clip-sample]
+        [--num_images 1000] [--batch_size 250] [--seed 0] [--ddim_steps 10 20 50 100 500] [--etas 0 1]
+        [--ddpm_variance beta|posterior] [--timestep_spacing leading|trailing|linspace] [--clip_sample]
         [--prior standard|moments|...] [--threads N] [--cache DIR] [--out outputs/bench/fid_vs_steps] [--overwrite]
 
 For DDPM (all T steps by default) and DDIM at each step count and eta, N sprites are sampled from the same
@@ -60,6 +60,7 @@ from pipelines.common import config_default, config_variance
 from pipelines.pipeline_sprites_ddpm import VARIANCES
 from pipelines.prior import PRIORS
 from pipelines.schedule import TIMESTEP_SPACINGS
+from sprites.cli import ArgumentParser
 from sprites.data import read_sprites_arrays
 from sprites.images import save_grid
 
@@ -282,21 +283,21 @@ def summary_table(rows: list[dict], floor: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--pipeline", required=True, help="a saved pipeline folder (e.g. runs/sprites_ddpm/pipeline)")
     p.add_argument("--config", default=None, help=f"benchmark settings (default {DEFAULT_CONFIG.relative_to(ROOT)})")
-    p.add_argument("--num-images", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--num_images", type=int, default=None)
+    p.add_argument("--batch_size", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--ddim-steps", type=int, nargs="+", default=None)
-    p.add_argument("--ddpm-steps", type=int, default=None, help="DDPM steps (default: the config's, all T)")
+    p.add_argument("--ddim_steps", type=int, nargs="+", default=None)
+    p.add_argument("--ddpm_steps", type=int, default=None, help="DDPM steps (default: the config's, all T)")
     p.add_argument("--etas", type=float, nargs="+", default=None)
-    p.add_argument("--no-ddpm", action="store_true", help="leave DDPM out")
-    p.add_argument("--ddpm-variance", choices=VARIANCES, default=None, help="DDPM sigma_t^2 (default: the config's, "
+    p.add_argument("--no_ddpm", action="store_true", help="leave DDPM out")
+    p.add_argument("--ddpm_variance", choices=VARIANCES, default=None, help="DDPM sigma_t^2 (default: the config's, "
                    "else the folder's)")
-    p.add_argument("--timestep-spacing", choices=TIMESTEP_SPACINGS, default=None,
+    p.add_argument("--timestep_spacing", choices=TIMESTEP_SPACINGS, default=None,
                    help="default: the config's, else the folder's")
-    p.add_argument("--clip-sample", action=argparse.BooleanOptionalAction, default=None,
+    p.add_argument("--clip_sample", action=argparse.BooleanOptionalAction, default=None,
                    help="clip the predicted x_0 to [-1, 1] at every step (default: the config's, else the folder's)")
     p.add_argument("--prior", choices=PRIORS, default=None, help="x_T: standard N(0, I) or the data's moments")
     p.add_argument("--threads", type=int, default=None, help="torch threads (config default 1)")

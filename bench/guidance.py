@@ -1,14 +1,14 @@
 """Classifier-free guidance of the class-conditional model: does the sample show the requested class, and at
 what cost in sprite-FID, for guidance scales w = 0 (unconditional), 1 (plain conditional), 2, 4.
 
-    python -m bench.guidance --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num-per-class 10]
-        [--num-images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--prior standard|moments] [--batch-size 250]
+    python -m bench.guidance --pipeline runs/sprites_conditional/pipeline [--scales 0 1 2 4] [--num_per_class 10]
+        [--num_images 1000] [--sampler ddim] [--steps 50] [--eta 0] [--prior standard|moments] [--batch_size 250]
         [--seed 0]
         [--threads N] [--out outputs/bench/guidance] [--overwrite]
 
 For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same seeds (the same x_T) at every w:
 
-* evaluation set: ``--num-images`` samples whose requested classes follow the real class mix (9% hero,
+* evaluation set: ``--num_images`` samples whose requested classes follow the real class mix (9% hero,
   36% non-hero, 7% food, 39% spell, 9% side-facing; sprite-FID punishes a wrong mix, see docs/evaluation.md).
   The sprite network (``load_sprite_feature_net()``; its logits, held-out accuracy 0.978) predicts each
   sample's class: the share that matches the requested class, per class and balanced. Against real half B,
@@ -16,7 +16,7 @@ For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same s
   and the class-mix gap (percentage points); sprite-FID/KID also against all 1,788, and the real floor (half A
   vs B at the same N). At w = 0 the label is ignored, so the match there is the chance level of the
   unconditional class mix.
-* a grid per class (rows = classes, ``--num-per-class`` columns) and a grid of mixed contexts (soft labels:
+* a grid per class (rows = classes, ``--num_per_class`` columns) and a grid of mixed contexts (soft labels:
   hero+food, non-hero+spell, food+spell at 0.5/0.5 and 0.75/0.25), with the predicted class shares of the
   mixed samples.
 
@@ -47,6 +47,7 @@ from pipelines.atomic import write_text_atomic
 from pipelines.labels import SPRITE_CLASSES
 from pipelines.loading import PipelineFolderError, load_pipeline
 from pipelines.prior import MissingMomentsError
+from sprites.cli import ArgumentParser
 
 MARKER = "results.json"
 SHORT = {"hero": "hero", "non-hero": "non-hero", "food": "food", "spell": "spell", "side-facing": "side"}
@@ -142,21 +143,21 @@ def markdown_tables(rows: list[dict], floor: dict, mixes: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--pipeline", required=True, help="a saved class-conditional pipeline folder")
     p.add_argument("--scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0], help="guidance scales w")
-    p.add_argument("--num-per-class", type=int, default=10, help="columns of the class and mix grids")
-    p.add_argument("--num-images", type=int, default=1000, help="evaluation samples per scale (real class mix)")
+    p.add_argument("--num_per_class", type=int, default=10, help="columns of the class and mix grids")
+    p.add_argument("--num_images", type=int, default=1000, help="evaluation samples per scale (real class mix)")
     p.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     p.add_argument("--steps", type=int, default=50, help="sampling steps (DDPM: all T when 0)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     p.add_argument("--prior", choices=("standard", "moments"), default="standard",
                    help="x_T from N(0, I) or the data's Gaussian at T (the folder's data_moments.safetensors)")
-    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--batch_size", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--split-seed", type=int, default=0, help="the pair-aware halves A / B of the real sprites")
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--no-mixes", action="store_true", help="skip the mixed-context grid")
+    p.add_argument("--split_seed", type=int, default=0, help="the pair-aware halves A / B of the real sprites")
+    p.add_argument("--kid_subsets", type=int, default=100)
+    p.add_argument("--no_mixes", action="store_true", help="skip the mixed-context grid")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steadier and, on a shared "
                    "machine, much faster; 0: torch's default)")
     p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
@@ -164,7 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder of this command")
     args = p.parse_args(argv)
     if args.num_images < 2 or args.num_per_class < 1 or args.batch_size < 1:
-        p.error("--num-images must be >= 2, --num-per-class and --batch-size >= 1")
+        p.error("--num_images must be >= 2, --num_per_class and --batch_size >= 1")
     if any(w < 0 for w in args.scales):
         p.error("guidance scales must be >= 0")
     if args.sampler == "ddpm" and args.eta != 0:

@@ -1,6 +1,6 @@
 """Wall time of `python -m training.sample --preset fast` against `--preset quality`, side by side in one run.
 
-    python -m bench.presets --pipeline pretrained/sprites_ddpm [--num-images 50] [--repeats 3] [--threads 1]
+    python -m bench.presets --pipeline pretrained/sprites_ddpm [--num_images 50] [--repeats 3] [--threads 1]
         [--json docs/figures/sampling/presets.json]
 
 Both presets sample the same number of sprites from the same seed, alternating (quality, fast, quality, ...), so
@@ -10,7 +10,6 @@ configs/sampling_presets.yaml, as the sampling command reads them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -22,6 +21,7 @@ import torch
 from bench.common import result_envelope
 from pipelines.atomic import write_text_atomic
 from pipelines.loading import prepare_sampling
+from sprites.cli import ArgumentParser
 
 
 def time_presets(folder: str, num_images: int, repeats: int) -> dict:
@@ -40,9 +40,9 @@ def time_presets(folder: str, num_images: int, repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
-    p.add_argument("--num-images", type=int, default=50)
+    p.add_argument("--num_images", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)

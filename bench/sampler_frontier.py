@@ -1,6 +1,6 @@
 """Sample quality against UNet evaluations (NFE) for a list of sampler settings: the quality-vs-time frontier.
 
-    python -m bench.sampler_frontier --config configs/bench/frontier.yaml [--pipeline DIR] [--num-images N]
+    python -m bench.sampler_frontier --config configs/bench/frontier.yaml [--pipeline DIR] [--num_images N]
         [--out docs/figures/sampling] [--cache outputs/cache/frontier] [--only LABEL ...]
 
 Each setting of the config (a stable ``id``, a label, a sampler, its keyword arguments and a list of NFE) is sampled
@@ -17,7 +17,6 @@ the spacing, prior and frontier tables: only the config differs (configs/bench/*
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -32,6 +31,7 @@ from bench.common import result_envelope, sample_cache_key
 from evaluation.plots import plain_log_ticks, pyplot, save_figure
 from evaluation.sampling import file_sha256, pipeline_info, sample_in_batches
 from pipelines.atomic import atomic_file, write_text_atomic
+from sprites.cli import ArgumentParser
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMORISATION_QUANTILES = (0.01, 0.05, 0.5)  # of the real sprites' distances to their nearest other training sprite
@@ -159,10 +159,10 @@ def plot_frontier(rows: list[dict], floor: dict, path: Path, title: str) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True)
     p.add_argument("--pipeline", default=None, help="override the config's pipeline folder")
-    p.add_argument("--num-images", type=int, default=None)
+    p.add_argument("--num_images", type=int, default=None)
     p.add_argument("--out", default=None, help="output folder (default: the config's out)")
     p.add_argument("--cache", default="outputs/cache/samples",
                    help="sample cache folder, shared by every config (keys hold the settings and the hashes of the "

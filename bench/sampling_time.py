@@ -1,7 +1,7 @@
 """Sampling time: DDPM (all T steps) against DDIM (25 and 50 steps), ours against diffusers' stock pipelines.
 
     python -m bench.sampling_time --pipeline runs/tiny/pipeline [--num_images 50] [--repeats 3] [--json out.json]
-    python -m bench.sampling_time --random-unet configs/sprites_ddpm.yaml ...   (before a model is trained)
+    python -m bench.sampling_time --random_unet configs/sprites_ddpm.yaml ...   (before a model is trained)
 
 The course's ``%timeit -r 1 sample_ddim(50)`` against ``sample_ddpm(50)``, done fairly on a noisy machine: in one
 run, each setting is timed as (1) a bare loop of UNet calls on fixed inputs, the floor any sampler pays, (2) our
@@ -28,6 +28,7 @@ import torch
 from bench.common import load_unet, result_envelope, target_threshold, write_json
 from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
+from sprites.cli import ArgumentParser
 
 CLOCKS = ("wall", "cpu")
 
@@ -220,10 +221,10 @@ def check_targets(rows, speedups) -> dict[str, bool]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--pipeline", help="a saved pipeline folder (unet + scheduler)")
-    src.add_argument("--random-unet", dest="random_unet", metavar="CONFIG",
+    src.add_argument("--random_unet", dest="random_unet", metavar="CONFIG",
                      help="a training config: time a randomly initialised UNet of its size")
     p.add_argument("--num_images", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)

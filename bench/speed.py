@@ -47,6 +47,7 @@ from bench import sampling_time as st  # the timing helpers: one place
 from bench.common import load_unet, result_envelope, target_threshold, write_json
 from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
+from sprites.cli import ArgumentParser
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCKS = st.CLOCKS
@@ -425,9 +426,9 @@ def check_targets(rows, train, ddpm_name: str) -> dict[str, bool]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     p.add_argument("--pipeline", default=str(ROOT / "pretrained" / "sprites_ddpm"), help="a saved pipeline folder")
-    p.add_argument("--random-unet", dest="random_unet", metavar="CONFIG", default=None,
+    p.add_argument("--random_unet", dest="random_unet", metavar="CONFIG", default=None,
                    help="time a randomly initialised UNet of this config's size instead")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: the tiny config's random UNet, 4 images, a few steps, 1 repeat, batch 8")

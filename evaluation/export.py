@@ -1,9 +1,9 @@
 """Write real and generated sprites as PNG folders for standard FID with pytorch-fid.
 
     python -m evaluation.export --real outputs/fid/real
-    python -m evaluation.export --generated outputs/fid/ddim50 --generated-from runs/sprites_ddpm/pipeline \\
-        --sampler ddim --steps 50 --num-images 1788 --seed 0
-    python -m evaluation.export --generated outputs/fid/gen --generated-from samples.npz
+    python -m evaluation.export --generated outputs/fid/ddim50 --generated_from runs/sprites_ddpm/pipeline \\
+        --sampler ddim --steps 50 --num_images 1788 --seed 0
+    python -m evaluation.export --generated outputs/fid/gen --generated_from samples.npz
 
 and then, on a machine that has pytorch-fid and its Inception weights:
 
@@ -12,14 +12,13 @@ and then, on a machine that has pytorch-fid and its Inception weights:
 Each folder is written to a temporary sibling and renamed into place when complete, so a folder that exists
 is whole (an interrupted export leaves no half folder under the final name). PNGs are lossless 16x16 RGB:
 pytorch-fid reads them back to exactly the uint8 values written here, then resizes them to 299x299 itself.
-``--generated-from`` takes a ``.npz`` (array ``images``, or its only array) or ``.npy`` of images (uint8
-``(N, 16, 16, 3)``, or float ``(N, 3, 16, 16)`` / ``(N, 16, 16, 3)`` in ``--value-range``, default -1 1), or a
+``--generated_from`` takes a ``.npz`` (array ``images``, or its only array) or ``.npy`` of images (uint8
+``(N, 16, 16, 3)``, or float ``(N, 3, 16, 16)`` / ``(N, 16, 16, 3)`` in ``--value_range``, default -1 1), or a
 saved pipeline folder (``model_index.json`` + ``unet/`` + ``scheduler/``) that is sampled here.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from PIL import Image
 
 from evaluation.features import to_uint8_nhwc
 from pipelines.atomic import atomic_dir
+from sprites.cli import ArgumentParser
 
 __all__ = ["export_png_folder", "export_real_sprites", "load_generated_images", "sample_pipeline"]
 
@@ -114,7 +114,7 @@ def load_generated_images(source: str | Path, value_range: tuple[float, float] =
     source = Path(source)
     if source.is_dir():
         if not sample_kwargs.get("num_images"):
-            raise ValueError(f"{source}: sampling a pipeline needs num_images (--num-images)")
+            raise ValueError(f"{source}: sampling a pipeline needs num_images (--num_images)")
         return sample_pipeline(source, **sample_kwargs)
     if not source.is_file():
         raise FileNotFoundError(f"{source}: no such file or folder")
@@ -136,29 +136,29 @@ def load_generated_images(source: str | Path, value_range: tuple[float, float] =
 def main(argv: list[str] | None = None) -> int:
     from pipelines.loading import SAMPLERS
 
-    parser = argparse.ArgumentParser(description="Export real and generated sprites as PNG folders for "
+    parser = ArgumentParser(description="Export real and generated sprites as PNG folders for "
                                                  "`python -m pytorch_fid DIR1 DIR2`.")
     parser.add_argument("--real", help="folder to write the real sprites to")
-    parser.add_argument("--real-subset", default="all", choices=["all", "held_out", "train"],
+    parser.add_argument("--real_subset", default="all", choices=["all", "held_out", "train"],
                         help="which real sprites (held_out/train: the sprite feature network's split)")
     parser.add_argument("--data_path", default=None, help="sprites folder or file (default: $SPRITEDIFF_DATA or "
                         "../shared/data/sprites)")
     parser.add_argument("--generated", help="folder to write the generated sprites to")
-    parser.add_argument("--generated-from", help=".npz / .npy of images, or a saved pipeline folder to sample")
-    parser.add_argument("--value-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
+    parser.add_argument("--generated_from", help=".npz / .npy of images, or a saved pipeline folder to sample")
+    parser.add_argument("--value_range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
                         help="range of float images in a .npz/.npy (default -1 1)")
-    parser.add_argument("--num-images", type=int, default=None, help="images to sample from a pipeline")
+    parser.add_argument("--num_images", type=int, default=None, help="images to sample from a pipeline")
     parser.add_argument("--sampler", default="ddpm", choices=SAMPLERS)
     parser.add_argument("--steps", type=int, default=None, help="UNet evaluations (default: all T for DDPM, "
                         "50 for DDIM, 10 for the solvers)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output folders of images")
     args = parser.parse_args(argv)
     if not args.real and not args.generated:
-        parser.error("give --real DIR and/or --generated DIR --generated-from SOURCE")
+        parser.error("give --real DIR and/or --generated DIR --generated_from SOURCE")
     if bool(args.generated) != bool(args.generated_from):
-        parser.error("--generated and --generated-from go together")
+        parser.error("--generated and --generated_from go together")
     try:
         if args.real:
             out = export_real_sprites(args.real, args.data_path, args.real_subset, args.overwrite)

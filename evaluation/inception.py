@@ -286,7 +286,7 @@ def find_fid_inception_weights(path: str | Path | None = None) -> Path:
     raise InceptionWeightsNotFound(
         f"FID Inception weights not found at {where}; nothing is downloaded here: copy pytorch-fid's "
         f"{FID_WEIGHTS_FILENAME} (from a machine where pytorch-fid has run, in its torch hub cache) to "
-        f"{_hub_checkpoint_dir() / FID_WEIGHTS_FILENAME}, or pass its path (--inception-weights / "
+        f"{_hub_checkpoint_dir() / FID_WEIGHTS_FILENAME}, or pass its path (--inception_weights / "
         f"${WEIGHTS_ENV}); or use the offline sprite-FID instead")
 
 

@@ -7,14 +7,13 @@ Each set is a folder of images (as written by ``python -m evaluation.export``), 
 or ``real`` for the real sprites from the loader (the default REFERENCE). Prints one row per feature space and,
 with ``--json``, writes them all. The feature spaces (:mod:`evaluation.feature_spaces`, settings in
 ``configs/feature_spaces.yaml``): ``sprite`` (the default; the project's sprite network), ``inception``
-(pytorch-fid's weights, ``--inception-weights``) and ``dinov2`` (a hub id in the local cache or a folder,
+(pytorch-fid's weights, ``--inception_weights``) and ``dinov2`` (a hub id in the local cache or a folder,
 ``--dinov2``; needs ``pip install -e ".[metrics]"``). Nothing is downloaded: when a network's files are missing
 the command says in one line what to download and where to put it, exits with code 2 and writes nothing.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ from evaluation.feature_spaces import (
     load_settings,
 )
 from evaluation.metrics import fid_from_features, kid_from_features, precision_recall
+from sprites.cli import ArgumentParser
 
 __all__ = ["load_image_set", "score", "score_features"]
 
@@ -89,19 +89,19 @@ def table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
-    parser = argparse.ArgumentParser(description="FD, KID and precision/recall of two image sets in feature spaces.")
+    parser = ArgumentParser(description="FD, KID and precision/recall of two image sets in feature spaces.")
     parser.add_argument("generated", help="folder of images, .npz/.npy, or 'real'")
     parser.add_argument("reference", nargs="?", default="real", help="the same kinds (default: the real sprites)")
     parser.add_argument("--features", nargs="+", choices=FEATURE_SPACES, default=None,
                         help="feature spaces, several allowed (default: sprite)")
     parser.add_argument("--data_path", default=None, help="sprites folder or file for 'real'")
-    parser.add_argument("--value-range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
+    parser.add_argument("--value_range", type=float, nargs=2, default=(-1.0, 1.0), metavar=("LO", "HI"),
                         help="range of float images in .npz/.npy files (default -1 1)")
-    parser.add_argument("--kid-subset-size", type=int, default=None, help="default: min(1000, N1, N2)")
-    parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--kid_subset_size", type=int, default=None, help="default: min(1000, N1, N2)")
+    parser.add_argument("--kid_subsets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inception", action="store_true", help="the same as adding 'inception' to --features")
-    parser.add_argument("--inception-weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
+    parser.add_argument("--inception_weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
     parser.add_argument("--dinov2", default=None,
                         help=f"DINOv2 checkpoint: a hub id in the local cache or a folder (default "
                         f"{settings['dinov2']['model']})")

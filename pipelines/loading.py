@@ -195,10 +195,8 @@ def prepare_sampling(folder: str | Path, preset: str | None = None, *, device: s
         raise ValueError(f"preset must be one of {', '.join(presets)}, got {preset!r}")
     options = {**(presets[preset] if preset else {}), **{k: v for k, v in given.items() if v is not None}}
     sampler, nfe = options.pop("sampler", "ddpm"), options.pop("nfe", None)
-    allowed = {"ddpm": {"variance", "clip_sample", "timestep_spacing"}, "ddim": {"eta", "clip_sample",
-               "timestep_spacing", "sigma_schedule"}}.get(sampler, {"eta", "sigma_schedule", "karras_range",
-                                                                    "timestep_spacing", "churn", "fitted"})
-    wrong = sorted(k for k in options if k not in allowed | {"prior", "guidance_scale"})
+    takes = inspect.signature(PIPELINES[sampler].__call__).parameters  # what the sampler's pipeline takes
+    wrong = sorted(k for k in options if k not in takes)
     if wrong:
         raise ValueError(f"--{wrong[0]} does not apply to --sampler {sampler}")
     pipe = load_pipeline(folder, sampler, device)

@@ -6,13 +6,12 @@ student's own mixture. The theory is docs/theory.md itself (one source). Every p
 would type, and the report shows that command under its figure or table. Numbers that need hours of CPU (the
 N = 1,000 tables of the fast samplers and of the prior) are read from the committed results, and say so.
 
-    python -m report [--pipeline pretrained/sprites_ddpm] [--student-id N] [--out outputs/report] [--quick]
+    python -m report [--pipeline pretrained/sprites_ddpm] [--student_id N] [--out outputs/report] [--quick]
         [--retrain] [--pdf]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,12 +23,13 @@ from pipelines.atomic import write_text_atomic
 from report import q1, q2
 from report.glossary import glossary
 from report.homework import DEFAULT_PIPELINE, ROOT, Homework, load_settings, rel
+from sprites.cli import ArgumentParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m report", description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", type=Path, default=DEFAULT_PIPELINE, help="the sprites pipeline folder to report on")
-    p.add_argument("--student-id", type=int, default=None,
+    p.add_argument("--student_id", type=int, default=None,
                    help="your student number: Q2's mixture (default: the placeholder of configs/score_toy.yaml)")
     p.add_argument("--out", type=Path, default=ROOT / "outputs" / "report")
     p.add_argument("--quick", action="store_true", help="tiny sample counts: a check of the machinery, not numbers")

@@ -3,12 +3,11 @@
     python -m report.figures schedule --out DIR                       # beta_t, alpha_t, alpha_bar_t of the course
     python -m report.figures forward --out DIR                        # perturb_input on sprites at several t
     python -m report.figures no-noise --pipeline P --out DIR [--n 50]  # Algorithm 2 with and without sigma_t z
-    python -m report.figures why-noise --student-id N --out DIR        # learned scores fail where data are scarce
+    python -m report.figures why-noise --student_id N --out DIR        # learned scores fail where data are scarce
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -19,6 +18,7 @@ import torch
 
 from evaluation.plots import pyplot, save_figure
 from pipelines.atomic import write_text_atomic
+from sprites.cli import ArgumentParser
 from sprites.images import tile_images, to_uint8
 
 FORWARD_STEPS = (0, 25, 50, 100, 200, 300, 499)
@@ -134,13 +134,13 @@ def why_noise(student_id: int, out: Path, steps: int = 2000) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("figure", choices=["schedule", "forward", "no-noise", "why-noise"])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
     p.add_argument("--n", type=int, default=50)
-    p.add_argument("--ddpm-steps", type=int, default=None, help="no-noise: DDPM steps (default all T)")
-    p.add_argument("--student-id", type=int, default=None,
+    p.add_argument("--ddpm_steps", type=int, default=None, help="no-noise: DDPM steps (default all T)")
+    p.add_argument("--student_id", type=int, default=None,
                    help="why-noise: the student number (default: the placeholder of configs/score_toy.yaml)")
     p.add_argument("--steps", type=int, default=2000, help="why-noise: training steps per score model")
     args = p.parse_args(argv)

@@ -113,7 +113,7 @@ def sampling(hw: Homework) -> None:
     r.figure(hw.work / "ddpm_grid.png", f"{n} sprites from the DDPM pipeline (Ho et al. 2020, Algorithm 2, all "
              "500 steps, sigma_t^2 = beta_t, x_T from N(0, I) as in the course), seed 0.", cmd, label="ddpm-grid")
     cmd = hw.run("python", "-m", "report.figures", "no-noise", "--pipeline", p, "--n",
-                 str(s["no_noise_images"]), *hw.ddpm_steps("--ddpm-steps"), "--out", rel(hw.work))
+                 str(s["no_noise_images"]), *hw.ddpm_steps("--ddpm_steps"), "--out", rel(hw.work))
     nn = hw.json("no_noise.json")
     with_z, without = nn["noise_scale_1"], nn["noise_scale_0"]
     fig = r.figure(hw.work / "no_noise.png", "The same starts with Algorithm 2 as written (top) and with the "
@@ -186,9 +186,9 @@ def fid(hw: Homework) -> None:
     r, s, num = hw.r, hw.s, hw.r.num
     r.subheading("7. FID: DDPM against DDIM")
     out = hw.work / "fid"
-    cmd = hw.run("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num-images",
-                 str(s["fid_images"]), "--batch-size", str(s["fid_batch_size"]), "--ddim-steps",
-                 *map(str, s["fid_ddim_steps"]), *hw.ddpm_steps("--ddpm-steps"), "--out", rel(out), "--overwrite")
+    cmd = hw.run("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num_images",
+                 str(s["fid_images"]), "--batch_size", str(s["fid_batch_size"]), "--ddim_steps",
+                 *map(str, s["fid_ddim_steps"]), *hw.ddpm_steps("--ddpm_steps"), "--out", rel(out), "--overwrite")
     res = json.loads((out / "results.json").read_text())
     n, floor = s["fid_images"], res["floor"]
     rows = [fid_row(x) for x in res["rows"]]

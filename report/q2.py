@@ -28,7 +28,7 @@ TOY_LINK = re.compile(r"\[([^\]]+)\]\(score_toy\.md#(toy-[\w-]+)\)")
 
 
 def placeholder_student() -> int:
-    """The placeholder student number of configs/score_toy.yaml (the default of ``--student-id``)."""
+    """The placeholder student number of configs/score_toy.yaml (the default of ``--student_id``)."""
     return int(yaml.safe_load(TOY_CONFIG.read_text())["student_id"])
 
 
@@ -38,7 +38,7 @@ def student_note(student_id: int) -> str:
     if int(student_id) != placeholder_student():
         return ""
     return (" (the placeholder of configs/score_toy.yaml, not a student's: Q2's mixture is yours only with "
-            "`python -m report --student-id YOUR_NUMBER`)")
+            "`python -m report --student_id YOUR_NUMBER`)")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def score_toy_run(hw: Homework) -> ToyRun:
     run = getattr(hw, "_score_toy_run", None)
     if run is None:
         folder = hw.work / "score_toy"
-        cmd = hw.run("python", "-m", "score_toy", "--student-id", str(hw.args.student_id), "--out", rel(folder),
+        cmd = hw.run("python", "-m", "score_toy", "--student_id", str(hw.args.student_id), "--out", rel(folder),
                      "--force", *(["--quick"] if hw.args.quick else []))
         run = load_toy_run(folder, cmd)
         hw._score_toy_run = run
@@ -140,7 +140,7 @@ def theory_measurements(r: Report, m: dict) -> dict[int, str]:
 
 def why_noise(hw: Homework) -> None:
     r = hw.r
-    cmd = hw.run("python", "-m", "report.figures", "why-noise", "--student-id", str(hw.args.student_id),
+    cmd = hw.run("python", "-m", "report.figures", "why-noise", "--student_id", str(hw.args.student_id),
                  "--steps", str(hw.s["why_noise_steps"]), "--out", rel(hw.work))
     why = hw.json("why_noise.json")
     (small_key, small), (large_key, large) = sorted(why.items(), key=lambda kv: float(kv[0].split("_")[1]))

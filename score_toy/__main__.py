@@ -1,4 +1,4 @@
-"""``python -m score_toy [--student-id N] [--out DIR] [--config PATH] [--quick] [--force]``: run every experiment."""
+"""``python -m score_toy [--student_id N] [--out DIR] [--config PATH] [--quick] [--force]``: run every experiment."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         "scores, scores learned on the training split and measured on the held-out test split, "
         "deterministic ascent, Langevin and annealed Langevin dynamics, and Song & Ermon (2019)'s mode-weight "
         "experiment. Writes numbered, captioned figures and metrics.json."))
-    parser.add_argument("--student-id", help="your student number (0 .. 2**32 - 1): it defines the mixture and the "
+    parser.add_argument("--student_id", help="your student number (0 .. 2**32 - 1): it defines the mixture and the "
                         "data set (default: the config's placeholder)")
+    parser.add_argument("--student-id", dest="student_id", help=argparse.SUPPRESS)  # the old spelling, one release
     parser.add_argument("--out", default="outputs/score_toy", help="output folder (default: outputs/score_toy)")
     parser.add_argument("--config", default=None, help="a YAML file merged over configs/score_toy.yaml")
     parser.add_argument("--quick", action="store_true", help="a tiny run of seconds (the config's quick section)")

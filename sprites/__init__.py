@@ -5,6 +5,7 @@
 - :mod:`sprites.download`: ``python -m sprites download [--to DIR]``, the course files from the Hugging Face Hub;
 - :mod:`sprites.images`: uint8 images, captioned PNG grids, GIFs of the denoising, ``.npy`` arrays;
 - :mod:`sprites.errors`: ``ConfigError``, the error of a bad setting, shared by every command above.
+- :mod:`sprites.cli`: the flag style of every command (underscores; the dashed spelling a hidden alias).
 
 Files are written through :mod:`pipelines.atomic`, the project's one atomic writer: it lives in the lowest layer
 because a saved pipeline folder carries the pipelines' code and must not import anything above it.

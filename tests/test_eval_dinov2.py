@@ -93,7 +93,7 @@ def test_one_command_scores_several_feature_spaces(tmp_path, dinov2_folder, spri
     np.savez(tmp_path / "a.npz", images=sprites[::2])
     np.savez(tmp_path / "b.npz", images=sprites[1::2])
     assert score_main([str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "--features", "sprite", "dinov2",
-                       "--dinov2", str(dinov2_folder), "--kid-subsets", "5", "--json", str(tmp_path / "s.json")]) == 0
+                       "--dinov2", str(dinov2_folder), "--kid_subsets", "5", "--json", str(tmp_path / "s.json")]) == 0
     printed = capsys.readouterr().out
     result = json.loads((tmp_path / "s.json").read_text())
     assert list(result["spaces"]) == ["sprite", "dinov2"] and result["n_generated"] == 20

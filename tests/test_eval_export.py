@@ -61,12 +61,12 @@ def test_real_sprites_and_generated_npz_through_the_command_line(tmp_path, sprit
     gen = np.random.default_rng(0).uniform(-1, 1, (7, 3, 16, 16)).astype(np.float32)
     np.savez(tmp_path / "samples.npz", images=gen)
     rc = main(["--real", str(tmp_path / "real"), "--generated", str(tmp_path / "gen"),
-               "--generated-from", str(tmp_path / "samples.npz")])
+               "--generated_from", str(tmp_path / "samples.npz")])
     assert rc == 0
     assert "python -m pytorch_fid" in capsys.readouterr().out
     np.testing.assert_array_equal(_read_folder(tmp_path / "real"), sprites_arrays[0])
     np.testing.assert_array_equal(_read_folder(tmp_path / "gen"), to_uint8_nhwc(gen))
-    assert main(["--generated", str(tmp_path / "g2"), "--generated-from", str(tmp_path / "none.npz")]) == 2
+    assert main(["--generated", str(tmp_path / "g2"), "--generated_from", str(tmp_path / "none.npz")]) == 2
 
 
 def test_real_subsets_follow_the_feature_network_split(tmp_path):
@@ -147,7 +147,7 @@ def test_score_command_on_a_png_folder_and_an_npz(tmp_path, sprites_arrays, caps
     images = sprites_arrays[0]
     export_png_folder(images[::6], tmp_path / "a")
     np.savez(tmp_path / "b.npz", images=images[1::6])
-    assert score_main([str(tmp_path / "a"), str(tmp_path / "b.npz"), "--kid-subsets", "5",
+    assert score_main([str(tmp_path / "a"), str(tmp_path / "b.npz"), "--kid_subsets", "5",
                        "--json", str(tmp_path / "s.json")]) == 0
     result = json.loads((tmp_path / "s.json").read_text())
     sprite = result["spaces"]["sprite"]
@@ -155,7 +155,7 @@ def test_score_command_on_a_png_folder_and_an_npz(tmp_path, sprites_arrays, caps
     assert result["n_generated"] == 298 and "sprite network v1" in sprite["network"]
     assert list(result["spaces"]) == ["sprite"]  # the default: the offline space only
     capsys.readouterr()
-    assert score_main([str(tmp_path / "a"), "--inception-weights", str(tmp_path / "none.pth")]) == 2
+    assert score_main([str(tmp_path / "a"), "--inception_weights", str(tmp_path / "none.pth")]) == 2
     assert "nothing is downloaded" in capsys.readouterr().err
 
 

@@ -52,8 +52,8 @@ def test_label_helpers(sprites_arrays):
 def test_guidance_end_to_end(tmp_path, capsys):
     pipeline = save_tiny_pipeline(tmp_path / "cond", conditional=True)
     out = tmp_path / "out"
-    assert guidance.main(["--pipeline", str(pipeline), "--num-images", "6", "--num-per-class", "2", "--steps", "2",
-                          "--scales", "0", "1", "2", "--batch-size", "8", "--kid-subsets", "3",
+    assert guidance.main(["--pipeline", str(pipeline), "--num_images", "6", "--num_per_class", "2", "--steps", "2",
+                          "--scales", "0", "1", "2", "--batch_size", "8", "--kid_subsets", "3",
                           "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| w | match |" in table and "| hero 0.75 + food 0.25 |" in table
@@ -83,8 +83,8 @@ def test_guidance_from_the_moments_prior(tmp_path, sprites_arrays):
     from sprites.data import images_to_tensor
 
     pipeline = save_tiny_pipeline(tmp_path / "cond", conditional=True)
-    args = ["--pipeline", str(pipeline), "--num-images", "4", "--num-per-class", "1", "--steps", "2", "--scales",
-            "1", "--batch-size", "8", "--kid-subsets", "2", "--no-mixes", "--prior", "moments"]
+    args = ["--pipeline", str(pipeline), "--num_images", "4", "--num_per_class", "1", "--steps", "2", "--scales",
+            "1", "--batch_size", "8", "--kid_subsets", "2", "--no_mixes", "--prior", "moments"]
     with pytest.raises(SystemExit, match="error: prior='moments' needs .*data_moments"):  # one line, no traceback
         guidance.main([*args, "--out", str(tmp_path / "none")])
     images, _ = sprites_arrays

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_benchmark_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert sampling_time.main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2",
+    assert sampling_time.main(["--random_unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2",
                                "--repeats", "2", "--ddpm_steps", "6", "--ddim_steps", "3", "2",
                                "--json", str(out)]) == 0
     table = capsys.readouterr().out
@@ -28,7 +28,7 @@ def test_benchmark_smoke(tmp_path, capsys):
 
 
 def test_benchmark_conditional_model_has_no_stock_column(tmp_path, capsys):
-    sampling_time.main(["--random-unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
+    sampling_time.main(["--random_unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
                         "--repeats", "1", "--ddpm_steps", "3", "--ddim_steps", "1"])
     table = capsys.readouterr().out
     assert "| DDPM 3 |" in table and "n/a" in table

@@ -156,7 +156,7 @@ def test_the_report_command_end_to_end_with_pdf(tmp_path):
     MathML; the PDF has its pages and nothing runs off them (the end of every command and the last column of every
     table are in pdftotext's output)."""
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "report", "--quick", "--pdf", "--student-id", "810101504", "--out",
+    proc = subprocess.run([sys.executable, "-m", "report", "--quick", "--pdf", "--student_id", "810101504", "--out",
                            str(out)], cwd=ROOT, capture_output=True, text=True, timeout=1500,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -29,7 +29,7 @@ def q2_report(toy: q2.ToyRun) -> Report:
 
 @pytest.fixture(scope="module")
 def toy() -> q2.ToyRun:
-    return q2.load_toy_run(TOY, "python -m score_toy --student-id 12345678 --out docs/figures/score_toy --force")
+    return q2.load_toy_run(TOY, "python -m score_toy --student_id 12345678 --out docs/figures/score_toy --force")
 
 
 def test_q2_numbers_come_from_the_run_and_references_resolve(toy, tmp_path):
@@ -76,5 +76,5 @@ def test_theory_links_to_score_toy_become_references_and_exist_in_its_doc():
 
 def test_the_header_says_when_the_student_number_is_the_placeholder():
     placeholder = q2.placeholder_student()
-    assert "--student-id" in q2.student_note(placeholder) and "placeholder" in q2.student_note(placeholder)
+    assert "--student_id" in q2.student_note(placeholder) and "placeholder" in q2.student_note(placeholder)
     assert q2.student_note(placeholder + 1) == ""

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quick_run_writes_numbered_captioned_figures_and_finite_metrics(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "score_toy", "--quick", "--student-id", "42", "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "score_toy", "--quick", "--student_id", "42", "--out", str(out)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "annealed Langevin" in proc.stdout and "Song & Ermon" in proc.stdout  # the printed table
@@ -115,7 +115,7 @@ def test_output_dir_holding_another_run_is_refused(tmp_path, capsys):
     assert main(["--quick", "--out", str(other)]) == 2
     assert "not empty" in capsys.readouterr().err
     for bad in ("-5", str(2**32), "12a"):
-        assert main(["--quick", "--student-id", bad, "--out", str(tmp_path / "new")]) == 2
+        assert main(["--quick", "--student_id", bad, "--out", str(tmp_path / "new")]) == 2
         assert "student_id must be a whole number" in capsys.readouterr().err
         assert not (tmp_path / "new").exists()
 

@@ -533,8 +533,8 @@ def test_noising_contracts_the_gap_between_prior_and_data():
 
 def test_es_ddpm_benchmark_smoke(tmp_path, capsys):
     out = tmp_path / "es.json"
-    assert es_ddpm.main(["--random-unet", str(ROOT / "configs" / "tiny.yaml"), "--t-prime", "2", "3", "--num-images",
-                       "4", "--prior", "gaussian", "--no-ddpm", "--json", str(out)]) == 0
+    assert es_ddpm.main(["--random_unet", str(ROOT / "configs" / "tiny.yaml"), "--t_prime", "2", "3", "--num_images",
+                       "4", "--prior", "gaussian", "--no_ddpm", "--json", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| ES-DDPM gaussian T'=3 | 3 | 3 |" in table and "(floor)" in table
     rows = json.loads(out.read_text())["rows"]

@@ -123,7 +123,7 @@ def test_export_checkpoint_gives_the_runs_pipeline(micro_run, tmp_path):
 def test_export_ddim_without_steps(micro_run, tmp_path):
     """`python -m evaluation.export --sampler ddim` without --steps samples with the default 50 steps."""
     r = subprocess.run([sys.executable, "-m", "evaluation.export", "--generated", str(tmp_path / "gen"),
-                        "--generated-from", str(micro_run / "pipeline"), "--num-images", "2", "--sampler", "ddim"],
+                        "--generated_from", str(micro_run / "pipeline"), "--num_images", "2", "--sampler", "ddim"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1000:]
     assert len(list((tmp_path / "gen").glob("*.png"))) == 2

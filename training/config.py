@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.errors import ConfigError
+from training.loss import LOSS_WEIGHTINGS
 
 
 def default_unet() -> dict[str, Any]:
@@ -111,13 +113,15 @@ class TrainConfig:
         if self.sample_inference_steps > self.num_train_timesteps:
             raise ConfigError(f"sample_inference_steps ({self.sample_inference_steps}) cannot exceed "
                               f"num_train_timesteps ({self.num_train_timesteps})")
-        if self.timestep_spacing not in ("leading", "trailing", "linspace"):
-            raise ConfigError(f"timestep_spacing must be leading, trailing or linspace, got {self.timestep_spacing!r}")
+        if self.timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ConfigError(f"timestep_spacing must be {', '.join(TIMESTEP_SPACINGS[:-1])} or "
+                              f"{TIMESTEP_SPACINGS[-1]}, got {self.timestep_spacing!r}")
         if self.variance_type not in ("fixed_small", "fixed_large"):
             raise ConfigError(f"variance_type must be fixed_small (posterior) or fixed_large (beta_t), got "
                               f"{self.variance_type!r}")
-        if self.loss_weighting not in ("none", "min_snr"):
-            raise ConfigError(f"loss_weighting must be 'none' or 'min_snr', got {self.loss_weighting!r}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ConfigError(f"loss_weighting must be {' or '.join(map(repr, LOSS_WEIGHTINGS))}, got "
+                              f"{self.loss_weighting!r}")
         if self.min_snr_gamma <= 0:
             raise ConfigError(f"min_snr_gamma must be positive, got {self.min_snr_gamma}")
         if self.ema_power is not None and self.ema_power <= 0:

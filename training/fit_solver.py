@@ -1,10 +1,10 @@
 """Fit DPM-Solver++(2M)'s per-step weights to a model (pipelines/fitted_solver.py; the idea of S4S, Frankel et
 al. 2025, with only the multistep weights free).
 
-    python -m training.fit_solver --pipeline pretrained/sprites_ddpm --nfe 5 [--teacher-nfe 50] [--prior moments]
-        [--num-x 256] [--num-val 64] [--iters 150] [--batch 32] [--lr 0.02] [--seed 1234] [--threads 1] [--out FILE]
+    python -m training.fit_solver --pipeline pretrained/sprites_ddpm --nfe 5 [--teacher_nfe 50] [--prior moments]
+        [--num_x 256] [--num_val 64] [--iters 150] [--batch 32] [--lr 0.02] [--seed 1234] [--threads 1] [--out FILE]
 
-A teacher (DPM-Solver++(2M) with ``--teacher-nfe`` evaluations, unclipped: nearly the model's exact ODE solution) maps
+A teacher (DPM-Solver++(2M) with ``--teacher_nfe`` evaluations, unclipped: nearly the model's exact ODE solution) maps
 ``num-x + num-val`` x_T, drawn from ``--prior`` with a seed no benchmark uses, to x_0. The student is the
 ``nfe``-step solver from the same x_T; Adam moves its weights to lower the mean squared difference of the two
 x_0 on the first ``num-x`` (back-propagating through the student's UNet calls, the UNet itself frozen), starting
@@ -16,7 +16,6 @@ was fitted from, recorded in the file).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -29,6 +28,7 @@ from pipelines.fitted_solver import FittedSolver
 from pipelines.loading import PipelineFolderError, load_pipeline
 from pipelines.samplers import Denoiser, dpmpp_2m, solver_steps
 from pipelines.schedule import read_schedule
+from sprites.cli import ArgumentParser
 
 
 def initial_weights(plan) -> list[float]:
@@ -90,13 +90,13 @@ def fit(folder: str, nfe: int, teacher_nfe: int, prior: str, num_x: int, num_val
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", required=True)
     p.add_argument("--nfe", type=int, required=True)
-    p.add_argument("--teacher-nfe", type=int, default=50)
+    p.add_argument("--teacher_nfe", type=int, default=50)
     p.add_argument("--prior", default="moments")
-    p.add_argument("--num-x", type=int, default=256)
-    p.add_argument("--num-val", type=int, default=64)
+    p.add_argument("--num_x", type=int, default=256)
+    p.add_argument("--num_val", type=int, default=64)
     p.add_argument("--iters", type=int, default=150)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.02)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default: PIPELINE/solvers/dpmpp_2m_nfe{N}.json")
     args = p.parse_args(argv)
     if not 2 <= args.nfe < args.teacher_nfe:
-        print(f"error: --nfe must be at least 2 and below --teacher-nfe ({args.teacher_nfe})", file=sys.stderr)
+        print(f"error: --nfe must be at least 2 and below --teacher_nfe ({args.teacher_nfe})", file=sys.stderr)
         return 2
     for name in ("num_x", "num_val", "iters", "batch", "lr"):
         if not getattr(args, name) > 0:

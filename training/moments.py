@@ -1,6 +1,6 @@
 """Write the data moments a pipeline folder needs for ``prior="moments"`` (training writes them itself).
 
-    python -m training.moments --pipeline pretrained/sprites_ddpm [--data PATH] [--no-hflip]
+    python -m training.moments --pipeline pretrained/sprites_ddpm [--data PATH] [--no_hflip]
 
 The mean and covariance of the training sprites in [-1, 1] (with their mirror images when the run flipped,
 which is read from the folder's ``training/config.yaml`` when it has one), fitted to the UNet's image shape,
@@ -9,7 +9,6 @@ saved as ``data_moments.safetensors`` beside ``model_index.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.prior import DataMoments
+from sprites.cli import ArgumentParser
 from sprites.data import SpritesDataError, fit_images, images_to_tensor, read_sprites_arrays
 
 
@@ -36,10 +36,10 @@ def folder_moments(folder: Path, data_path: str | None = None, hflip: bool | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", required=True, help="a saved pipeline folder")
     p.add_argument("--data", default=None, help="sprites folder or .npz (default: $SPRITEDIFF_DATA or ../shared)")
-    p.add_argument("--no-hflip", dest="hflip", action="store_false", default=None,
+    p.add_argument("--no_hflip", dest="hflip", action="store_false", default=None,
                    help="no mirror images (default: as the run's training/config.yaml says, else with them)")
     args = p.parse_args(argv)
     folder = Path(args.pipeline)

@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 
 from pipelines.loading import RUNTIMES, SAMPLERS, load_presets, prepare_sampling
+from pipelines.pipeline_sprites_ddpm import VARIANCES
 from pipelines.prior import PRIORS
+from pipelines.samplers import KARRAS_RANGES, SIGMA_SCHEDULES
+from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.images import save_gif, save_grid, save_npy, to_uint8
 
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
@@ -59,16 +62,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num_images", type=int, default=50)
     p.add_argument("--eta", type=float, default=None, help="DDIM eta (0 deterministic, default); ancestral/SDE "
                    "noise scale of the solvers (1, default)")
-    p.add_argument("--variance", choices=("beta", "posterior"), default=None,
+    p.add_argument("--variance", choices=VARIANCES, default=None,
                    help="DDPM sigma_t^2 (default: the folder's scheduler config)")
     p.add_argument("--clip_sample", action=argparse.BooleanOptionalAction, default=None,
                    help="DDPM/DDIM: clip the predicted x_0 to [-1, 1] at every step (default: the folder's config)")
-    p.add_argument("--timestep_spacing", choices=("leading", "trailing", "linspace"), default=None,
+    p.add_argument("--timestep_spacing", choices=TIMESTEP_SPACINGS, default=None,
                    help="default: the folder's scheduler config")
-    p.add_argument("--sigma_schedule", choices=("karras", "discrete", "learned"), default=None,
+    p.add_argument("--sigma_schedule", choices=SIGMA_SCHEDULES, default=None,
                    help="solvers: karras (default) or discrete; learned: the time steps fitted to the model for this "
                         "sampler, NFE and prior (python -m training.fit_steps; also for ddim)")
-    p.add_argument("--karras_range", choices=("full", "spaced"), default=None,
+    p.add_argument("--karras_range", choices=KARRAS_RANGES, default=None,
                    help="solvers on Karras sigmas: full (sigma(T-1) to sigma(0), default) or spaced (between the "
                         "first and last spaced timestep, diffusers' Heun/Euler; better at <= 5 NFE, docs/sampling.md)")
     p.add_argument("--churn", type=float, default=None, help="heun: Karras' S_churn (0: deterministic)")

@@ -35,7 +35,7 @@ from .pipeline_sprites_ddim import SpritesDDIMPipeline
 from .pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
 from .sprites_schedule import perturb_input, read_schedule
 
-PRIORS = ("ddim", "gaussian")
+X0_PRIORS = ("ddim", "gaussian")  # where x0' comes from (not pipelines.prior.PRIORS, the x_T laws)
 
 
 def gaussian_prior_from_images(images: Any) -> tuple[list, list]:
@@ -137,8 +137,8 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         T = len(betas)
         if isinstance(t_prime, bool) or not isinstance(t_prime, numbers.Integral) or not 1 <= t_prime <= T:
             raise ValueError(f"t_prime must be an integer from 1 to num_train_timesteps ({T}), got {t_prime!r}")
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+        if prior not in X0_PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(X0_PRIORS)}, got {prior!r}")
         if isinstance(prior_steps, bool) or not isinstance(prior_steps, numbers.Integral) or \
                 not 1 <= prior_steps <= T:
             raise ValueError(f"prior_steps must be an integer from 1 to num_train_timesteps ({T}), got {prior_steps!r}")
