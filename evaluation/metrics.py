@@ -21,6 +21,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import linalg
 
+from pipelines.common import check_number
+
 __all__ = ["feature_stats", "fid_from_features", "frechet_distance", "kid_from_features", "polynomial_kernel",
            "precision_recall"]
 
@@ -182,13 +184,11 @@ def kid_from_features(a: Any, b: Any, subset_size: int | None = None, n_subsets:
     fa, fb = _check_pair(a, b)
     if subset_size is None:
         subset_size = min(1000, fa.shape[0], fb.shape[0])
-    if not isinstance(subset_size, (int, np.integer)) or isinstance(subset_size, bool) or subset_size < 2:
-        raise ValueError(f"subset_size must be an integer >= 2, got {subset_size!r}")
+    check_number("subset_size", subset_size, 2, integer=True)
     if subset_size > min(fa.shape[0], fb.shape[0]):
         raise ValueError(f"subset_size {subset_size} exceeds the number of samples ({fa.shape[0]} and {fb.shape[0]}); "
                          "pass a smaller subset_size or None")
-    if not isinstance(n_subsets, (int, np.integer)) or isinstance(n_subsets, bool) or n_subsets < 1:
-        raise ValueError(f"n_subsets must be a positive integer, got {n_subsets!r}")
+    check_number("n_subsets", n_subsets, 1, integer=True, text="a positive integer")
     if not isinstance(degree, (int, np.integer)) or degree < 1:
         raise ValueError(f"degree must be a positive integer, got {degree!r}")
     kernel = {"degree": int(degree), "gamma": gamma, "coef": coef}

@@ -22,7 +22,6 @@ one UNet call each.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from pipelines.common import check_number
 
 SPRITE_CLASSES: tuple[str, ...] = ("hero", "non-hero", "food", "spell", "side-facing")
 NUM_CLASSES = len(SPRITE_CLASSES)
@@ -123,10 +124,8 @@ class ClassConditioning:
     """
 
     def __init__(self, unet, class_labels: Any, guidance_scale: float, batch_size: int):
-        self.scale = float(guidance_scale) if isinstance(guidance_scale, numbers.Real) else math.nan
-        if isinstance(guidance_scale, bool) or not math.isfinite(self.scale) or self.scale < 0:
-            raise ValueError(f"guidance_scale must be a finite number >= 0 (1: conditional, 0: unconditional), got "
-                             f"{guidance_scale!r}")
+        self.scale = float(check_number("guidance_scale", guidance_scale, 0,
+                                        text="a finite number >= 0 (1: conditional, 0: unconditional)"))
         self.labels: torch.Tensor | None = None  # integer labels passed to the UNet
         self.mix: torch.Tensor | None = None  # (rows, num_class_embeds) embedding weights for soft mixes
         self.guided = False  # one call on [x, x] with labels [y, null]

@@ -18,7 +18,6 @@ runs all T steps, which is Algorithm 2 exactly.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,10 +27,12 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
     SpritesPipelineOutput,
+    check_number,
     check_sampling_args,
     config_default,
     config_variance,
     initial_noise,
+    keep_after,
     pipeline_output,
 )
 from pipelines.hub import HubPushMixin
@@ -158,9 +159,7 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
-        if isinstance(noise_scale, bool) or not isinstance(noise_scale, numbers.Real) or \
-                not 0 <= noise_scale < math.inf:
-            raise ValueError(f"noise_scale must be a number >= 0 (1: Algorithm 2), got {noise_scale!r}")
+        check_number("noise_scale", noise_scale, 0, text="a number >= 0 (1: Algorithm 2)")
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 
         device, dtype = self._execution_device, self.unet.dtype
@@ -173,7 +172,7 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 x = ddpm_update(x, eps, step, None if z is None else z * noise_scale, clip_sample)
-                if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(steps)):
+                if kept is not None and keep_after(i, len(steps), intermediate_every):
                     kept.append(x)
 
         return pipeline_output(self, x, kept, output_type, return_dict)

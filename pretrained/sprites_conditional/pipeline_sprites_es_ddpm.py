@@ -14,7 +14,6 @@ the DDIM prior are the DDPM and DDIM pipelines' own (``ddpm_steps``/``ddpm_updat
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .sprites_common import (
     SpritesPipelineOutput,
+    check_number,
     check_sampling_args,
     config_default,
     config_variance,
@@ -135,13 +135,10 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         """
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
-        if isinstance(t_prime, bool) or not isinstance(t_prime, numbers.Integral) or not 1 <= t_prime <= T:
-            raise ValueError(f"t_prime must be an integer from 1 to num_train_timesteps ({T}), got {t_prime!r}")
+        check_number("t_prime", t_prime, 1, T, integer=True, high_name="num_train_timesteps")
         if prior not in X0_PRIORS:
             raise ValueError(f"prior must be one of {', '.join(X0_PRIORS)}, got {prior!r}")
-        if isinstance(prior_steps, bool) or not isinstance(prior_steps, numbers.Integral) or \
-                not 1 <= prior_steps <= T:
-            raise ValueError(f"prior_steps must be an integer from 1 to num_train_timesteps ({T}), got {prior_steps!r}")
+        check_number("prior_steps", prior_steps, 1, T, integer=True, high_name="num_train_timesteps")
         variance = config_variance(self.scheduler, variance)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
         if variance not in VARIANCES:

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .sprites_common import check_number
+
 SIGMA_SCHEDULES = ("karras", "discrete", "learned")
 KARRAS_RANGES = ("full", "spaced")
 
@@ -227,9 +229,11 @@ def solver_steps(denoise: Denoiser, sampler: str, steps: int, schedule: str = "k
     the given ``sigmas`` (``steps`` descending values then 0, :mod:`pipelines.learned_steps`). The Karras
     range is "full" (the model's sigma(T-1) to sigma(0)) or "spaced" (the sigmas of ``timesteps``' first and last
     entries). Karras churn: gamma_i = min(churn / steps, sqrt(2) - 1) where s_tmin <= sigma_i <= s_tmax
-    (Algorithm 2)."""
+    (Algorithm 2). ``churn``, ``s_noise`` and ``eta`` must be finite numbers >= 0."""
     if karras_range not in KARRAS_RANGES:
         raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
+    for name, value in (("churn", churn), ("s_noise", s_noise), ("eta", eta)):
+        check_number(name, value, 0)
     if (schedule == "discrete" or (schedule == "karras" and karras_range == "spaced")) and \
             (timesteps is None or len(timesteps) != steps):
         raise ValueError(f"schedule={schedule!r}, karras_range={karras_range!r} needs {steps} timesteps, "

@@ -20,7 +20,6 @@ of the probability-flow ODE in the sigma variables (Karras et al. 2022, section 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,7 +27,15 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from .sprites_common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
+from .sprites_common import (
+    SpritesPipelineOutput,
+    check_number,
+    check_sampling_args,
+    config_default,
+    initial_noise,
+    keep_after,
+    pipeline_output,
+)
 from .sprites_hub import HubPushMixin
 from .sprites_labels import ClassConditioning
 from .sprites_learned_steps import find_learned
@@ -144,8 +151,7 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, num_inference_steps, T,
                                     timestep_spacing, output_type, intermediate_every)
-        if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not eta >= 0 or math.isinf(eta):
-            raise ValueError(f"eta must be a number >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta!r}")
+        check_number("eta", eta, 0, text="a number >= 0 (0: deterministic DDIM, 1: DDPM-like)")
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
 
         device, dtype = self._execution_device, self.unet.dtype
@@ -168,7 +174,7 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 x = ddim_update(x, eps, step, z, clip_sample)
-                if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(steps)):
+                if kept is not None and keep_after(i, len(steps), intermediate_every):
                     kept.append(x)
 
         return pipeline_output(self, x, kept, output_type, return_dict)

@@ -12,8 +12,8 @@ The loop is below; the rules, their papers and equations are in :mod:`pipelines.
 
 from __future__ import annotations
 
+import functools
 import math
-import numbers
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,21 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from .sprites_common import SpritesPipelineOutput, check_sampling_args, config_default, initial_noise, pipeline_output
+from .sprites_common import (
+    SpritesPipelineOutput,
+    check_number,
+    check_sampling_args,
+    config_default,
+    initial_noise,
+    keep_after,
+    pipeline_output,
+)
 from .sprites_fitted_solver import FittedSolver
 from .sprites_hub import HubPushMixin
 from .sprites_labels import ClassConditioning
 from .sprites_learned_steps import LEARNABLE, find_learned
 from .sprites_prior import DataPriorMixin
-from .sprites_samplers import KARRAS_RANGES, RULES, SIGMA_SCHEDULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
+from .sprites_samplers import RULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
 from .sprites_schedule import read_schedule, spaced_timesteps
 
 
@@ -104,25 +112,38 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         T = len(alphas_cumprod)
         if sampler not in RULES:
             raise ValueError(f"sampler must be one of {', '.join(RULES)}, got {sampler!r}")
-        if isinstance(nfe, bool) or not isinstance(nfe, numbers.Integral) or not 1 <= nfe <= T:
-            raise ValueError(f"nfe must be an integer from 1 to {T}, got {nfe!r}")
-        if sigma_schedule not in SIGMA_SCHEDULES:
-            raise ValueError(f"sigma_schedule must be one of {', '.join(SIGMA_SCHEDULES)}, got {sigma_schedule!r}")
-        if karras_range not in KARRAS_RANGES:
-            raise ValueError(f"karras_range must be one of {', '.join(KARRAS_RANGES)}, got {karras_range!r}")
-        for name, value in (("churn", churn), ("s_noise", s_noise), ("eta", eta)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        steps = steps_for_nfe(sampler, int(nfe))
+        steps = steps_for_nfe(sampler, int(check_number("nfe", nfe, 1, T, integer=True)))
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, steps, T, timestep_spacing,
                                     output_type, intermediate_every)
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
         device, dtype = self._execution_device, self.unet.dtype
-
         denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
+        plan = self._plan(denoise, sampler, steps, sigma_schedule, timestep_spacing, karras_range, fitted,
+                          learned_schedule, prior, churn=churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise, eta=eta)
+        scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
+        x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
+        x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
+        kept = [x / scale] if return_intermediates else None
+        rule, memory = RULES[sampler], {}
+        noise = functools.partial(randn_tensor, shape, generator=generator, device=device, dtype=dtype)
+
+        with cond.applied(self.unet):
+            for i, step in enumerate(self.progress_bar(plan)):
+                x = rule(denoise, x, step, memory, noise)
+                if kept is not None and keep_after(i, len(plan), intermediate_every):
+                    kept.append(x / math.sqrt(1 + step.sigma_next**2))
+        assert denoise.calls == unet_calls(sampler, steps)  # the NFE the caller asked for (or one less for Heun)
+
+        return pipeline_output(self, x, kept, output_type, return_dict)
+
+    def _plan(self, denoise: Denoiser, sampler: str, steps: int, sigma_schedule: str, timestep_spacing: str,
+              karras_range: str, fitted: str | dict | None, learned_schedule: str | dict | None, prior: str,
+              **noise: float) -> list:
+        """The solver's steps (:func:`pipelines.samplers.solver_steps`, which checks the schedule, range and noise
+        settings): on Karras, discrete or learned sigmas, with a fitted solver's weights when one is given."""
         spaced = sigma_schedule == "discrete" or karras_range == "spaced"
-        timesteps = spaced_timesteps(T, steps, timestep_spacing) if spaced else None
+        timesteps = spaced_timesteps(len(denoise.sigmas), steps, timestep_spacing) if spaced else None
         if fitted is not None:
             if sampler != "dpmpp_2m" or sigma_schedule != "karras" or karras_range != "full":
                 raise ValueError("a fitted solver is a DPM-Solver++(2M) on the full Karras range: use "
@@ -138,26 +159,9 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                                    prior, learned_schedule).sigmas()
         elif learned_schedule is not None:
             raise ValueError("learned_schedule is read with sigma_schedule='learned' only")
-        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, churn, s_tmin, s_tmax, s_noise, eta,
-                            rho=fitted.rho if fitted else 7.0, karras_range=karras_range, sigmas=learned)
-        plan = fitted.apply(plan) if fitted else plan
-        scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
-        x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
-        x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
-        kept = [x / scale] if return_intermediates else None
-        rule, memory = RULES[sampler], {}
-
-        def noise() -> torch.Tensor:
-            return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-
-        with cond.applied(self.unet):
-            for i, step in enumerate(self.progress_bar(plan)):
-                x = rule(denoise, x, step, memory, noise)
-                if kept is not None and ((i + 1) % intermediate_every == 0 or i + 1 == len(plan)):
-                    kept.append(x / math.sqrt(1 + step.sigma_next**2))
-        assert denoise.calls == unet_calls(sampler, steps)  # the NFE the caller asked for (or one less for Heun)
-
-        return pipeline_output(self, x, kept, output_type, return_dict)
+        plan = solver_steps(denoise, sampler, steps, sigma_schedule, timesteps, rho=fitted.rho if fitted else 7.0,
+                            karras_range=karras_range, sigmas=learned, **noise)
+        return fitted.apply(plan) if fitted else plan
 
     def _fitted_path(self, path: str) -> Path:
         """A fitted solver's file: as given if it exists, else relative to the folder the pipeline came from."""

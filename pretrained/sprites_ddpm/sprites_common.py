@@ -8,6 +8,7 @@ The schedule and the timestep spacings are in :mod:`pipelines.schedule`, class l
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -43,12 +44,34 @@ class SpritesPipelineOutput(BaseOutput):
 # ------------------------------------------------------------------------------------------------- checks
 
 
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
+                 integer: bool = False, high_name: str | None = None, text: str | None = None) -> Any:
+    """``value`` as it is when it is a number (an integer with ``integer``), not a bool, finite, and within
+    ``low <= value <= high`` (None: no bound); else a one-line ``ValueError``: "``name`` must be ``text``, got
+    ``value``". The default ``text`` says the kind and the range: "an integer >= 1", "an integer from 1 to 500"
+    ("... to num_train_timesteps (500)" with ``high_name``), "a finite number >= 0"."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real) or \
+            not (integer or math.isfinite(value)) or (low is not None and value < low) or \
+            (high is not None and value > high):
+        what = "an integer" if integer else "a finite number"
+        top = f"{high_name} ({high})" if high_name else high
+        bounds = f" from {low} to {top}" if low is not None and high is not None else \
+            f" >= {low}" if low is not None else f" <= {top}" if high is not None else ""
+        raise ValueError(f"{name} must be {text or what + bounds}, got {value!r}")
+    return value
+
+
+def keep_after(i: int, n: int, every: int) -> bool:
+    """Whether ``return_intermediates`` keeps x after step ``i`` (from 0) of ``n``: every ``every``-th, and the
+    last."""
+    return (i + 1) % every == 0 or i + 1 == n
+
+
 def check_sampling_args(unet, batch_size: int, generator, latents: torch.Tensor | None, num_inference_steps: int,
                         num_train_timesteps: int, timestep_spacing: str, output_type: str,
                         intermediate_every: int) -> tuple[int, ...]:
     """The checks both pipelines make before sampling; return the shape of x_T."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_number("batch_size", batch_size, 1, integer=True)
     size = unet.config.sample_size
     shape = (int(batch_size), unet.config.in_channels, *((size, size) if isinstance(size, int) else size))
     if isinstance(generator, list) and len(generator) != batch_size:
@@ -60,17 +83,13 @@ def check_sampling_args(unet, batch_size: int, generator, latents: torch.Tensor 
         if tuple(latents.shape) != shape:
             raise ValueError(f"latents has shape {tuple(latents.shape)}, expected {shape} (batch_size, channels, "
                              "height, width); pass batch_size equal to latents.shape[0]")
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, numbers.Integral) or \
-            not 1 <= num_inference_steps <= num_train_timesteps:
-        raise ValueError(f"num_inference_steps must be an integer from 1 to num_train_timesteps "
-                         f"({num_train_timesteps}), got {num_inference_steps!r}")
+    check_number("num_inference_steps", num_inference_steps, 1, num_train_timesteps, integer=True,
+                 high_name="num_train_timesteps")
     if timestep_spacing not in TIMESTEP_SPACINGS:
         raise ValueError(f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}; got {timestep_spacing!r}")
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}; got {output_type!r}")
-    if isinstance(intermediate_every, bool) or not isinstance(intermediate_every, numbers.Integral) or \
-            intermediate_every < 1:
-        raise ValueError(f"intermediate_every must be an integer >= 1, got {intermediate_every!r}")
+    check_number("intermediate_every", intermediate_every, 1, integer=True)
     return shape
 
 

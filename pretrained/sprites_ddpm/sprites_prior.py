@@ -165,10 +165,9 @@ class DataPriorMixin:
         return self._data_moments
 
     def make_prior(self, kind: str, alpha_bar: float, rank: int = 16) -> GaussianPrior:
-        """The prior ``kind`` at noise level ``alpha_bar`` (the first timestep of the sampler)."""
-        if kind not in PRIORS:
-            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {kind!r}")
-        return GaussianPrior(kind, alpha_bar, None if kind == "standard" else self.data_moments(), rank)
+        """The prior ``kind`` at noise level ``alpha_bar`` (the first timestep of the sampler; ``GaussianPrior``
+        checks ``kind``); the data's moments are read only for a data prior."""
+        return GaussianPrior(kind, alpha_bar, self.data_moments() if kind in PRIORS[1:] else None, rank)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """diffusers' ``save_pretrained``, plus ``data_moments.safetensors`` when the pipeline has moments (set,
