@@ -2,7 +2,7 @@
 
     python -m report.figures schedule --out DIR                       # beta_t, alpha_t, alpha_bar_t of the course
     python -m report.figures forward --out DIR                        # perturb_input on sprites at several t
-    python -m report.figures no-noise --pipeline P --out DIR [--n 50]  # Algorithm 2 with and without sigma_t z
+    python -m report.figures no-noise --pipeline P --out DIR [--n 50] [--grid G]  # with and without sigma_t z
     python -m report.figures why-noise --student_id N --out DIR        # learned scores fail where data are scarce
 """
 
@@ -19,7 +19,7 @@ import torch
 from evaluation.plots import pyplot, save_figure
 from pipelines.atomic import write_text_atomic
 from sprites.cli import ArgumentParser
-from sprites.images import tile_images, to_uint8
+from sprites.images import save_grid, tile_images, to_uint8
 
 FORWARD_STEPS = (0, 25, 50, 100, 200, 300, 499)
 
@@ -68,7 +68,9 @@ def forward(out: Path, n: int = 8) -> dict:
             "sqrt_alpha_bar": [float(ab[t].sqrt()) for t in FORWARD_STEPS]}
 
 
-def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None) -> dict:
+def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None, grid: Path | None = None) -> dict:
+    """Algorithm 2 with and without sigma_t z from the same x_T (seed 0); ``grid``: also the ``n`` samples with
+    the noise, the pipeline's plain DDPM output, as a grid PNG (no caption)."""
     from evaluation.quality import SpriteScorer
     from pipelines.loading import load_pipeline
 
@@ -79,6 +81,8 @@ def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None) -> dict
                       generator=torch.Generator().manual_seed(0), output_type="np").images
         u8 = to_uint8(images)
         panels.append(u8[:20])
+        if grid is not None and scale == 1.0:
+            save_grid(u8, grid)
         scores = SpriteScorer().score(u8)
         result[f"noise_scale_{scale:g}"] = {"sprite_fid": scores["sprite_fid"], "precision": scores["precision"],
                                              "recall": scores["recall"], "n": n,
@@ -140,18 +144,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--ddpm_steps", type=int, default=None, help="no-noise: DDPM steps (default all T)")
+    p.add_argument("--grid", type=Path, default=None, help="no-noise: also save the samples with the noise here")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--student_id", type=int, default=None,
                    help="why-noise: the student number (default: the placeholder of configs/score_toy.yaml)")
     p.add_argument("--steps", type=int, default=2000, help="why-noise: training steps per score model")
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.figure == "schedule":
         result = schedule(args.out)
     elif args.figure == "forward":
         result = forward(args.out)
     elif args.figure == "no-noise":
-        result = no_noise(args.pipeline, args.out, args.n, args.ddpm_steps)
+        result = no_noise(args.pipeline, args.out, args.n, args.ddpm_steps, args.grid)
     else:
         if args.student_id is None:
             from score_toy.config import load_config

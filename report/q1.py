@@ -108,12 +108,14 @@ def sampling(hw: Homework) -> None:
     r, s, p, num = hw.r, hw.s, rel(hw.pipeline), hw.r.num
     r.subheading("4. Sampling with DDPM (Algorithm 2)")
     n = s["grid_images"]
-    cmd = hw.run("python", "-m", "training.sample", "--pipeline", p, "--preset", "quality", "--prior",
-                 "standard", "--num_images", str(n), *hw.ddpm_steps("--nfe"), "--out", rel(hw.work / "ddpm_grid.png"))
+    if s["no_noise_images"] != n:
+        raise ValueError("configs/report.yaml: no_noise_images must equal grid_images (the DDPM grid is the "
+                         "no-noise figure's run with the noise)")
+    cmd = hw.run("python", "-m", "report.figures", "no-noise", "--pipeline", p, "--n", str(n),
+                 *hw.ddpm_steps("--ddpm_steps"), "--threads", str(s["threads"]), "--grid",
+                 rel(hw.work / "ddpm_grid.png"), "--out", rel(hw.work))
     r.figure(hw.work / "ddpm_grid.png", f"{n} sprites from the DDPM pipeline (Ho et al. 2020, Algorithm 2, all "
              "500 steps, sigma_t^2 = beta_t, x_T from N(0, I) as in the course), seed 0.", cmd, label="ddpm-grid")
-    cmd = hw.run("python", "-m", "report.figures", "no-noise", "--pipeline", p, "--n",
-                 str(s["no_noise_images"]), *hw.ddpm_steps("--ddpm_steps"), "--out", rel(hw.work))
     nn = hw.json("no_noise.json")
     with_z, without = nn["noise_scale_1"], nn["noise_scale_0"]
     fig = r.figure(hw.work / "no_noise.png", "The same starts with Algorithm 2 as written (top) and with the "
@@ -156,13 +158,14 @@ def timing(hw: Homework) -> None:
     n = s["timing_images"]
     cmd = hw.run("python", "-m", "bench.sampling_time", "--pipeline", rel(hw.pipeline), "--num_images", str(n),
                  "--repeats", str(s["timing_repeats"]), "--ddim_steps", str(s["ddim_steps"]), *hw.ddpm_steps(
-                     "--ddpm_steps"), "--json", rel(hw.work / "timing.json"))
+                     "--ddpm_steps"), "--threads", str(s["threads"]), "--json", rel(hw.work / "timing.json"))
     timing = hw.json("timing.json")
     rows = {row["sampler"]: row for row in timing["wall"]["rows"]}
     ddpm, ddim = rows["ddpm"], rows["ddim"]
     r.table(timing["wall"]["table_markdown"], f"The course's `%timeit -r 1` of sample_ddpm against sample_ddim: "
                   f"wall time of sampling the same {n} sprites with all {ddpm['steps']} DDPM steps and with "
-                  f"{ddim['steps']} DDIM steps, each run in full (median of {s['timing_repeats']}), as a bare loop "
+                  f"{ddim['steps']} DDIM steps, each run in full (median of {s['timing_repeats']}, "
+                  f"{s['threads']} torch threads), as a bare loop "
                   "of UNet calls (the floor any sampler pays), our pipelines and diffusers' stock ones on the same "
                   "model and inputs; below, the speed-up of DDIM over DDPM against the ratio of the step counts.",
                   cmd, label="timing")
@@ -188,7 +191,8 @@ def fid(hw: Homework) -> None:
     out = hw.work / "fid"
     cmd = hw.run("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num_images",
                  str(s["fid_images"]), "--batch_size", str(s["fid_batch_size"]), "--ddim_steps",
-                 *map(str, s["fid_ddim_steps"]), *hw.ddpm_steps("--ddpm_steps"), "--out", rel(out), "--overwrite")
+                 *map(str, s["fid_ddim_steps"]), "--threads", str(s["threads"]), *hw.ddpm_steps("--ddpm_steps"),
+                 "--out", rel(out), "--overwrite")
     res = json.loads((out / "results.json").read_text())
     n, floor = s["fid_images"], res["floor"]
     rows = [fid_row(x) for x in res["rows"]]

@@ -178,7 +178,8 @@ def test_the_report_command_end_to_end_with_pdf(tmp_path):
     for part in SECTIONS:
         assert "".join(part.split()) in flat, part
     commands = re.findall(r"^```bash\n(.+?)\n```", text, re.M)
-    assert commands and all("".join(c.split())[-30:] in flat for c in commands)
+    # pdftotext joins a line that ends in "-" to the next without it: compare without hyphens
+    assert commands and all("".join(c.split()).replace("-", "")[-30:] in flat.replace("-", "") for c in commands)
     headers = [lines[i - 1] for lines in [text.splitlines()] for i, line in enumerate(lines)
                if re.match(r"^\|(\s*:?-+:?\s*\|)+$", line)]
     assert headers
