@@ -200,7 +200,7 @@ class Fitter:
                 bar.set_postfix_str(f"{solver} {nfe} NFE, {s['loss']} {float(loss.detach()):.4f}")
             if (i + 1) % 10 == 0 or i + 1 == s["iters"]:
                 log.append({"iter": i + 1, "batch_loss": float(loss.detach()),
-                            "sigmas": [round(float(v), 5) for v in sigmas()[:-1]]})
+                            "sigmas": [round(float(v), 5) for v in sigmas().detach()[:-1]]})
         after = {"fit": self.evaluate(solver, sigmas(), self.x_fit, self.y_fit, noise_fit),
                  "held_out": self.evaluate(solver, sigmas(), self.x_val, self.y_val, noise_val)}
         info = {"model": {"path": self.folder, "unet_sha256_16": unet_sha256_16(self.folder)},
@@ -253,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--solver", nargs="+", default=None, choices=LEARNABLE, help="default: the config's solvers")
     p.add_argument("--nfe", nargs="+", type=int, default=None, help="default: the config's")
     p.add_argument("--prior", default=None, help="default: the config's")
+    p.add_argument("--ball_radius", type=float, default=None,
+                   help="LD3's soft teacher forcing radius, RMS per pixel (0: plain teacher forcing); "
+                        "default: the config's")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help=f"folder for {FOLDER}/*.json (default: the pipeline folder)")
     p.add_argument("--summary", default=None, help="write a Markdown table of the folder's schedules; fit nothing")
     args = p.parse_args(argv)
     try:
         s = load_settings(args.config, pipeline=args.pipeline, solvers=args.solver, nfe=args.nfe, prior=args.prior,
-                          threads=args.threads)
+                          threads=args.threads, ball_radius=args.ball_radius)
         if args.summary:
             write_text_atomic(args.summary, summary(args.out or s["pipeline"]))
             print(f"wrote {args.summary}")
