@@ -175,8 +175,10 @@ class Report:
                 label = f"Table {item.number}. {item.caption}"
                 md += [f'<a id="tab-{item.label}"></a>', "", f"*{label}*{_command_link_md(item, commands)}", "",
                        item.body, ""]
-                body.append(f'<table id="tab-{html.escape(item.label)}"><caption>{html.escape(label)}'
-                            f"{_command_link_html(item, commands)}</caption>{_html_table(item.body)}</table>")
+                # the caption above the table as a figcaption: the page's width, not the table's
+                body.append(f'<figure class="table" id="tab-{html.escape(item.label)}"><figcaption>'
+                            f"{html.escape(label)}{_command_link_html(item, commands)}</figcaption>"
+                            f"<table>{_html_table(item.body)}</table></figure>")
             elif item.kind == "command":
                 md += [f'<a id="cmd-{item.label}"></a>**{item.label}**', "", "```bash", item.body, "```", ""]
                 body.append(f"<p class='cmdname' id='cmd-{item.label}'><b>{item.label}</b></p>"
@@ -301,6 +303,7 @@ td, th {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
 pre.cmd {{ background: #f5f5f5; padding: .4rem .6rem; font-size: .82rem; white-space: pre-wrap;
   overflow-wrap: anywhere; }}
 p.cmdname {{ margin: .8rem 0 0; }}
+figure.table figcaption {{ margin: 0 0 .3rem; }} figure.table table {{ margin: 0; }}
 div.md {{ line-height: 1.45; }} div.md table td {{ text-align: right; }} math[display="block"] {{ margin: .6rem 0; }}
 h2 {{ margin-top: 2.2rem; border-bottom: 1px solid #ddd; }}
 table {{ max-width: 100%; }} td, th {{ overflow-wrap: anywhere; }}

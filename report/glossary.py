@@ -33,4 +33,4 @@ TERMS = (
 
 def glossary(hw: Homework) -> None:
     hw.r.heading("Glossary")
-    hw.r.text("\n".join(f"- **{term}**: {meaning}" for term, meaning in TERMS))
+    hw.r.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in TERMS))

@@ -134,13 +134,14 @@ def sampling(hw: Homework) -> None:
 
     r.subheading("5. Sampling with DDIM")
     cmd = hw.run("python", "-m", "training.sample", "--pipeline", p, "--sampler", "ddim", "--nfe",
-                 str(s["ddim_steps"]), "--num_images", str(n), "--out", rel(hw.work / "ddim_grid.png"))
+                 str(s["ddim_steps"]), "--num_images", str(n), "--no_caption", "--out",
+                 rel(hw.work / "ddim_grid.png"))
     std = r.figure(hw.work / "ddim_grid.png", f"{n} sprites from the DDIM pipeline (Song et al. 2021, eq. 12, eta "
                    f"= 0, {s['ddim_steps']} steps, trailing spacing), seed 0: the same z as the DDPM grid.", cmd,
                    label="ddim-grid")
     cmd = hw.run("python", "-m", "training.sample", "--pipeline", p, "--sampler", "ddim", "--nfe",
                  str(s["ddim_steps"]), "--prior", "moments", "--num_images", str(n), "--out",
-                 rel(hw.work / "ddim_moments_grid.png"))
+                 rel(hw.work / "ddim_moments_grid.png"), "--no_caption")
     mom = r.figure(hw.work / "ddim_moments_grid.png", "The same DDIM sampler and z, with x_T drawn from the data's "
                    "Gaussian at T (the moments prior, pipelines/prior.py) instead of N(0, I).", cmd,
                    label="ddim-moments-grid")

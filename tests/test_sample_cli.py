@@ -53,6 +53,15 @@ def test_ddpm_reproducible(pipeline_dir, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
+def test_no_caption_writes_the_same_grid_without_the_caption_line(pipeline_dir, tmp_path):
+    args = ["--pipeline", str(pipeline_dir), "--steps", "3", "--num_images", "4"]
+    main([*args, "--out", str(tmp_path / "with.png")])
+    main([*args, "--no_caption", "--out", str(tmp_path / "without.png")])
+    with_caption, plain = (np.asarray(Image.open(tmp_path / n)) for n in ("with.png", "without.png"))
+    assert plain.shape[0] < with_caption.shape[0] and plain.shape[1] == with_caption.shape[1]
+    np.testing.assert_array_equal(plain, with_caption[-plain.shape[0]:])  # the grid itself is unchanged
+
+
 def test_conditional_labels(tmp_path):
     folder = _save(tmp_path / "cond", conditional=True)
     out = tmp_path / "cond.png"

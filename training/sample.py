@@ -86,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="grid PNG to write, or FILE.npy for a uint8 array (N, H, W, 3)")
     p.add_argument("--gif", default=None, help="also write a GIF of the denoising")
     p.add_argument("--ncols", type=int, default=None, help="grid columns (default 10)")
+    p.add_argument("--no_caption", action="store_true",
+                   help="a grid without the caption line (settings, seed, time) above the sprites")
     p.add_argument("--device", default="cpu")
     p.add_argument("--runtime", choices=RUNTIMES, default="torch",
                    help="how the UNet runs (docs/speed.md): torch (default); onnxruntime (CPU, unconditional models, "
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.out).suffix.lower() == ".npy":
         save_npy(to_uint8(out.images), args.out)
     else:
-        save_grid(to_uint8(out.images), args.out, caption, args.ncols)
+        save_grid(to_uint8(out.images), args.out, None if args.no_caption else caption, args.ncols)
     print(f"{args.out}: {caption}")
     if args.gif:
         steps = len(out.intermediates) - 1
