@@ -307,7 +307,8 @@ figure.table figcaption {{ margin: 0 0 .3rem; }} figure.table table {{ margin: 0
 div.md {{ line-height: 1.45; }} div.md table td {{ text-align: right; }} math[display="block"] {{ margin: .6rem 0; }}
 h2 {{ margin-top: 2.2rem; border-bottom: 1px solid #ddd; }}
 table {{ max-width: 100%; }} td, th {{ overflow-wrap: anywhere; }}
-@media print {{ body {{ max-width: none; margin: 0; }} figure {{ break-inside: avoid; }}
+@media print {{ body {{ max-width: none; margin: 0; }} figure, pre.cmd {{ break-inside: avoid; }}
+  p.cmdname {{ break-after: avoid; }}
   table {{ font-size: 0.72rem; }} td, th {{ padding: .15rem .3rem; }} }}
 </style></head><body>
 {body}
