@@ -42,9 +42,13 @@ def judge(candidate: dict, shipped: dict, rule: dict) -> tuple[list[dict], str, 
     q = str(rule["memorisation_quantile"])
     for setting, nfe in rule["settings"]:
         c, s = row_of(candidate, setting, nfe), row_of(shipped, setting, nfe)
-        if c is None or s is None:
-            raise ValueError(f"{setting} at {nfe} NFE is missing from the {'candidate' if c is None else 'shipped'} "
-                             "results: run bench.sampler_frontier --config configs/bench/candidates.yaml on it")
+        if s is None:
+            raise ValueError(f"{setting} at {nfe} NFE is missing from the shipped model's results: run "
+                             "bench.sampler_frontier --config configs/bench/candidates.yaml on it")
+        if c is None:  # not measured yet: the rule cannot replace the model
+            unknown.append(f"candidate {setting} at {nfe} NFE")
+            lines.append({"setting": setting, "nfe": nfe, "fid": (s["scores"]["sprite_fid"], None)})
+            continue
         cs, ss = c["scores"], s["scores"]
         ratio = cs["sprite_fid"] / ss["sprite_fid"]
         wins += ratio < 1
@@ -62,7 +66,7 @@ def judge(candidate: dict, shipped: dict, rule: dict) -> tuple[list[dict], str, 
         elif line["memorised"][1] > line["memorised"][0]:
             reasons.append(f"rule 3: memorised {line['memorised'][1]:.1%} against {line['memorised'][0]:.1%} "
                            f"at {setting}")
-    if wins < rule["fid_lower_in_at_least"]:
+    if wins + sum(x.get("ratio") is None for x in lines) < rule["fid_lower_in_at_least"]:
         reasons.insert(0, f"rule 1: sprite-FID lower in {wins} of {len(lines)} settings, not "
                           f"{rule['fid_lower_in_at_least']}")
     verdict = "keep" if reasons else ("undecided" if unknown else "replace")
@@ -76,6 +80,9 @@ def markdown(lines: list[dict], verdict: str, reasons: list[str]) -> str:
     out = ["| setting | NFE | sprite-FID shipped | candidate | ratio | precision shipped / candidate | "
            "recall shipped / candidate | memorised shipped / candidate |", "| --- | ---: |" + " ---: |" * 6]
     for x in lines:
+        if x["fid"][1] is None:
+            out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | not measured | | | | |")
+            continue
         out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | {x['fid'][1]:.3f} | {x['ratio']:.2f} | "
                    f"{x['precision'][0]:.2f} / {x['precision'][1]:.2f} | {x['recall'][0]:.2f} / {x['recall'][1]:.2f}"
                    f" | {pct(x['memorised'][0])} / {pct(x['memorised'][1])} |")

@@ -51,3 +51,14 @@ def test_a_number_not_recorded_leaves_it_undecided_never_replace():
     verdict, reasons = judge(results([1.7, 0.18, 0.10, 0.25]), shipped, RULE)[1:]
     assert verdict == "undecided" and reasons == ["not recorded: shipped memorisation at ddpm_moments"]
     assert "not recorded / 5.0%" in markdown(*judge(results([1.7, 0.18, 0.10, 0.25]), shipped, RULE))
+
+
+def test_a_setting_the_candidate_has_not_run_leaves_it_undecided():
+    partial = results([1.7, 0.18, 0.10, 0.25])
+    partial["rows"] = partial["rows"][:3]
+    lines, verdict, reasons = judge(partial, SHIPPED, RULE)
+    assert verdict == "undecided" and reasons == ["not recorded: candidate ddpm_standard at 500 NFE"]
+    assert "| ddpm_standard | 500 | 0.300 | not measured |" in markdown(lines, verdict, reasons)
+    partial["rows"][0]["scores"]["sprite_fid"] = 1.9  # now it can win in only two of four: keep
+    partial["rows"][1]["scores"]["sprite_fid"] = 0.3
+    assert judge(partial, SHIPPED, RULE)[1] == "keep"
