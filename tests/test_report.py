@@ -43,7 +43,8 @@ def test_figures_and_tables_are_numbered_and_captioned(report_dir):
     assert "*Table 1. A table.*" in text and "| ddpm | 1.235 |" in text
     assert "python -m something --flag" in text
     html = page.read_text()
-    assert html.count("<figure ") == 2 and "Table 1. A table." in html
+    assert html.count('<figure id="fig-') == 2 and html.count('<figure class="table"') == 1
+    assert "Table 1. A table." in html
 
 
 def test_references_resolve_to_the_numbers_the_builder_gives(tmp_path):
