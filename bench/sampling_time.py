@@ -43,11 +43,12 @@ def timing_settings(T: int, ddpm_steps: int | None, ddim_steps: list[int]) -> li
     return [(f"DDPM {ddpm_steps}", "ddpm", ddpm_steps), *[(f"DDIM {n}", "ddim", n) for n in ddim_steps]]
 
 
-def make_runners(unet, scheduler, num_images: int, seed: int,
-                 variants: dict | None = None) -> dict[str, Callable[[str, int], Callable[[], None]]]:
+def make_runners(unet, scheduler, num_images: int, seed: int, variants: dict | None = None,
+                 stock: bool = True) -> dict[str, Callable[[str, int], Callable[[], None]]]:
     """For each implementation, a factory (sampler, steps) -> a no-argument callable that samples once.
 
-    ``variants`` ({name: unet-like}) adds our pipelines run with another UNet (e.g. a sped-up one) as "ours NAME".
+    ``variants`` ({name: unet-like}) adds our pipelines run with another UNet (e.g. a sped-up one) as "ours NAME";
+    ``stock=False`` leaves out diffusers' stock pipelines (the bare loop and ours only: the course's timing).
     """
     from diffusers import DDIMPipeline, DDPMPipeline
 
@@ -59,11 +60,12 @@ def make_runners(unet, scheduler, num_images: int, seed: int,
     T = scheduler.config.num_train_timesteps
     ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
             "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}
-    stock = {"ddpm": DDPMPipeline(unet=unet, scheduler=scheduler), "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)}
+    stocks = {"ddpm": DDPMPipeline(unet=unet, scheduler=scheduler),
+              "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)}
     others = {name: {"ddpm": SpritesDDPMPipeline(unet=other, scheduler=scheduler),
                      "ddim": SpritesDDIMPipeline(unet=other, scheduler=scheduler)}
               for name, other in (variants or {}).items()}
-    for pipe in (*ours.values(), *stock.values(), *(p for o in others.values() for p in o.values())):
+    for pipe in (*ours.values(), *stocks.values(), *(p for o in others.values() for p in o.values())):
         pipe.set_progress_bar_config(disable=True)
     size = unet.config.sample_size
     x = torch.randn(num_images, unet.config.in_channels, size, size, generator=torch.Generator().manual_seed(seed))
@@ -90,11 +92,11 @@ def make_runners(unet, scheduler, num_images: int, seed: int,
                                       num_inference_steps=steps, output_type="pt", **extra)
 
     def stock_run(sampler: str, steps: int) -> Callable[[], None]:
-        return lambda: stock[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
+        return lambda: stocks[sampler](batch_size=num_images, generator=torch.Generator().manual_seed(seed),
                                       num_inference_steps=steps, output_type="pt")
 
     runners = {"bare": bare, "ours": ours_run}
-    if not conditional:  # the stock pipelines cannot pass class labels
+    if stock and not conditional:  # the stock pipelines cannot pass class labels
         runners["stock"] = stock_run
     for name, pipes in others.items():
         runners[f"ours {name}"] = lambda sampler, steps, pipes=pipes: ours_run(sampler, steps, pipes)
@@ -176,35 +178,44 @@ def summarise(times, settings, ddpm_name: str) -> tuple[list[dict], list[dict]]:
 
 
 def markdown(rows, speedups) -> str:
+    """The timing table and the speed-up table; the stock columns only when the stock pipelines were timed."""
+    stock = any("stock" in r["median_s"] for r in rows)
+
     def f(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    lines = ["| setting | bare loop s | ours s | stock s | ours/bare overhead % | ours/stock ratio |",
-             "|---|---:|---:|---:|---:|---:|"]
+    def cells(*values):
+        return "| " + " | ".join(v for v in values if v is not None) + " |"
+
+    lines = [cells("setting", "bare loop s", "ours s", "stock s" if stock else None, "ours/bare overhead %",
+                   "ours/stock ratio" if stock else None),
+             "|---|" + "---:|" * (5 if stock else 3)]
     for r in rows:
         m = r["median_s"]
-        lines.append(f"| {r['setting']} | {m['bare']:.2f} | {m['ours']:.2f} | {f(m.get('stock'), '.2f')} | "
-                     f"{r['ours_over_bare_pct']:+.1f} | {f(r['ours_over_stock'], '.3f')} |")
-    lines += ["", "| DDPM / DDIM speed-up | step ratio | ours (fraction of ratio) | bare loop | stock |",
-              "|---|---:|---:|---:|---:|"]
+        lines.append(cells(r["setting"], f"{m['bare']:.2f}", f"{m['ours']:.2f}",
+                           f(m.get("stock"), ".2f") if stock else None, f"{r['ours_over_bare_pct']:+.1f}",
+                           f(r["ours_over_stock"], ".3f") if stock else None))
+    lines += ["", cells("DDPM / DDIM speed-up", "step ratio", "ours (fraction of ratio)", "bare loop",
+                        "stock" if stock else None), "|---|" + "---:|" * (4 if stock else 3)]
     for s in speedups:
         def cell(impl, s=s):
             if impl not in s:
                 return "n/a"
             return f"{s[impl]['speedup']:.2f}x ({100 * s[impl]['fraction_of_step_ratio']:.0f}%)"
-        lines.append(f"| DDPM {rows[0]['steps']} / {s['ddim']} | {s['step_ratio']:.0f} | {cell('ours')} | "
-                     f"{cell('bare')} | {cell('stock')} |")
+        lines.append(cells(f"DDPM {rows[0]['steps']} / {s['ddim']}", f"{s['step_ratio']:.0f}", cell("ours"),
+                           cell("bare"), cell("stock") if stock else None))
     return "\n".join(lines)
 
 
 def cost_table(cost, rows) -> str:
-    lines = ["| setting | UNet call ms/step (bare loop) | ours ms/step | stock ms/step | ours/bare overhead % |",
-             "|---|---:|---:|---:|---:|"]
+    stock = any("stock" in c for c in cost.values())
+    lines = ["| setting | UNet call ms/step (bare loop) | ours ms/step |" + (" stock ms/step |" if stock else "")
+             + " ours/bare overhead % |", "|---|" + "---:|" * (4 if stock else 3)]
     for r in rows:
         c, unet_ms = cost[r["setting"]], 1e3 * r["median_s"]["bare"] / r["steps"]
-        stock = f"{c['stock']:.3f}" if "stock" in c else "n/a"
+        stock_cell = (f" {c['stock']:.3f} |" if "stock" in c else " n/a |") if stock else ""
         overhead = 100 * c["ours"] / unet_ms
-        lines.append(f"| {r['setting']} | {unet_ms:.1f} | {c['ours']:.3f} | {stock} | {overhead:.2f} |")
+        lines.append(f"| {r['setting']} | {unet_ms:.1f} | {c['ours']:.3f} |{stock_cell} {overhead:.2f} |")
     return "\n".join(lines)
 
 
@@ -235,6 +246,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="clock for the targets: wall, or this process's CPU time (steadier on a shared machine "
                         "with --threads 1); both are reported")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no_stock", action="store_true",
+                   help="time the bare loop and our pipelines only, not diffusers' stock ones (the course's timing)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args(argv)
     if args.num_images < 1 or args.repeats < 1:
@@ -249,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     unet, scheduler, what = load_unet(args.pipeline, args.random_unet, args.seed)
     T = scheduler.config.num_train_timesteps
     settings = timing_settings(T, args.ddpm_steps, args.ddim_steps)
-    runners = make_runners(unet, scheduler, args.num_images, args.seed)
+    runners = make_runners(unet, scheduler, args.num_images, args.seed, stock=not args.no_stock)
     n_params = sum(p.numel() for p in unet.parameters())
     print(f"{what}: {n_params:,} parameters, {args.num_images} images, {args.repeats} repeat(s), "
           f"{torch.get_num_threads()} torch thread(s)", file=sys.stderr)

@@ -159,7 +159,8 @@ def timing(hw: Homework) -> None:
     n = s["timing_images"]
     cmd = hw.run("python", "-m", "bench.sampling_time", "--pipeline", rel(hw.pipeline), "--num_images", str(n),
                  "--repeats", str(s["timing_repeats"]), "--ddim_steps", str(s["ddim_steps"]), *hw.ddpm_steps(
-                     "--ddpm_steps"), "--threads", str(s["threads"]), "--json", rel(hw.work / "timing.json"))
+                     "--ddpm_steps"), "--threads", str(s["threads"]), "--no_stock",
+                 "--json", rel(hw.work / "timing.json"))
     timing = hw.json("timing.json")
     rows = {row["sampler"]: row for row in timing["wall"]["rows"]}
     ddpm, ddim = rows["ddpm"], rows["ddim"]
@@ -167,8 +168,9 @@ def timing(hw: Homework) -> None:
                   f"wall time of sampling the same {n} sprites with all {ddpm['steps']} DDPM steps and with "
                   f"{ddim['steps']} DDIM steps, each run in full (median of {s['timing_repeats']}, "
                   f"{s['threads']} torch threads), as a bare loop "
-                  "of UNet calls (the floor any sampler pays), our pipelines and diffusers' stock ones on the same "
-                  "model and inputs; below, the speed-up of DDIM over DDPM against the ratio of the step counts.",
+                  "of UNet calls (the floor any sampler pays) and our pipelines on the same model and inputs; below, "
+                  "the speed-up of DDIM over DDPM against the ratio of the step counts (diffusers' stock pipelines "
+                  "against ours: docs/speed.md).",
                   cmd, label="timing")
     speed = next(x for x in timing["wall"]["speedups"] if x["ddim"] == ddim["setting"])
     cost = timing["sampler_cost_ms_per_step"]

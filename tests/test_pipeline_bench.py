@@ -31,4 +31,15 @@ def test_benchmark_conditional_model_has_no_stock_column(tmp_path, capsys):
     sampling_time.main(["--random_unet", str(ROOT / "configs" / "tiny_conditional.yaml"), "--num_images", "2",
                         "--repeats", "1", "--ddpm_steps", "3", "--ddim_steps", "1"])
     table = capsys.readouterr().out
-    assert "| DDPM 3 |" in table and "n/a" in table
+    assert "| DDPM 3 |" in table and "stock" not in table.split("PASS")[0].split("MISS")[0]
+
+
+def test_no_stock_times_the_bare_loop_and_ours_only(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    sampling_time.main(["--random_unet", str(ROOT / "configs" / "tiny.yaml"), "--num_images", "2", "--repeats", "1",
+                        "--ddpm_steps", "4", "--ddim_steps", "2", "--no_stock", "--json", str(out)])
+    result = json.loads(out.read_text())
+    assert all(set(r["times_s"]) == {"bare", "ours"} for r in result["wall"]["rows"])
+    header, rule = result["wall"]["table_markdown"].splitlines()[:2]
+    assert "stock" not in result["wall"]["table_markdown"] and header.count("|") == rule.count("|")
+    assert "stock" not in result["sampler_cost_table"]
