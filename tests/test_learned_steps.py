@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -198,3 +199,16 @@ def test_one_line_refusals(folder, tmp_path, capsys):
     assert fit_main(["--pipeline", str(folder), "--solver", "euler", "--nfe", "3", "--prior", "moments"]) == 2
     err = capsys.readouterr().err.strip()
     assert "data_moments" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"lr": 0}, "lr must be a finite number > 0, got 0"),
+    ({"ball_step": "x"}, "ball_step must be a finite number > 0, got 'x'"),
+    ({"num_fit": 0}, "num_fit must be an integer >= 1, got 0"),
+    ({"iters": True}, "iters must be an integer >= 1, got True"),
+    ({"batch": 2.5}, "batch must be an integer >= 1, got 2.5"),
+    ({"ball_radius": -0.1}, "ball_radius must be a finite number >= 0"),
+])
+def test_fit_settings_refuse_a_bad_number_naming_it(override, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_settings(**override)

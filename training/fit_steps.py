@@ -38,6 +38,7 @@ import torch
 import yaml
 
 from pipelines.atomic import write_text_atomic
+from pipelines.common import check_number
 from pipelines.learned_steps import (
     FOLDER,
     LEARNABLE,
@@ -60,13 +61,12 @@ def load_settings(path: str | Path = CONFIG, **overrides: Any) -> dict[str, Any]
     s = yaml.safe_load(Path(path).read_text())
     s.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("num_fit", "num_val", "iters", "batch", "threads"):
-        if isinstance(s.get(key), bool) or not isinstance(s.get(key), int) or s[key] < 1:
-            raise ValueError(f"{path}: {key} must be an integer >= 1, got {s.get(key)!r}")
+        check_number(f"{path}: {key}", s.get(key), 1, integer=True)
     for key in ("lr", "ball_step"):
-        if not isinstance(s.get(key), int | float) or not s[key] > 0:
-            raise ValueError(f"{path}: {key} must be a number > 0, got {s.get(key)!r}")
-    if not isinstance(s.get("ball_radius"), int | float) or s["ball_radius"] < 0:
-        raise ValueError(f"{path}: ball_radius must be a number >= 0 (0: plain teacher forcing)")
+        if check_number(f"{path}: {key}", s.get(key), 0, text="a finite number > 0") == 0:
+            raise ValueError(f"{path}: {key} must be a finite number > 0, got 0")
+    check_number(f"{path}: ball_radius", s.get("ball_radius"), 0, text="a finite number >= 0 (0: plain teacher "
+                 "forcing)")
     if s.get("loss") not in LOSSES:
         raise ValueError(f"{path}: loss must be one of {', '.join(LOSSES)}, got {s.get('loss')!r}")
     wrong = [v for v in s["solvers"] if v not in LEARNABLE]
