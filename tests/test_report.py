@@ -149,7 +149,6 @@ SECTIONS = ("Glossary", "Q1. Diffusion models: theory", "Q1.1: The forward proce
 
 
 @needs_browser
-@pytest.mark.slow
 def test_the_report_command_end_to_end_with_pdf(tmp_path):
     """`python -m report --quick --pdf` on the shipped model: every part runs; every decimal number in its prose is
     one this run wrote or a declared constant; every Figure/Table it names exists, every figure and table is

@@ -1,0 +1,40 @@
+"""bench.slow_tests reads pytest's JUnit XML into rows (outcome, seconds) and its table; the default test command
+leaves the slow tests out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.slow_tests import markdown, read_junit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" tests="3">
+<testcase classname="tests.test_a" name="test_ok" time="61.250"/>
+<testcase classname="tests.test_a" name="test_bad" time="2.5"><failure message="assert 1 == 2">x</failure></testcase>
+<testcase classname="tests.test_b" name="test_skip[x]" time="0.001"><skipped message="no browser"/></testcase>
+</testsuite></testsuites>"""
+
+
+def test_rows_and_table_from_junit(tmp_path):
+    path = tmp_path / "j.xml"
+    path.write_text(JUNIT)
+    rows = read_junit(path)
+    assert rows == [{"test": "tests/test_a.py::test_ok", "outcome": "passed", "seconds": 61.25},
+                    {"test": "tests/test_a.py::test_bad", "outcome": "failed", "seconds": 2.5},
+                    {"test": "tests/test_b.py::test_skip[x]", "outcome": "skipped", "seconds": 0.001}]
+    table = markdown(rows, 70.0).splitlines()
+    assert table[2] == "| `tests/test_a.py::test_ok` | passed | 61.2 |" and table[-1] == "| all (3) | 1 passed | 70.0 |"
+
+
+def test_default_run_leaves_the_slow_tests_out_and_bench_selects_them():
+    def collected(*extra: str) -> set[str]:
+        out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              "tests/test_speed_options.py", *extra], cwd=ROOT, capture_output=True, text=True).stdout
+        return {line for line in out.splitlines() if "::" in line}
+
+    default, slow = collected(), collected("-m", "slow")
+    compile_test = "tests/test_speed_options.py::test_torch_compile_gives_the_same_samples"
+    assert compile_test in slow and compile_test not in default and default and not default & slow
