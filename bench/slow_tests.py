@@ -17,7 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from bench.common import machine_info, now, write_json
+from bench.common import result_envelope, write_json
 from pipelines.atomic import write_text_atomic
 from sprites.cli import ArgumentParser
 
@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, total)
     print(table)
     if args.json:
-        write_json(args.json, {"date": now(), "command": "python -m bench.slow_tests", "machine": machine_info(),
-                               "pytest_exit": code, "seconds": total, "tests": rows})
+        write_json(args.json, {**result_envelope("bench.slow_tests", argv), "pytest_exit": code, "seconds": total,
+                               "tests": rows})
         write_text_atomic(Path(args.json).with_suffix(".md"), table + "\n")
     return code
 
