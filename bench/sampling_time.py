@@ -60,8 +60,9 @@ def make_runners(unet, scheduler, num_images: int, seed: int, variants: dict | N
     T = scheduler.config.num_train_timesteps
     ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
             "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}
+    stock = stock and not conditional  # the stock pipelines cannot pass class labels
     stocks = {"ddpm": DDPMPipeline(unet=unet, scheduler=scheduler),
-              "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)}
+              "ddim": DDIMPipeline(unet=unet, scheduler=scheduler)} if stock else {}
     others = {name: {"ddpm": SpritesDDPMPipeline(unet=other, scheduler=scheduler),
                      "ddim": SpritesDDIMPipeline(unet=other, scheduler=scheduler)}
               for name, other in (variants or {}).items()}
@@ -96,7 +97,7 @@ def make_runners(unet, scheduler, num_images: int, seed: int, variants: dict | N
                                       num_inference_steps=steps, output_type="pt")
 
     runners = {"bare": bare, "ours": ours_run}
-    if stock and not conditional:  # the stock pipelines cannot pass class labels
+    if stock:
         runners["stock"] = stock_run
     for name, pipes in others.items():
         runners[f"ours {name}"] = lambda sampler, steps, pipes=pipes: ours_run(sampler, steps, pipes)
@@ -177,15 +178,17 @@ def summarise(times, settings, ddpm_name: str) -> tuple[list[dict], list[dict]]:
     return rows, speedups
 
 
+def cells(*values: str | None) -> str:
+    """A Markdown table row of the values that are not None (a column left out is None)."""
+    return "| " + " | ".join(v for v in values if v is not None) + " |"
+
+
 def markdown(rows, speedups) -> str:
     """The timing table and the speed-up table; the stock columns only when the stock pipelines were timed."""
     stock = any("stock" in r["median_s"] for r in rows)
 
     def f(v, fmt):
         return "n/a" if v is None else format(v, fmt)
-
-    def cells(*values):
-        return "| " + " | ".join(v for v in values if v is not None) + " |"
 
     lines = [cells("setting", "bare loop s", "ours s", "stock s" if stock else None, "ours/bare overhead %",
                    "ours/stock ratio" if stock else None),
@@ -209,13 +212,13 @@ def markdown(rows, speedups) -> str:
 
 def cost_table(cost, rows) -> str:
     stock = any("stock" in c for c in cost.values())
-    lines = ["| setting | UNet call ms/step (bare loop) | ours ms/step |" + (" stock ms/step |" if stock else "")
-             + " ours/bare overhead % |", "|---|" + "---:|" * (4 if stock else 3)]
+    lines = [cells("setting", "UNet call ms/step (bare loop)", "ours ms/step", "stock ms/step" if stock else None,
+                   "ours/bare overhead %"), "|---|" + "---:|" * (4 if stock else 3)]
     for r in rows:
         c, unet_ms = cost[r["setting"]], 1e3 * r["median_s"]["bare"] / r["steps"]
-        stock_cell = (f" {c['stock']:.3f} |" if "stock" in c else " n/a |") if stock else ""
-        overhead = 100 * c["ours"] / unet_ms
-        lines.append(f"| {r['setting']} | {unet_ms:.1f} | {c['ours']:.3f} |{stock_cell} {overhead:.2f} |")
+        lines.append(cells(r["setting"], f"{unet_ms:.1f}", f"{c['ours']:.3f}",
+                           (f"{c['stock']:.3f}" if "stock" in c else "n/a") if stock else None,
+                           f"{100 * c['ours'] / unet_ms:.2f}"))
     return "\n".join(lines)
 
 

@@ -63,8 +63,7 @@ def load_settings(path: str | Path = CONFIG, **overrides: Any) -> dict[str, Any]
     for key in ("num_fit", "num_val", "iters", "batch", "threads"):
         check_number(f"{path}: {key}", s.get(key), 1, integer=True)
     for key in ("lr", "ball_step"):
-        if check_number(f"{path}: {key}", s.get(key), 0, text="a finite number > 0") == 0:
-            raise ValueError(f"{path}: {key} must be a finite number > 0, got 0")
+        check_number(f"{path}: {key}", s.get(key), above=0)
     check_number(f"{path}: ball_radius", s.get("ball_radius"), 0, text="a finite number >= 0 (0: plain teacher "
                  "forcing)")
     if s.get("loss") not in LOSSES:
