@@ -45,18 +45,21 @@ class SpritesPipelineOutput(BaseOutput):
 
 
 def check_number(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                 integer: bool = False, high_name: str | None = None, text: str | None = None) -> Any:
+                 integer: bool = False, high_name: str | None = None, text: str | None = None,
+                 above: float | None = None) -> Any:
     """``value`` as it is when it is a number (an integer with ``integer``), not a bool, finite, and within
     ``low <= value <= high`` (None: no bound); else a one-line ``ValueError``: "``name`` must be ``text``, got
     ``value``". The default ``text`` says the kind and the range: "an integer >= 1", "an integer from 1 to 500"
-    ("... to num_train_timesteps (500)" with ``high_name``), "a finite number >= 0"."""
+    ("... to num_train_timesteps (500)" with ``high_name``), "a finite number >= 0"; ``above``: a strict lower
+    bound instead ("a finite number > 0")."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real) or \
             not (integer or math.isfinite(value)) or (low is not None and value < low) or \
-            (high is not None and value > high):
+            (high is not None and value > high) or (above is not None and not value > above):
         what = "an integer" if integer else "a finite number"
         top = f"{high_name} ({high})" if high_name else high
         bounds = f" from {low} to {top}" if low is not None and high is not None else \
-            f" >= {low}" if low is not None else f" <= {top}" if high is not None else ""
+            f" >= {low}" if low is not None else f" <= {top}" if high is not None else \
+            f" > {above}" if above is not None else ""
         raise ValueError(f"{name} must be {text or what + bounds}, got {value!r}")
     return value
 
