@@ -40,24 +40,61 @@ def load_settings(quick: bool) -> dict:
 
 
 class Runner:
-    """Runs each part as a command line from the project root, logs it, and keeps the command for the report."""
+    """Runs each part as a command line from the project root, logs it, and keeps the command for the report.
 
-    def __init__(self, log: Path):
-        self.log = log
+    A command runs once per report: ``start`` sends one to the background (its output to a file) and the later call
+    with the same arguments waits for it; a call repeated after it ran returns at once. Every command runs with
+    ``threads`` OpenMP threads (commands with a ``--threads`` option set their own)."""
+
+    def __init__(self, log: Path, threads: int):
+        self.log, self.env = log, {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        self.pending: dict[tuple[str, ...], tuple[subprocess.Popen, Path, float]] = {}
+        self.done: set[tuple[str, ...]] = set()
+
+    @staticmethod
+    def shown(args: tuple[str, ...]) -> str:
+        return shlex.join(["python", *args[1:]] if args[0] == "python" else list(args))
+
+    @staticmethod
+    def command(args: tuple[str, ...]) -> list[str]:
+        return [sys.executable if args[0] == "python" else args[0], *args[1:]]
+
+    def start(self, *args: str) -> None:
+        """Run ``args`` in the background; the call ``self(*args)`` collects it."""
+        print(f"[report] $ {self.shown(args)} &", flush=True)
+        out = self.log.with_name(f"background-{len(self.pending)}.log")
+        with out.open("w") as f:
+            proc = subprocess.Popen(self.command(args), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, text=True,
+                                    env=self.env)
+        self.pending[args] = (proc, out, time.perf_counter())
 
     def __call__(self, *args: str) -> str:
-        cmd = [sys.executable if args[0] == "python" else args[0], *args[1:]]
-        shown = shlex.join(["python", *args[1:]] if args[0] == "python" else list(args))
-        print(f"[report] $ {shown}", flush=True)
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        shown = self.shown(args)
+        if args in self.done:
+            return shown
+        if args in self.pending:
+            proc, out, start = self.pending.pop(args)
+            proc.wait()
+            output, code = out.read_text(), proc.returncode
+            out.unlink()
+        else:
+            print(f"[report] $ {shown}", flush=True)
+            start = time.perf_counter()
+            proc = subprocess.run(self.command(args), cwd=ROOT, capture_output=True, text=True, env=self.env)
+            output, code = proc.stdout + proc.stderr, proc.returncode
         with self.log.open("a") as f:
-            f.write(f"$ {shown}\n{proc.stdout}{proc.stderr}\n[{time.perf_counter() - start:.1f} s, exit "
-                    f"{proc.returncode}]\n\n")
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            f.write(f"$ {shown}\n{output}\n[{time.perf_counter() - start:.1f} s, exit {code}]\n\n")
+        if code != 0:
+            tail = output.strip().splitlines()[-1:] or ["(no output)"]
             raise SystemExit(f"error: `{shown}` failed: {tail[0]} (full log: {self.log})")
+        self.done.add(args)
         return shown
+
+    def stop(self) -> None:
+        """End any background command (a part failed before collecting it)."""
+        for proc, _, _ in self.pending.values():
+            proc.kill()
+            proc.wait()
 
 
 def rel(path: Path) -> str:
@@ -72,7 +109,7 @@ class Homework:
 
     def __init__(self, args: argparse.Namespace, settings: dict, work: Path):
         self.args, self.s, self.work = args, settings, work
-        self.run = Runner(work / "commands.log")
+        self.run = Runner(work / "commands.log", settings["threads"])
         self.r = Report("Homework 3: diffusion and score-based models, answered with spritediff",
                         numbers=Numbers(declared_constants()))
         self.docs = os.path.relpath(ROOT / "docs", args.out.resolve()) + "/"

@@ -153,21 +153,36 @@ def sampling(hw: Homework) -> None:
            f"Gaussian at T fixes most of it ({mom}; the numbers are in section 7).")
 
 
+def timing_command(hw: Homework) -> tuple[str, ...]:
+    """The course's timing (section 6): the report runs it first, alone, so nothing else shares the CPU."""
+    s = hw.s
+    return ("python", "-m", "bench.sampling_time", "--pipeline", rel(hw.pipeline), "--num_images",
+            str(s["timing_images"]), "--repeats", str(s["timing_repeats"]), "--ddim_steps", str(s["ddim_steps"]),
+            *hw.ddpm_steps("--ddpm_steps"), "--threads", str(s["timing_threads"]), "--no_stock",
+            "--json", rel(hw.work / "timing.json"))
+
+
+def fid_command(hw: Homework) -> tuple[str, ...]:
+    """The FID run (section 7), the longest part: the report starts it in the background after the timing."""
+    s = hw.s
+    return ("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num_images",
+            str(s["fid_images"]), "--batch_size", str(s["fid_batch_size"]), "--ddim_steps",
+            *map(str, s["fid_ddim_steps"]), "--threads", str(s["threads"]), *hw.ddpm_steps("--ddpm_steps"),
+            "--out", rel(hw.work / "fid"), "--overwrite")
+
+
 def timing(hw: Homework) -> None:
     r, s, num = hw.r, hw.s, hw.r.num
     r.subheading("6. Sampling time")
     n = s["timing_images"]
-    cmd = hw.run("python", "-m", "bench.sampling_time", "--pipeline", rel(hw.pipeline), "--num_images", str(n),
-                 "--repeats", str(s["timing_repeats"]), "--ddim_steps", str(s["ddim_steps"]), *hw.ddpm_steps(
-                     "--ddpm_steps"), "--threads", str(s["threads"]), "--no_stock",
-                 "--json", rel(hw.work / "timing.json"))
+    cmd = hw.run(*timing_command(hw))
     timing = hw.json("timing.json")
     rows = {row["sampler"]: row for row in timing["wall"]["rows"]}
     ddpm, ddim = rows["ddpm"], rows["ddim"]
     r.table(timing["wall"]["table_markdown"], f"The course's `%timeit -r 1` of sample_ddpm against sample_ddim: "
                   f"wall time of sampling the same {n} sprites with all {ddpm['steps']} DDPM steps and with "
                   f"{ddim['steps']} DDIM steps, each run in full (median of {s['timing_repeats']}, "
-                  f"{s['threads']} torch threads), as a bare loop "
+                  f"{s['timing_threads']} torch threads, nothing else running), as a bare loop "
                   "of UNet calls (the floor any sampler pays) and our pipelines on the same model and inputs; below, "
                   "the speed-up of DDIM over DDPM against the ratio of the step counts (diffusers' stock pipelines "
                   "against ours: docs/speed.md).",
@@ -192,10 +207,7 @@ def fid(hw: Homework) -> None:
     r, s, num = hw.r, hw.s, hw.r.num
     r.subheading("7. FID: DDPM against DDIM")
     out = hw.work / "fid"
-    cmd = hw.run("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num_images",
-                 str(s["fid_images"]), "--batch_size", str(s["fid_batch_size"]), "--ddim_steps",
-                 *map(str, s["fid_ddim_steps"]), "--threads", str(s["threads"]), *hw.ddpm_steps("--ddpm_steps"),
-                 "--out", rel(out), "--overwrite")
+    cmd = hw.run(*fid_command(hw))
     res = json.loads((out / "results.json").read_text())
     n, floor = s["fid_images"], res["floor"]
     rows = [fid_row(x) for x in res["rows"]]
