@@ -48,6 +48,7 @@ class Runner:
 
     def __init__(self, log: Path, threads: int):
         self.log, self.env = log, {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        log.write_text("")  # this run's commands only
         self.pending: dict[tuple[str, ...], tuple[subprocess.Popen, Path, float]] = {}
         self.done: set[tuple[str, ...]] = set()
 

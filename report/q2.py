@@ -138,10 +138,14 @@ def theory_measurements(r: Report, m: dict) -> dict[int, str]:
     return out
 
 
+def why_noise_command(hw: Homework) -> tuple[str, ...]:
+    return ("python", "-m", "report.figures", "why-noise", "--student_id", str(hw.args.student_id), "--steps",
+            str(hw.s["why_noise_steps"]), "--out", rel(hw.work))
+
+
 def why_noise(hw: Homework) -> None:
     r = hw.r
-    cmd = hw.run("python", "-m", "report.figures", "why-noise", "--student_id", str(hw.args.student_id),
-                 "--steps", str(hw.s["why_noise_steps"]), "--out", rel(hw.work))
+    cmd = hw.run(*why_noise_command(hw))
     why = hw.json("why_noise.json")
     (small_key, small), (large_key, large) = sorted(why.items(), key=lambda kv: float(kv[0].split("_")[1]))
     s_small, s_large = (r.num(float(k.split("_")[1]), "g") for k in (small_key, large_key))
