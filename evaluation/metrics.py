@@ -23,8 +23,8 @@ from scipy import linalg
 
 from pipelines.common import check_number
 
-__all__ = ["feature_stats", "fid_from_features", "frechet_distance", "kid_from_features", "polynomial_kernel",
-           "precision_recall"]
+__all__ = ["feature_stats", "fid_from_features", "frechet_distance", "frechet_terms", "kid_from_features",
+           "polynomial_kernel", "precision_recall"]
 
 SQRTM_EPS = 1e-6  # the diagonal offset added when sqrtm of the covariance product is not finite (as pytorch-fid)
 
@@ -146,6 +146,18 @@ def fid_from_features(a: Any, b: Any, method: Literal["eigh", "sqrtm"] = "eigh")
     mu_a, sigma_a = feature_stats(fa)
     mu_b, sigma_b = feature_stats(fb)
     return frechet_distance(mu_a, sigma_a, mu_b, sigma_b, method=method)
+
+
+def frechet_terms(a: Any, b: Any) -> dict[str, float]:
+    r"""The Frechet distance of two feature sets and its two terms: ``mean_term`` :math:`|\mu_a - \mu_b|^2` (the
+    sets' centres apart) and ``covariance_term`` :math:`\operatorname{Tr}(\Sigma_a + \Sigma_b -
+    2(\Sigma_a\Sigma_b)^{1/2})` (their spreads and shapes apart); ``fd`` is their sum (:func:`fid_from_features`)."""
+    fa, fb = _check_pair(a, b)
+    mu_a, sigma_a = feature_stats(fa)
+    mu_b, sigma_b = feature_stats(fb)
+    fd = frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
+    mean_term = float((mu_a - mu_b) @ (mu_a - mu_b))
+    return {"fd": fd, "mean_term": mean_term, "covariance_term": fd - mean_term}
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float | None = None,

@@ -213,3 +213,21 @@ def test_kid_equals_torchmetrics_on_full_sets():
     theirs_mean, _ = metric.compute()
     # torchmetrics puts the real set first; the estimator is symmetric in the two sets anyway
     assert kid_from_features(x, y, subset_size=80, n_subsets=1)[0] == pytest.approx(float(theirs_mean), rel=1e-9)
+
+
+def test_frechet_terms_split_a_shift_and_a_scaling_in_closed_form():
+    """A shifted copy differs only in the mean term (|c|^2); a copy scaled by s about its mean only in the covariance
+    term ((1 - s)^2 Tr(Sigma)); the terms always sum to the distance."""
+    from evaluation.metrics import frechet_terms
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))
+    shift = np.arange(6.0) / 3
+    t = frechet_terms(a, a + shift)
+    assert t["mean_term"] == pytest.approx(shift @ shift, rel=1e-12)
+    assert abs(t["covariance_term"]) < 1e-8 and t["fd"] == pytest.approx(t["mean_term"] + t["covariance_term"])
+    s, mu, (_, sigma) = 0.5, a.mean(0), feature_stats(a)
+    t = frechet_terms(a, mu + s * (a - mu))
+    assert abs(t["mean_term"]) < 1e-20
+    assert t["covariance_term"] == pytest.approx((1 - s) ** 2 * np.trace(sigma), rel=1e-9)
+    assert t["fd"] == pytest.approx(fid_from_features(a, mu + s * (a - mu)), rel=1e-12)
