@@ -93,6 +93,12 @@ def class_scores(features: np.ndarray, predicted: np.ndarray, real: np.ndarray, 
     return out
 
 
+def rel(path: Path) -> str:
+    """``path`` relative to the project root when it lies inside it (results files name no machine paths)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def set_name(s: dict) -> str:
     return f"{s['model']}, {s['setting']}"
 
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                               "precision_diff": {sp: sa[sp]["precision"] - sb[sp]["precision"] for sp in spaces},
                               "precision_diff_se": {sp: (sa[sp]["precision"] - sb[sp]["precision"]) / np.hypot(
                                   sa[sp]["precision_se"], sb[sp]["precision_se"]) for sp in spaces}})
-    res = {**result_envelope("bench.measures", argv), "config": str(args.config), "spaces": spaces,
+    res = {**result_envelope("bench.measures", argv), "config": rel(args.config), "spaces": spaces,
            "networks": {name: {"file": str(path.relative_to(ROOT)), "version": net.version,
                                "widths": list(net.config.widths), "feature_dim": net.config.feature_dim,
                                "held_out_accuracy": load_sprite_feature_meta(path)["held_out_accuracy"]}
