@@ -25,6 +25,7 @@ import yaml
 
 from bench.common import ROOT, result_envelope, write_json
 from pipelines.atomic import write_text_atomic
+from sprites.cli import rel
 
 CONFIG = ROOT / "configs" / "bench" / "measures.yaml"
 PIXELS = "pixels"
@@ -93,12 +94,6 @@ def class_scores(features: np.ndarray, predicted: np.ndarray, real: np.ndarray, 
     return out
 
 
-def rel(path: Path) -> str:
-    """``path`` relative to the project root when it lies inside it (results files name no machine paths)."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def set_name(s: dict) -> str:
     return f"{s['model']}, {s['setting']}"
 
@@ -161,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         f[PIXELS] = images.reshape(len(images), -1).astype(np.float64) / 255.0
         return f
 
-    real_f = {k: v[half_b] for k, v in features(real).items()}
+    real_all = features(real)
+    real_f = {k: v[half_b] for k, v in real_all.items()}
     first = next(iter(nets))
     sets = []
     for s in cfg["sets"]:
@@ -172,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         sets.append({**s, **source, "scores": scores,
                      "classes": class_scores(f[first], predicted, real_f[first], labels[half_b])})
         print(f"{set_name(s)}: " + ", ".join(f"{sp} {v['fd']:.3g}" for sp, v in scores.items()), flush=True)
-    real_a = real[half_a]
-    half_a_classes = class_scores(features(real_a)[first], predict_classes(real_a, nets[first])[0], real_f[first],
-                                  labels[half_b])
+    half_a_classes = class_scores(real_all[first][half_a], predict_classes(real[half_a], nets[first])[0],
+                                  real_f[first], labels[half_b])
     spaces = [*nets, PIXELS]
     pairs = []
     for i, a in enumerate(sets):
@@ -187,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                               "precision_diff_se": {sp: (sa[sp]["precision"] - sb[sp]["precision"]) / np.hypot(
                                   sa[sp]["precision_se"], sb[sp]["precision_se"]) for sp in spaces}})
     res = {**result_envelope("bench.measures", argv), "config": rel(args.config), "spaces": spaces,
-           "networks": {name: {"file": str(path.relative_to(ROOT)), "version": net.version,
+           "networks": {name: {"file": rel(path), "version": net.version,
                                "widths": list(net.config.widths), "feature_dim": net.config.feature_dim,
                                "held_out_accuracy": load_sprite_feature_meta(path)["held_out_accuracy"]}
                         for name, (net, path) in loaded.items()},

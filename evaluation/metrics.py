@@ -142,20 +142,17 @@ def fid_from_features(a: Any, b: Any, method: Literal["eigh", "sqrtm"] = "eigh")
     With Inception pool features this is FID; with the sprite network it is sprite-FID. Identical sets give 0
     (up to round-off, about 1e-12 times the feature scale). See :func:`frechet_distance` for ``method``.
     """
-    fa, fb = _check_pair(a, b)
-    mu_a, sigma_a = feature_stats(fa)
-    mu_b, sigma_b = feature_stats(fb)
-    return frechet_distance(mu_a, sigma_a, mu_b, sigma_b, method=method)
+    return frechet_terms(a, b, method)["fd"]
 
 
-def frechet_terms(a: Any, b: Any) -> dict[str, float]:
+def frechet_terms(a: Any, b: Any, method: Literal["eigh", "sqrtm"] = "eigh") -> dict[str, float]:
     r"""The Frechet distance of two feature sets and its two terms: ``mean_term`` :math:`|\mu_a - \mu_b|^2` (the
     sets' centres apart) and ``covariance_term`` :math:`\operatorname{Tr}(\Sigma_a + \Sigma_b -
     2(\Sigma_a\Sigma_b)^{1/2})` (their spreads and shapes apart); ``fd`` is their sum (:func:`fid_from_features`)."""
     fa, fb = _check_pair(a, b)
     mu_a, sigma_a = feature_stats(fa)
     mu_b, sigma_b = feature_stats(fb)
-    fd = frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
+    fd = frechet_distance(mu_a, sigma_a, mu_b, sigma_b, method=method)
     mean_term = float((mu_a - mu_b) @ (mu_a - mu_b))
     return {"fd": fd, "mean_term": mean_term, "covariance_term": fd - mean_term}
 

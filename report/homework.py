@@ -17,6 +17,7 @@ import yaml
 from report.document import Report, environment
 from report.markup import theory_items
 from report.numbers import Numbers, course_constants
+from sprites.cli import rel  # noqa: F401  (q1, q2 and __main__ import it from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PIPELINE = ROOT / "pretrained" / "sprites_ddpm"
@@ -96,13 +97,6 @@ class Runner:
         for proc, _, _ in self.pending.values():
             proc.kill()
             proc.wait()
-
-
-def rel(path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 class Homework:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -33,3 +36,12 @@ class ArgumentParser(argparse.ArgumentParser):
             if flag.startswith(prefix) and spelled in self._option_string_actions:
                 return spelled + eq + value
         return arg
+
+
+def rel(path: str | Path) -> str:
+    """``path`` relative to the project root when it lies inside it (what commands and results files show), else
+    as given."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
