@@ -101,7 +101,7 @@ def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, info: dict
     images, timing = sample_in_batches(pipe, cfg["num_images"], cfg["batch_size"], cfg["seed"], **kwargs)
     if file is not None:
         with atomic_file(file) as tmp:
-            np.savez(tmp, images=images, meta=key, timing=json.dumps(timing))
+            np.savez_compressed(tmp, images=images, meta=key, timing=json.dumps(timing))
     return images, {**timing, "from_cache": False}
 
 
