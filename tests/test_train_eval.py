@@ -63,6 +63,9 @@ def test_eval_rows_survive_a_kill_and_resume_and_do_not_change_training(eval_run
     stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in stats] == list(range(2, 13, 2))
     assert (out / "eval.png").stat().st_size > 10_000
+    table = (out / "eval.md").read_text().splitlines()  # a line per row, in step order, with its numbers
+    assert len(table) == 2 + len(rows) and [line.split(" | ")[0] for line in table[2:]] == ["| 4", "| 8", "| 12"]
+    assert f"{rows[-1]['fid_ddim50_standard']:.3f}, {rows[-1]['precision_ddim50_standard']:.2f}" in table[-1]
     # evaluating (EMA in and out of the UNet) left training as it was: the uninterrupted run without evaluation
     assert_same(weights(out), weights(micro_reference), atol=1e-6)
     assert_same(ema_weights(out), ema_weights(micro_reference), atol=1e-6)

@@ -51,7 +51,7 @@ def evaluate_run(run: Path, overrides: list[str] | None = None, log=print) -> li
     """Evaluate every kept checkpoint of ``run`` whose step has no row yet; returns the new rows."""
     from training.export_checkpoint import checkpoint_unet
     from training.model import build_scheduler
-    from training.periodic_eval import RunEvaluator, plot_eval, read_rows, record, summary
+    from training.periodic_eval import RunEvaluator, eval_table, plot_eval, read_rows, record, summary
 
     run = Path(run)
     cfg = run_config(run, list(overrides or []))
@@ -61,6 +61,7 @@ def evaluate_run(run: Path, overrides: list[str] | None = None, log=print) -> li
     log(f"{run}: {len(list_checkpoints(run))} checkpoint(s), {len(todo)} without a row in eval.jsonl")
     if not todo:
         plot_eval(run)
+        eval_table(run)
         return []
     evaluator, scheduler, new = RunEvaluator(cfg), build_scheduler(cfg), []
     for checkpoint in todo:
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SpritesDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {len(rows)} row(s) to {args.run / 'eval.jsonl'} and {args.run / 'eval.png'}")
+    print(f"wrote {len(rows)} row(s) to {args.run / 'eval.jsonl'}, with {args.run / 'eval.png'} and eval.md")
     return 0
 
 

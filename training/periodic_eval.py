@@ -30,10 +30,12 @@ from pipelines.loading import SAMPLERS, default_nfe, pipeline_class, sampler_arg
 from sprites.errors import ConfigError
 from training.config import TrainConfig
 
-__all__ = ["BEST_DIR", "EVAL_FILE", "EVAL_PLOT", "METRICS", "RunEvaluator", "SampleSet", "check_eval_settings",
-           "is_best", "plot_eval", "read_rows", "record", "row_keys", "sample_sets", "write_rows"]
+__all__ = ["BEST_DIR", "EVAL_FILE", "EVAL_PLOT", "EVAL_TABLE", "METRICS", "RunEvaluator", "SampleSet",
+           "check_eval_settings", "eval_table", "is_best", "plot_eval", "read_rows", "record", "row_keys",
+           "sample_sets", "write_rows"]
 
 EVAL_FILE, EVAL_PLOT, BEST_DIR, BEST_RECORD = "eval.jsonl", "eval.png", "best", "eval_row.json"
+EVAL_TABLE = "eval.md"
 EVAL_PRIORS = ("standard", "moments")  # x_T from N(0, I) and from the data's moments at T
 BASE_SAMPLER = "ddim@50"  # DDIM, 50 steps, eta 0: always evaluated
 MEMORISATION_QUANTILE = 0.05
@@ -154,6 +156,25 @@ def save_best(out: str | Path, unet, scheduler, moments, cfg: TrainConfig, row: 
     save_pipeline(unet, scheduler, best, card, moments,
                   extra={BEST_RECORD: json.dumps({"criterion": key, "row": row}, indent=1) + "\n"})
     return best
+
+
+def eval_table(out: str | Path) -> Path | None:
+    """``eval.md``: a line per row of eval.jsonl: the step, and per sample set the sprite-FID, precision / recall and
+    memorisation share, with the real-vs-real floor at the same sample count (what docs quote)."""
+    rows = read_rows(out)
+    if not rows:
+        return None
+    names = [k[len("fid_"):] for k in rows[-1] if k.startswith("fid_")]
+    head = ["step", "n", *(f"{n.replace('_', ' ')}: FID, P / R, memorised" for n in names), "floor: FID, P / R"]
+    lines = ["| " + " | ".join(head) + " |", "| ---: |" + " ---: |" * (len(head) - 1)]
+    for r in rows:
+        cells = [f"{r['fid_' + n]:.3f}, {r['precision_' + n]:.2f} / {r['recall_' + n]:.2f}, "
+                 f"{100 * r['memorised_' + n]:.0f}%" if r.get("fid_" + n) is not None else "" for n in names]
+        lines.append(f"| {r['step']:,} | {r['eval_samples']} | " + " | ".join(cells) +
+                     f" | {r['floor_fid']:.3f}, {r['floor_precision']:.2f} / {r['floor_recall']:.2f} |")
+    path = Path(out) / EVAL_TABLE
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
 
 
 def plot_eval(out: str | Path) -> Path | None:
@@ -286,6 +307,7 @@ def record(out: str | Path, evaluator: RunEvaluator, unet, scheduler, step: int)
         save_best(out, unet, scheduler, evaluator.moments, evaluator.cfg, row)
     write_rows(out, rows)
     plot_eval(out)
+    eval_table(out)
     return row
 
 
