@@ -117,6 +117,23 @@ def result_envelope(module: str, argv: list[str] | None, pipeline: str | Path | 
             "code_sha256": sampling_code_sha256()}
 
 
+def config_and_out(prog: str, description: str, default: Path,
+                   argv: list[str] | None) -> tuple[Path, dict[str, Any], Path]:
+    """``--config`` (``default``) and ``--out`` of a benchmark that reads one YAML config: the config's path, its
+    contents and the output folder (``--out``, else the config's ``out`` under the project root)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--config", type=Path, default=default)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out)")
+    args = p.parse_args(argv)
+    try:
+        cfg = yaml.safe_load(args.config.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"error: {args.config}: {' '.join(str(exc).split())}") from None
+    return args.config, cfg, args.out or ROOT / cfg["out"]
+
+
 def load_targets(path: str | Path = TARGETS_CONFIG) -> dict[str, Any]:
     """configs/bench/targets.yaml: the results files (``results``) and the targets (``targets``, a list)."""
     try:

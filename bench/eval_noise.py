@@ -14,16 +14,13 @@ same initial noise z). Writes ``results.json`` and ``table.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bench.common import ROOT, result_envelope
+from bench.common import ROOT, config_and_out, result_envelope
 from bench.measures import find_samples
 from pipelines.atomic import write_text_atomic
 from sprites.cli import rel
@@ -74,19 +71,14 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.eval_noise", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", type=Path, default=CONFIG)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out)")
-    args = p.parse_args(argv)
-    cfg = yaml.safe_load(args.config.read_text())
-    out = args.out or ROOT / cfg["out"]
+    config, cfg, out = config_and_out("python -m bench.eval_noise", __doc__.split("\n\n")[0], CONFIG, argv)
     caches = [ROOT / c for c in cfg["cache"]]
     samples = {name: find_samples(caches, cfg["model"]["sha256"], setting, cfg["num_images"], cfg["seed"])
                for name, setting in cfg["settings"].items()}
     from evaluation.quality import SpriteScorer
 
     scorer = SpriteScorer()
-    res: dict[str, Any] = {**result_envelope("bench.eval_noise", argv, None), "config": rel(args.config),
+    res: dict[str, Any] = {**result_envelope("bench.eval_noise", argv, None), "config": rel(config),
                            "model": cfg["model"], "num_images": cfg["num_images"], "settings": {}, "pairs": []}
     fids: dict[int, dict[str, list[float]]] = {n: {} for n in cfg["subset_sizes"]}
     for name, (images, source) in samples.items():

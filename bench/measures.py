@@ -14,16 +14,14 @@ predicted class, and the distance between the samples of a class and the real sp
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from bench.common import ROOT, result_envelope, write_json
+from bench.common import ROOT, config_and_out, result_envelope, write_json
 from pipelines.atomic import write_text_atomic
 from sprites.cli import rel
 
@@ -127,12 +125,7 @@ def markdown(res: dict) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.measures", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", type=Path, default=CONFIG)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out)")
-    args = p.parse_args(argv)
-    cfg = yaml.safe_load(args.config.read_text())
-    out = args.out or ROOT / cfg["out"]
+    config, cfg, out = config_and_out("python -m bench.measures", __doc__.split("\n\n")[0], CONFIG, argv)
     from evaluation.features import extract_sprite_features
     from evaluation.scoring import predict_classes
     from evaluation.splits import halves_by_pairs
@@ -181,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                               "precision_diff": {sp: sa[sp]["precision"] - sb[sp]["precision"] for sp in spaces},
                               "precision_diff_se": {sp: (sa[sp]["precision"] - sb[sp]["precision"]) / np.hypot(
                                   sa[sp]["precision_se"], sb[sp]["precision_se"]) for sp in spaces}})
-    res = {**result_envelope("bench.measures", argv), "config": rel(args.config), "spaces": spaces,
+    res = {**result_envelope("bench.measures", argv), "config": rel(config), "spaces": spaces,
            "networks": {name: {"file": rel(path), "version": net.version,
                                "widths": list(net.config.widths), "feature_dim": net.config.feature_dim,
                                "held_out_accuracy": load_sprite_feature_meta(path)["held_out_accuracy"]}

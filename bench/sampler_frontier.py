@@ -174,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg["pipeline"] = args.pipeline
     if args.num_images:
         cfg["num_images"] = args.num_images
-    out = Path(args.out or cfg.get("out", "outputs/frontier"))
+    if args.out:
+        cfg["out"] = args.out  # the results record where they were written
+    out = Path(cfg.get("out", "outputs/frontier"))
     cache = Path(args.cache)
     import torch
 
