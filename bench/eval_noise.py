@@ -75,18 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     caches = [ROOT / c for c in cfg["cache"]]
     samples = {name: find_samples(caches, cfg["model"]["sha256"], setting, cfg["num_images"], cfg["seed"])
                for name, setting in cfg["settings"].items()}
+    from evaluation.features import extract_sprite_features
     from evaluation.quality import SpriteScorer
+    from evaluation.scoring import predict_classes
 
     scorer = SpriteScorer()
     res: dict[str, Any] = {**result_envelope("bench.eval_noise", argv, None), "config": rel(config),
                            "model": cfg["model"], "num_images": cfg["num_images"], "settings": {}, "pairs": []}
     fids: dict[int, dict[str, list[float]]] = {n: {} for n in cfg["subset_sizes"]}
     for name, (images, source) in samples.items():
-        full = scorer.score(images)
+        features, predicted = extract_sprite_features(images, scorer.net), predict_classes(images, scorer.net)[0]
+        full = scorer.score_features(features, predicted)  # the network runs once per set; subsets slice its output
         entry = {"source": source, "full": {"n": int(full["n"]), **{m: float(full[m]) for m in METRICS}},
                  "subsets": {}}
         for n in cfg["subset_sizes"]:
-            scores = [scorer.score(images[idx]) for idx in disjoint_subsets(len(images), n, cfg["subset_seed"])]
+            scores = [scorer.score_features(features[idx], predicted[idx])
+                      for idx in disjoint_subsets(len(images), n, cfg["subset_seed"])]
             fids[n][name] = [float(s["sprite_fid"]) for s in scores]
             entry["subsets"][str(n)] = {"count": len(scores),
                                         **{m: spread([float(s[m]) for s in scores]) for m in METRICS}}
