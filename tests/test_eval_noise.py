@@ -13,6 +13,7 @@ import yaml
 from bench.eval_noise import disjoint_subsets, main, order_agreement
 from evaluation.quality import SpriteScorer
 from evaluation.splits import halves_by_pairs
+from tests.test_measures import cache_file
 
 SETTING = {"sampler": "ddim", "nfe": 50, "prior": None, "eta": 0.0}
 
@@ -32,20 +33,14 @@ def test_order_agreement_counts_subsets_ordered_like_the_full_sets():
     assert order_agreement(full, {"a": [1, 3, 0.5], "b": [2, 2, 0.7]}, "a", "b") == {"agree": 2, "subsets": 3}
 
 
-def cache_file(folder, name: str, images: np.ndarray, **meta) -> None:
-    meta = {"model_sha256": "ab" * 32, "code_sha256": "c" * 64, "num_images": len(images), "seed": 0, **SETTING,
-            **meta}
-    np.savez(folder / f"{name}.npz", images=images, meta=json.dumps(meta), timing="{}")
-
-
 def test_real_half_a_and_a_darkened_copy(tmp_path, sprites_arrays):
     real, labels = sprites_arrays
     half_a, _ = halves_by_pairs(labels, 0)
     images = real[half_a]
     cache = tmp_path / "cache"
     cache.mkdir()
-    cache_file(cache, "real", images)
-    cache_file(cache, "dark", images // 2, prior="moments")
+    cache_file(cache, "real", images, **SETTING)
+    cache_file(cache, "dark", images // 2, **{**SETTING, "prior": "moments"})
     cfg = {"out": str(tmp_path / "out"), "cache": [str(cache)], "model": {"name": "m", "sha256": "abab"},
            "settings": {"real": SETTING, "dark": {**SETTING, "prior": "moments"}}, "pairs": [["real", "dark"]],
            "num_images": len(images), "seed": 0, "subset_sizes": [100, 400], "subset_seed": 0}
