@@ -68,13 +68,22 @@ def load_networks(cfg: dict) -> dict[str, tuple[Any, Path]]:
 
 
 def space_scores(generated: np.ndarray, real: np.ndarray, k: int) -> dict[str, float]:
-    """Frechet distance with its terms, precision/recall and the standard error of precision."""
+    """Frechet distance with its terms, precision/recall and their binomial standard errors (over the generated
+    points for precision, the real ones for recall)."""
     from evaluation.metrics import frechet_terms, precision_recall
 
     out = frechet_terms(generated, real)
     out["precision"], out["recall"] = precision_recall(generated, real, k)
     out["precision_se"] = float(np.sqrt(out["precision"] * (1 - out["precision"]) / len(generated)))
+    out["recall_se"] = float(np.sqrt(out["recall"] * (1 - out["recall"]) / len(real)))
     return out
+
+
+def difference(sa: dict, sb: dict, measure: str, spaces: list[str]) -> dict[str, dict[str, float]]:
+    """``a - b`` of one measure per space, and that difference in standard errors (``diff``, ``diff_se``)."""
+    return {"diff": {sp: sa[sp][measure] - sb[sp][measure] for sp in spaces},
+            "diff_se": {sp: (sa[sp][measure] - sb[sp][measure]) / np.hypot(sa[sp][f"{measure}_se"],
+                                                                           sb[sp][f"{measure}_se"]) for sp in spaces}}
 
 
 def class_scores(features: np.ndarray, predicted: np.ndarray, real: np.ndarray, real_labels: np.ndarray,
@@ -171,9 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                 sa, sb = a["scores"], b["scores"]
                 pairs.append({"a": a["model"], "b": b["model"], "setting": a["setting"],
                               "fd_ratio": {sp: sa[sp]["fd"] / sb[sp]["fd"] for sp in spaces},
-                              "precision_diff": {sp: sa[sp]["precision"] - sb[sp]["precision"] for sp in spaces},
-                              "precision_diff_se": {sp: (sa[sp]["precision"] - sb[sp]["precision"]) / np.hypot(
-                                  sa[sp]["precision_se"], sb[sp]["precision_se"]) for sp in spaces}})
+                              **{f"{m}_{k}": v for m in ("precision", "recall")
+                                 for k, v in difference(sa, sb, m, spaces).items()}})
     res = {**result_envelope("bench.measures", argv), "config": rel(config), "spaces": spaces,
            "networks": {name: {"file": rel(path), "version": net.version,
                                "widths": list(net.config.widths), "feature_dim": net.config.feature_dim,

@@ -2,12 +2,19 @@
 configs/bench/model_choice.yaml (the prose is in docs/training.md, "How the default model is chosen").
 
     python -m bench.model_choice --candidate docs/figures/training/candidates/sprites_eps/eval/results.json \
-        [--shipped FILE] [--out FILE.md]
+        [--shipped FILE] [--measures FILE --name NAME] [--out FILE.md]
 
 Both results files come from ``bench.sampler_frontier`` on the same settings, seed and N
 (configs/bench/candidates.yaml for a candidate; the shipped model's rows may come from configs/bench/priors.yaml,
 which holds the same four). Prints a table of the four settings and the verdict: "replace", "keep", or
 "undecided" when a number the rule reads is not recorded (with what to run).
+
+With ``--measures`` (a ``bench.measures`` results file holding the candidate, ``--name``, and the shipped model on
+the same settings) rules 1 and 2 are read as the rule's addendum says: in every feature space of the cross-check.
+A setting is won when the Frechet distance is lower in more than half the spaces and lost when it is more than
+``fid_ratio_at_most`` higher in more than half; a precision or recall shortfall counts when it is more than
+``precision_recall_drop_at_most`` in more than half the spaces and more than ``se_at_least`` standard errors of
+the difference in ``se_space``. Rule 3 (memorisation, pixel space) always reads the frontier results.
 """
 
 from __future__ import annotations
@@ -36,8 +43,30 @@ def memorised(row: dict, quantile: str) -> float | None:
     return share.get(quantile)
 
 
-def judge(candidate: dict, shipped: dict, rule: dict) -> tuple[list[dict], str, list[str]]:
-    """(one line per setting, the verdict, the reasons) of ``candidate`` against ``shipped`` by ``rule``."""
+def cross_check(measures: dict, name: str, shipped: str = "shipped") -> dict[str, dict]:
+    """Per setting id, the ``bench.measures`` pair of the shipped model and the candidate ``name``, turned to read
+    from the candidate's side: ``fd_ratio`` candidate / shipped, ``*_short`` shipped minus candidate (a
+    shortfall when positive) and ``*_short_se`` that shortfall in standard errors, each per feature space."""
+    out = {}
+    for p in measures["pairs"]:
+        if {p["a"], p["b"]} != {shipped, name}:
+            continue
+        if "recall_diff_se" not in p:
+            raise ValueError("the cross-check predates recall's standard error: run its bench.measures config again")
+        sign = 1 if p["a"] == shipped else -1
+        out[p["setting"]] = {"fd_ratio": {sp: v ** -sign for sp, v in p["fd_ratio"].items()},
+                             **{f"{m}_short{k}": {sp: sign * v for sp, v in p[f"{m}_diff{k}"].items()}
+                                for m in ("precision", "recall") for k in ("", "_se")}}
+    if not out:
+        raise ValueError(f"the cross-check has no pair of {shipped!r} and {name!r}: add the candidate's sets to "
+                         "its bench.measures config and run it again")
+    return out
+
+
+def judge(candidate: dict, shipped: dict, rule: dict,
+          cross: dict[str, dict] | None = None) -> tuple[list[dict], str, list[str]]:
+    """(one line per setting, the verdict, the reasons) of ``candidate`` against ``shipped`` by ``rule``; with
+    ``cross`` (:func:`cross_check`) rules 1 and 2 are read across its feature spaces (the addendum)."""
     lines, reasons, unknown, wins = [], [], [], 0
     q = str(rule["memorisation_quantile"])
     for setting, nfe in rule["settings"]:
@@ -45,22 +74,27 @@ def judge(candidate: dict, shipped: dict, rule: dict) -> tuple[list[dict], str, 
         if s is None:
             raise ValueError(f"{setting} at {nfe} NFE is missing from the shipped model's results: run "
                              "bench.sampler_frontier --config configs/bench/candidates.yaml on it")
-        if c is None:  # not measured yet: the rule cannot replace the model
-            unknown.append(f"candidate {setting} at {nfe} NFE")
+        pair = None if cross is None else cross.get(setting)
+        if c is None or (cross is not None and pair is None):  # not measured yet: the rule cannot replace
+            unknown.append(f"candidate {setting} at {nfe} NFE" + ("" if c is None else " in the cross-check"))
             lines.append({"setting": setting, "nfe": nfe, "fid": (s["scores"]["sprite_fid"], None)})
             continue
         cs, ss = c["scores"], s["scores"]
         ratio = cs["sprite_fid"] / ss["sprite_fid"]
-        wins += ratio < 1
         line = {"setting": setting, "nfe": nfe, "fid": (ss["sprite_fid"], cs["sprite_fid"]), "ratio": ratio,
                 "precision": (ss["precision"], cs["precision"]), "recall": (ss["recall"], cs["recall"]),
                 "memorised": (memorised(s, q), memorised(c, q))}
         lines.append(line)
-        if ratio > rule["fid_ratio_at_most"]:
-            reasons.append(f"rule 1: sprite-FID {ratio:.2f}x the shipped model's at {setting}")
-        for key in ("precision", "recall"):
-            if line[key][1] < line[key][0] - rule["precision_recall_drop_at_most"]:
-                reasons.append(f"rule 2: {key} {line[key][1]:.2f} against {line[key][0]:.2f} at {setting}")
+        if pair is None:
+            wins += ratio < 1
+            if ratio > rule["fid_ratio_at_most"]:
+                reasons.append(f"rule 1: sprite-FID {ratio:.2f}x the shipped model's at {setting}")
+            for key in ("precision", "recall"):
+                if line[key][1] < line[key][0] - rule["precision_recall_drop_at_most"]:
+                    reasons.append(f"rule 2: {key} {line[key][1]:.2f} against {line[key][0]:.2f} at {setting}")
+        else:
+            reasons += read_across(pair, line, setting, rule)
+            wins += line["closer"] > line["spaces"] / 2
         if None in line["memorised"]:
             unknown.append(f"{'shipped' if line['memorised'][0] is None else 'candidate'} memorisation at {setting}")
         elif line["memorised"][1] > line["memorised"][0]:
@@ -73,19 +107,45 @@ def judge(candidate: dict, shipped: dict, rule: dict) -> tuple[list[dict], str, 
     return lines, verdict, reasons + [f"not recorded: {u}" for u in unknown]
 
 
+def read_across(pair: dict, line: dict, setting: str, rule: dict) -> list[str]:
+    """Rules 1 (the loss side) and 2 read across the cross-check's spaces (the addendum); fills ``line``'s counts."""
+    add, ratios = rule["addendum"], pair["fd_ratio"]
+    n = line["spaces"] = len(ratios)
+    line["closer"] = sum(r < 1 for r in ratios.values())
+    line["further"] = sum(r > rule["fid_ratio_at_most"] for r in ratios.values())
+    out = []
+    if line["further"] > n / 2:
+        out.append(f"rule 1: Frechet distance more than {rule['fid_ratio_at_most']:.2f}x the shipped model's in "
+                   f"{line['further']} of {n} spaces at {setting}")
+    for key in ("precision", "recall"):
+        short = sum(v > rule["precision_recall_drop_at_most"] for v in pair[f"{key}_short"].values())
+        z = pair[f"{key}_short_se"][add["se_space"]]
+        line[f"{key}_short"] = short
+        if short > n / 2 and z > add["se_at_least"]:
+            out.append(f"rule 2: {key} more than {rule['precision_recall_drop_at_most']} below the shipped "
+                       f"model's in {short} of {n} spaces ({z:.1f} se in {add['se_space']}) at {setting}")
+    return out
+
+
 def markdown(lines: list[dict], verdict: str, reasons: list[str]) -> str:
     def pct(v: float | None) -> str:
         return "not recorded" if v is None else f"{v:.1%}"
 
+    across = any("spaces" in x for x in lines)
     out = ["| setting | NFE | sprite-FID shipped | candidate | ratio | precision shipped / candidate | "
-           "recall shipped / candidate | memorised shipped / candidate |", "| --- | ---: |" + " ---: |" * 6]
+           "recall shipped / candidate | memorised shipped / candidate |"
+           + (" spaces closer / >10% further / P short / R short |" if across else ""),
+           "| --- | ---: |" + " ---: |" * (7 if across else 6)]
     for x in lines:
         if x["fid"][1] is None:
-            out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | not measured | | | | |")
+            out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | not measured | | | | |"
+                       + (" |" if across else ""))
             continue
         out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | {x['fid'][1]:.3f} | {x['ratio']:.2f} | "
                    f"{x['precision'][0]:.2f} / {x['precision'][1]:.2f} | {x['recall'][0]:.2f} / {x['recall'][1]:.2f}"
-                   f" | {pct(x['memorised'][0])} / {pct(x['memorised'][1])} |")
+                   f" | {pct(x['memorised'][0])} / {pct(x['memorised'][1])} |"
+                   + (f" {x['closer']} / {x['further']} / {x['precision_short']} / {x['recall_short']} of "
+                      f"{x['spaces']} |" if across else ""))
     out += ["", f"Verdict: **{verdict}**" + (": " + "; ".join(reasons) if reasons else "") + "."]
     return "\n".join(out) + "\n"
 
@@ -95,14 +155,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidate", required=True, help="the candidate's bench.sampler_frontier results.json")
     p.add_argument("--shipped", default=None, help="the shipped model's results (default: the config's)")
     p.add_argument("--config", default=str(CONFIG))
+    p.add_argument("--measures", default=None, help="a bench.measures results file: read rules 1-2 across its "
+                   "feature spaces (the addendum)")
+    p.add_argument("--name", default=None, help="the candidate's model name in --measures")
     p.add_argument("--out", default=None, help="write the table and verdict here (Markdown)")
     args = p.parse_args(argv)
+    if (args.measures is None) != (args.name is None):
+        p.error("--measures and --name go together: the cross-check's file and the candidate's name in it")
     try:
         rule = yaml.safe_load(Path(args.config).read_text())
         spec = {**rule["shipped"], **({"file": str(Path(args.shipped).resolve())} if args.shipped else {})}
         shipped = load_results("shipped", spec, ROOT)[0]
         candidate = json.loads(Path(args.candidate).read_text())
-        text = markdown(*judge(candidate, shipped, rule))
+        cross = None if args.measures is None else cross_check(json.loads(Path(args.measures).read_text()),
+                                                                 args.name)
+        text = markdown(*judge(candidate, shipped, rule, cross))
     except (OSError, ValueError, KeyError, TargetsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -65,6 +65,9 @@ def test_real_half_a_scored_as_a_sample_set(tmp_path, sprites_arrays):
         assert v["mean_term"] + v["covariance_term"] == pytest.approx(v["fd"]) and v["mean_term"] >= 0
     pair = res["pairs"][0]
     assert pair["fd_ratio"]["sprite"] == pytest.approx(1.0) and pair["precision_diff"]["pixels"] == 0
+    assert pair["recall_diff"]["sprite"] == 0 and pair["recall_diff_se"]["sprite"] == 0
+    r = s["sprite"]["recall"]
+    assert s["sprite"]["recall_se"] == pytest.approx((r * (1 - r) / len(half_b)) ** 0.5)  # over the real points
     classes = res["sets"][0]["classes"]
     assert sum(c["share"] for c in classes.values()) == pytest.approx(1.0)
     assert classes == res["real_half_a"]["classes"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 
-from bench.model_choice import CONFIG, judge, markdown
+from bench.model_choice import CONFIG, cross_check, judge, markdown
 
 RULE = yaml.safe_load(CONFIG.read_text())
 
@@ -62,3 +63,62 @@ def test_a_setting_the_candidate_has_not_run_leaves_it_undecided():
     partial["rows"][0]["scores"]["sprite_fid"] = 1.9  # now it can win in only two of four: keep
     partial["rows"][1]["scores"]["sprite_fid"] = 0.3
     assert judge(partial, SHIPPED, RULE)[1] == "keep"
+
+
+SPACES = ["sprite (v1)", "seed 1", "seed 2", "narrow", "wide", "pixels"]
+
+
+def measures(fd_ratio: dict[str, list[float]], p_short: float = 0.0, r_short: float = 0.0, z: float = 0.0,
+             flip: bool = False) -> dict:
+    """A bench.measures results file of the pair (shipped, cand) per setting: ``fd_ratio`` candidate / shipped per
+    space, the candidate's precision and recall ``*_short`` below the shipped model's everywhere, ``z`` se."""
+    pairs = []
+    for setting, ratios in fd_ratio.items():
+        sign = -1 if flip else 1  # flip: the file lists the candidate first (a = cand)
+        pairs.append({"a": "cand" if flip else "shipped", "b": "shipped" if flip else "cand", "setting": setting,
+                      "fd_ratio": {sp: (1 / r) ** sign for sp, r in zip(SPACES, ratios, strict=True)},
+                      **{f"{m}_diff{k}": {sp: sign * v for sp in SPACES}
+                         for m, short in (("precision", p_short), ("recall", r_short))
+                         for k, v in (("", short), ("_se", z))}})
+    return {"pairs": pairs}
+
+
+ALL_CLOSER = {s: [0.9] * 6 for s, _ in RULE["settings"]}
+
+
+def test_the_addendum_reads_rules_1_and_2_across_the_spaces():
+    """A sprite-FID loss that a majority of spaces does not share is no loss, and a sprite-FID win a majority
+    contradicts is no win; a precision shortfall counts only in a majority of spaces and beyond two se."""
+    worse_in_v1 = results([2.1, 0.18, 0.10, 0.25])  # sprite-FID 17% worse at the first setting ...
+    assert judge(worse_in_v1, SHIPPED, RULE)[1] == "keep"
+    for flip in (False, True):  # ... but closer in every space of the cross-check: replace
+        lines, verdict, reasons = judge(worse_in_v1, SHIPPED, RULE, cross_check(measures(ALL_CLOSER, flip=flip),
+                                                                                 "cand"))
+        assert verdict == "replace" and reasons == [] and lines[0]["closer"] == 6 and lines[0]["further"] == 0
+        assert "| 6 / 0 / 0 / 0 of 6 |" in markdown(lines, verdict, reasons)
+    split = {**ALL_CLOSER, "ddim_eta0_moments": [0.9, 0.9, 1.2, 1.0, 1.2, 1.2]}  # 3 of 6 > 10% further: no loss
+    assert judge(worse_in_v1, SHIPPED, RULE, cross_check(measures(split), "cand"))[1] == "replace"
+    split["ddim_eta0_moments"][3] = 1.15  # 4 of 6: a loss
+    verdict, reasons = judge(worse_in_v1, SHIPPED, RULE, cross_check(measures(split), "cand"))[1:]
+    assert verdict == "keep" and reasons == [
+        "rule 1: Frechet distance more than 1.10x the shipped model's in 4 of 6 spaces at ddim_eta0_moments"]
+    tie = {**ALL_CLOSER, "ddim_eta0_moments": [0.9, 0.9, 0.9, 1.05, 1.05, 1.05]}  # half closer: not a win
+    mixed = {**tie, "ddpm_moments": [0.9, 0.9, 0.9, 1.05, 1.05, 1.05]}
+    assert judge(worse_in_v1, SHIPPED, RULE, cross_check(measures(tie), "cand"))[1] == "replace"  # 3 of 4 won
+    verdict, reasons = judge(worse_in_v1, SHIPPED, RULE, cross_check(measures(mixed), "cand"))[1:]
+    assert verdict == "keep" and reasons == ["rule 1: sprite-FID lower in 2 of 4 settings, not 3"]
+    cross = measures(ALL_CLOSER, p_short=0.03, z=1.5)  # 0.03 below everywhere but within two se: no shortfall
+    assert judge(worse_in_v1, SHIPPED, RULE, cross_check(cross, "cand"))[1] == "replace"
+    verdict, reasons = judge(worse_in_v1, SHIPPED, RULE,
+                             cross_check(measures(ALL_CLOSER, r_short=0.03, z=2.5), "cand"))[1:]
+    assert verdict == "keep" and len(reasons) == 4 and reasons[0].startswith("rule 2: recall more than 0.02")
+
+
+def test_the_addendum_needs_the_candidate_in_the_cross_check():
+    partial = {s: r for s, r in ALL_CLOSER.items() if s != "ddpm_standard"}
+    cross = cross_check(measures(partial), "cand")
+    verdict, reasons = judge(results([1.7, 0.18, 0.10, 0.25]), SHIPPED, RULE, cross)[1:]
+    assert verdict == "undecided"
+    assert reasons == ["not recorded: candidate ddpm_standard at 500 NFE in the cross-check"]
+    with pytest.raises(ValueError, match="no pair of 'shipped' and 'other'"):
+        cross_check(measures(ALL_CLOSER), "other")
