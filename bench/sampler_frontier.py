@@ -1,7 +1,7 @@
 """Sample quality against UNet evaluations (NFE) for a list of sampler settings: the quality-vs-time frontier.
 
     python -m bench.sampler_frontier --config configs/bench/frontier.yaml [--pipeline DIR] [--num_images N]
-        [--out docs/figures/sampling] [--cache outputs/cache/frontier] [--only LABEL ...]
+        [--out docs/figures/sampling] [--cache outputs/cache/frontier] [--only LABEL ...] [--model_sha256 HEX]
 
 Each setting of the config (a stable ``id``, a label, a sampler, its keyword arguments and a list of NFE) is sampled
 N times from the same seeds (so every setting starts from the same z), timed in CPU seconds on ``threads`` threads,
@@ -12,7 +12,8 @@ id and NFE; the model and code hashes of :func:`bench.common.result_envelope`), 
 (sprite-FID against NFE, log axes, one line per setting) into --out; ``--cache`` keeps every (setting, NFE)'s
 samples, keyed by the settings, the model hash, the sampling code's hash and any fitted file's hash, so an
 interrupted run continues where it stopped and a changed sampler never reuses old samples. The same engine makes
-the spacing, prior and frontier tables: only the config differs (configs/bench/*.yaml).
+the spacing, prior and frontier tables: only the config differs (configs/bench/*.yaml). ``--model_sha256`` scores a
+model whose weights are gone (a training candidate) from the sets the cache holds for it, sampling nothing.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def files_read(run: dict, folder: str | Path) -> dict[str, str]:
     return out
 
 
-def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, info: dict) -> tuple[np.ndarray, dict]:
+def sample_run(pipes: dict | None, run: dict, cfg: dict, cache: Path | None, info: dict) -> tuple[np.ndarray, dict]:
     """The run's uint8 samples and timing, from the cache when it holds the same run: the same settings, model
-    (``info``: :func:`evaluation.sampling.pipeline_info` of the folder), sampling code and fitted files."""
+    (``info``: :func:`evaluation.sampling.pipeline_info` of the folder), sampling code and fitted files.
+    ``pipes`` None (the model's weights are absent): the cache must hold the run."""
     from bench.samplers import sampler_call  # diffusers: imported when sampling, not to read a config
 
     settings = {"num_images": cfg["num_images"], "batch_size": cfg["batch_size"], "seed": cfg["seed"],
@@ -97,6 +99,10 @@ def sample_run(pipes: dict, run: dict, cfg: dict, cache: Path | None, info: dict
         with np.load(file, allow_pickle=False) as z:
             if str(z["meta"]) == key:
                 return z["images"], {**json.loads(str(z["timing"])), "from_cache": True}
+    if pipes is None:
+        raise SystemExit(f"error: {cache} holds no {run['label']!r} set at {run['nfe']} NFE of model "
+                         f"{info['model_sha256'][:8]} with this sampling code: sample it from the model's folder "
+                         "(without --model_sha256)")
     pipe, kwargs = sampler_call(pipes, run["sampler"], run["nfe"], run["kwargs"])
     images, timing = sample_in_batches(pipe, cfg["num_images"], cfg["batch_size"], cfg["seed"], **kwargs)
     if file is not None:
@@ -168,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="sample cache folder, shared by every config (keys hold the settings and the hashes of the "
                         "model, the sampling code and any fitted file)")
     p.add_argument("--only", nargs="*", help="ids or labels of the settings to run (default: all)")
+    p.add_argument("--model_sha256", default=None,
+                   help="score a model whose weights are absent from the sets the cache holds for this model hash "
+                        "(evaluation.sampling.model_sha256; nothing is sampled)")
     args = p.parse_args(argv)
     cfg = load_frontier_config(args.config)
     if args.pipeline:
@@ -184,12 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.quality import SpriteScorer
 
     torch.set_num_threads(int(cfg.get("threads", 1)))
-
+    info = pipeline_info(cfg["pipeline"])
+    if args.model_sha256 is None:
+        pipes = make_sampler_pipelines(cfg["pipeline"])
+    elif info["model_sha256"] not in (None, args.model_sha256):
+        raise SystemExit(f"error: {cfg['pipeline']} holds model {info['model_sha256'][:8]}, not "
+                         f"{args.model_sha256[:8]}: drop --model_sha256 to sample it")
+    else:
+        pipes, info = None, {**info, "model_sha256": args.model_sha256, "weights": "absent (scored from the cache)"}
     scorer = SpriteScorer(split_seed=int(cfg.get("split_seed", 0)))
     floor = scorer.floor(cfg["num_images"])
     memorised = memorisation_scorer(scorer.real)
-    pipes = make_sampler_pipelines(cfg["pipeline"])
-    info = pipeline_info(cfg["pipeline"])
     rows = []
     for run in runs_of(cfg, args.only):
         t0 = time.perf_counter()
@@ -201,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
               f"P {row['scores']['precision']:.2f} R {row['scores']['recall']:.2f}  cpu {timing['cpu_s']:.0f} s"
               f"{' (cached)' if timing['from_cache'] else ''}  [{time.perf_counter() - t0:.0f} s]", flush=True)
     reference = next((r["scores"] for r in rows if r["label"] == cfg.get("reference")), None)
-    result = {**result_envelope("bench.sampler_frontier", argv, cfg["pipeline"]), "config": cfg, "floor": floor,
+    result = {**result_envelope("bench.sampler_frontier", argv), "pipeline": info, "config": cfg, "floor": floor,
               "data_class_shares": scorer.data_shares_dict(), "reference": cfg.get("reference"), "rows": rows,
               "threads": int(cfg.get("threads", 1))}
     out.mkdir(parents=True, exist_ok=True)

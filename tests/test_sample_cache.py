@@ -103,6 +103,30 @@ def test_a_changed_sampler_is_sampled_again(tmp_path, unet, monkeypatch):
     assert not sample_run(pipes, run, cfg, tmp_path / "cache", info)[1]["from_cache"]
 
 
+def test_a_model_without_weights_is_scored_from_its_cached_sets_only(tmp_path, unet):
+    """--model_sha256: the sets the cache holds for that model hash are read back as drawn; a set it does not hold
+    stops with a one-line error instead of sampling, and a folder holding another model is refused."""
+    from bench.sampler_frontier import main
+    from bench.samplers import make_sampler_pipelines
+    from evaluation.sampling import pipeline_info
+    from pipelines import SpritesDDPMPipeline
+    from pipelines.schedule import make_scheduler
+
+    folder = tmp_path / "pipeline"
+    SpritesDDPMPipeline(unet=unet, scheduler=make_scheduler(clip_sample=False)).save_pretrained(folder)
+    info = pipeline_info(folder)
+    run, cfg = {"sampler": "ddim", "nfe": 2, "kwargs": {"eta": 0.0}}, {"num_images": 2, "batch_size": 2, "seed": 0}
+    drawn, _ = sample_run(make_sampler_pipelines(folder), run, cfg, tmp_path / "cache", info)
+    gone = {**info, "path": str(tmp_path / "gone")}
+    again, timing = sample_run(None, run, cfg, tmp_path / "cache", gone)
+    assert timing["from_cache"] and np.array_equal(drawn, again)
+    with pytest.raises(SystemExit, match="holds no 'x' set at 3 NFE"):
+        sample_run(None, {**run, "label": "x", "nfe": 3}, cfg, tmp_path / "cache", gone)
+    with pytest.raises(SystemExit, match="holds model"):
+        main(["--config", str(ROOT / "configs" / "bench" / "candidates.yaml"), "--pipeline", str(folder),
+              "--model_sha256", "0" * 64, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+
+
 def test_every_benchmark_writes_its_envelope_through_one_helper():
     """No benchmark builds its own date, command, machine or load average (one name for one idea): each main
     calls bench.common.result_envelope, which records the model hash and the code hash."""
