@@ -15,7 +15,8 @@ For each scale w (eps = eps_uncond + w (eps_cond - eps_uncond)), with the same s
   :class:`evaluation.quality.SpriteScorer` gives sprite-FID, sprite-KID, improved precision and recall (k = 3)
   and the class-mix gap (percentage points); sprite-FID/KID also against all 1,788, and the real floor (half A
   vs B at the same N). At w = 0 the label is ignored, so the match there is the chance level of the
-  unconditional class mix.
+  unconditional class mix. The memorisation share (:func:`bench.sampler_frontier.memorisation_scorer`: samples
+  closer in pixels to a training sprite than 95% of real sprites are to their nearest other one) shows copying.
 * a grid per class (rows = classes, ``--num_per_class`` columns) and a grid of mixed contexts (soft labels:
   hero+food, non-hero+spell, food+spell at 0.5/0.5 and 0.75/0.25), with the predicted class shares of the
   mixed samples.
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 
 from bench.common import quality_cells, refuse_existing_output, result_envelope
+from bench.sampler_frontier import memorisation_scorer
 from evaluation.features import extract_sprite_features, load_sprite_feature_meta
 from evaluation.output import output_dir
 from evaluation.plots import plain_log_ticks, pyplot, save_figure, save_labelled_grids
@@ -117,17 +119,18 @@ def plot_guidance(rows: list[dict], floor: dict, chance: float | None, path: Pat
 def markdown_tables(rows: list[dict], floor: dict, mixes: list[dict]) -> str:
     """One row per scale and the floor row; then the predicted class shares of the mixed contexts."""
     head = ["w", "match", "balanced", *[SHORT[c] for c in SPRITE_CLASSES], "sprite-FID vs B", "KID vs B",
-            "precision", "recall", "class gap pp", "sprite-FID vs all", "wall s", "img/s"]
+            "precision", "recall", "class gap pp", "sprite-FID vs all", "memorised", "wall s", "img/s"]
     lines = ["| " + " | ".join(head) + " |", "|---:|" + "---:|" * (len(head) - 1)]
     for r in rows:
         m = r["match"]
         lines.append("| " + " | ".join([
             f"{r['scale']:g}", f"{m['match']:.3f}", f"{m['balanced']:.3f}",
             *[f"{v:.2f}" if v is not None else "-" for v in m["per_class"]], *quality_cells(r["vs_half_b"]),
-            f"{r['vs_all']['sprite_fid']:.3f}", f"{r['timing']['wall_s']:.1f}",
+            f"{r['vs_all']['sprite_fid']:.3f}", f"{r['memorisation']['share_below_real_quantile']['0.05']:.1%}",
+            f"{r['timing']['wall_s']:.1f}",
             f"{r['timing']['images_per_s']:.2f}"]) + " |")
     lines.append("| " + " | ".join([f"real A ({floor['n']}) vs B", "", "", *[""] * len(SPRITE_CLASSES),
-                                    *quality_cells(floor), "", "", ""]) + " |")
+                                    *quality_cells(floor), "", "", "", ""]) + " |")
     if mixes:
         scales = [s["scale"] for s in mixes[0]["by_scale"]]
         lines += ["", "Mixed contexts: predicted class shares (first / second / other) of the "
@@ -206,10 +209,12 @@ def mix_records(mixes: list[tuple[str, str, float]]) -> list[dict]:
              "weights": mix_weights(a, b, w), "by_scale": []} for a, b, w in mixes]
 
 
-def run_scale(w: float, pipe, call: dict, args: argparse.Namespace, scorer: SpriteScorer, requested: np.ndarray,
-              grid_labels: np.ndarray, mix_labels: list, mix_results: list[dict]) -> tuple[dict, tuple, tuple | None]:
+def run_scale(w: float, pipe, call: dict, args: argparse.Namespace, scorer: SpriteScorer, memorised,
+              requested: np.ndarray, grid_labels: np.ndarray, mix_labels: list,
+              mix_results: list[dict]) -> tuple[dict, tuple, tuple | None]:
     """Everything at guidance scale ``w``: the evaluation row, the class-grid panel and the mix-grid panel (None
-    without mixes); the mixes' predicted shares are appended to ``mix_results``."""
+    without mixes); the mixes' predicted shares are appended to ``mix_results``. ``memorised``: images -> the
+    memorisation summary."""
     images, timing = sample_in_batches(pipe, args.num_images, args.batch_size, args.seed,
                                        class_labels=requested.tolist(), guidance_scale=w, **call)
     predicted, _ = predict_classes(images, scorer.net)
@@ -218,7 +223,8 @@ def run_scale(w: float, pipe, call: dict, args: argparse.Namespace, scorer: Spri
     row = {"scale": w, "timing": timing, "match": class_match(predicted, requested),
            "predicted_class_share": [c / len(predicted) for c in shares.tolist()],
            "vs_half_b": scorer.score(images),
-           "vs_all": fid_kid(feats, scorer.real_features, args.kid_subsets, args.seed)}
+           "vs_all": fid_kid(feats, scorer.real_features, args.kid_subsets, args.seed),
+           "memorisation": memorised(images)}
     grid, _ = sample_in_batches(pipe, len(grid_labels), args.batch_size, args.seed + 10_000,
                                 class_labels=grid_labels.tolist(), guidance_scale=w, **call)
     row["grid_match"] = class_match(predict_classes(grid, scorer.net)[0], grid_labels)
@@ -281,14 +287,15 @@ def main(argv: list[str] | None = None) -> int:
 
     scorer = SpriteScorer(args.data_path, args.split_seed, args.kid_subsets)
     floor = scorer.floor(args.num_images)
+    memorised = memorisation_scorer(scorer.real)
     requested = labels_in_shares(scorer.data_shares, args.num_images, args.seed)
     grid_labels = np.repeat(np.arange(len(SPRITE_CLASSES)), k)
     mix_labels = [mix_weights(a, b, w) for a, b, w in mixes for _ in range(k)]
     rows, class_grids, mix_grids, mix_results = [], [], [], mix_records(mixes)
     for w in args.scales:
         print(f"w = {w:g} ...", file=sys.stderr, flush=True)
-        row, class_panel, mix_panel = run_scale(w, pipe, call, args, scorer, requested, grid_labels, mix_labels,
-                                                mix_results)
+        row, class_panel, mix_panel = run_scale(w, pipe, call, args, scorer, memorised, requested, grid_labels,
+                                                mix_labels, mix_results)
         rows.append(row)
         class_grids.append(class_panel)
         mix_grids += [mix_panel] if mix_panel else []

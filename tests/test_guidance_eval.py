@@ -65,6 +65,8 @@ def test_guidance_end_to_end(tmp_path, capsys):
                   row["vs_all"]["sprite_kid"], row["timing"]["wall_s"], row["grid_match"]["match"]]
         assert all(math.isfinite(v) for v in values)
         assert row["match"]["n"] == 6 and row["grid_match"]["n"] == 10
+        share = row["memorisation"]["share_below_real_quantile"]["0.05"]
+        assert 0 <= share <= 1 and f"{share:.1%}" in table
     assert len(result["mixes"]) == 6 and all(len(m["by_scale"]) == 3 for m in result["mixes"])
     shares = result["mixes"][0]["by_scale"][0]["shares"]
     assert set(shares) == {"hero", "food", "other"} and sum(shares.values()) == pytest.approx(1)
