@@ -9,6 +9,10 @@ Both results files come from ``bench.sampler_frontier`` on the same settings, se
 which holds the same four). Prints a table of the four settings and the verdict: "replace", "keep", or
 "undecided" when a number the rule reads is not recorded (with what to run).
 
+A ``bench.guidance`` results file (the class-conditional model, configs/bench/model_choice_conditional.yaml) is
+read as one setting per guidance scale, id ``w<scale>`` (:func:`guidance_rows`), with the class match share as one
+more rule-2 number (``match_drop_at_most``).
+
 With ``--measures`` (a ``bench.measures`` results file holding the candidate, ``--name``, and the shipped model on
 the same settings) rules 1 and 2 are read as the rule's addendum says: in every feature space of the cross-check.
 A setting is won when the Frechet distance is lower in more than half the spaces and lost when it is more than
@@ -35,6 +39,16 @@ CONFIG = ROOT / "configs" / "bench" / "model_choice.yaml"
 
 def row_of(results: dict, setting: str, nfe: int) -> dict[str, Any] | None:
     return next((r for r in results["rows"] if r.get("id") == setting and r.get("nfe") == nfe), None)
+
+
+def guidance_rows(results: dict) -> dict:
+    """``results`` with frontier-like rows when it is a ``bench.guidance`` file: per scale w, id ``w<w>``, the
+    sampling steps as NFE, its scores against half B, memorisation and class match share; else unchanged."""
+    if "scales" not in results:
+        return results
+    rows = [{"id": f"w{r['scale']:g}", "nfe": results["steps"], "scores": r["vs_half_b"],
+             "memorisation": r.get("memorisation"), "match": r["match"]["match"]} for r in results["rows"]]
+    return {**results, "rows": rows}
 
 
 def memorised(row: dict, quantile: str) -> float | None:
@@ -84,6 +98,10 @@ def judge(candidate: dict, shipped: dict, rule: dict,
         line = {"setting": setting, "nfe": nfe, "fid": (ss["sprite_fid"], cs["sprite_fid"]), "ratio": ratio,
                 "precision": (ss["precision"], cs["precision"]), "recall": (ss["recall"], cs["recall"]),
                 "memorised": (memorised(s, q), memorised(c, q))}
+        if "match_drop_at_most" in rule:  # the conditional rule: the class match share is a rule-2 number
+            line["match"] = (s["match"], c["match"])
+            if c["match"] < s["match"] - rule["match_drop_at_most"]:
+                reasons.append(f"rule 2: match {c['match']:.3f} against {s['match']:.3f} at {setting}")
         lines.append(line)
         if pair is None:
             wins += ratio < 1
@@ -132,27 +150,31 @@ def markdown(lines: list[dict], verdict: str, reasons: list[str]) -> str:
         return "not recorded" if v is None else f"{v:.1%}"
 
     across = any("spaces" in x for x in lines)
+    match = any("match" in x for x in lines)
     out = ["| setting | NFE | sprite-FID shipped | candidate | ratio | precision shipped / candidate | "
            "recall shipped / candidate | memorised shipped / candidate |"
-           + (" spaces closer / >10% further / P short / R short |" if across else ""),
-           "| --- | ---: |" + " ---: |" * (7 if across else 6)]
+           + (" spaces closer / >10% further / P short / R short |" if across else "")
+           + (" match shipped / candidate |" if match else ""),
+           "| --- | ---: |" + " ---: |" * (6 + across + match)]
     for x in lines:
         if x["fid"][1] is None:
             out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | not measured | | | | |"
-                       + (" |" if across else ""))
+                       + (" |" if across else "") + (" |" if match else ""))
             continue
         out.append(f"| {x['setting']} | {x['nfe']} | {x['fid'][0]:.3f} | {x['fid'][1]:.3f} | {x['ratio']:.2f} | "
                    f"{x['precision'][0]:.2f} / {x['precision'][1]:.2f} | {x['recall'][0]:.2f} / {x['recall'][1]:.2f}"
                    f" | {pct(x['memorised'][0])} / {pct(x['memorised'][1])} |"
                    + (f" {x['closer']} / {x['further']} / {x['precision_short']} / {x['recall_short']} of "
-                      f"{x['spaces']} |" if across else ""))
+                      f"{x['spaces']} |" if across else "")
+                   + (f" {x['match'][0]:.3f} / {x['match'][1]:.3f} |" if match else ""))
     out += ["", f"Verdict: **{verdict}**" + (": " + "; ".join(reasons) if reasons else "") + "."]
     return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--candidate", required=True, help="the candidate's bench.sampler_frontier results.json")
+    p.add_argument("--candidate", required=True,
+                   help="the candidate's bench.sampler_frontier (or, conditional, bench.guidance) results.json")
     p.add_argument("--shipped", default=None, help="the shipped model's results (default: the config's)")
     p.add_argument("--config", default=str(CONFIG))
     p.add_argument("--measures", default=None, help="a bench.measures results file: read rules 1-2 across its "
@@ -165,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rule = yaml.safe_load(Path(args.config).read_text())
         spec = {**rule["shipped"], **({"file": str(Path(args.shipped).resolve())} if args.shipped else {})}
-        shipped = load_results("shipped", spec, ROOT)[0]
-        candidate = json.loads(Path(args.candidate).read_text())
+        shipped = guidance_rows(load_results("shipped", spec, ROOT)[0])
+        candidate = guidance_rows(json.loads(Path(args.candidate).read_text()))
         cross = None if args.measures is None else cross_check(json.loads(Path(args.measures).read_text()),
                                                                  args.name)
         text = markdown(*judge(candidate, shipped, rule, cross))

@@ -122,3 +122,28 @@ def test_the_addendum_needs_the_candidate_in_the_cross_check():
     assert reasons == ["not recorded: candidate ddpm_standard at 500 NFE in the cross-check"]
     with pytest.raises(ValueError, match="no pair of 'shipped' and 'other'"):
         cross_check(measures(ALL_CLOSER), "other")
+
+
+def guidance_results(fids: list[float], match: float = 0.99, memorised: float = 0.05) -> dict:
+    """A bench.guidance results file at scales 0..len(fids)-1 (50 steps)."""
+    rows = [{"scale": float(w), "vs_half_b": {"sprite_fid": f, "precision": 0.85, "recall": 0.85},
+             "match": {"match": match}, "memorisation": {"share_below_real_quantile": {"0.05": memorised}}}
+            for w, f in enumerate(fids)]
+    return {"scales": [float(w) for w in range(len(fids))], "steps": 50, "rows": rows}
+
+
+def test_the_conditional_rule_reads_guidance_scales_and_the_match_share():
+    from bench.model_choice import guidance_rows
+
+    rule = yaml.safe_load((CONFIG.parent / "model_choice_conditional.yaml").read_text())
+    shipped = guidance_rows(guidance_results([0.6, 0.15, 0.06, 0.10, 0.14]))
+    assert [r["id"] for r in shipped["rows"]] == ["w0", "w1", "w2", "w3", "w4"]
+    better = guidance_rows(guidance_results([0.9, 0.12, 0.05, 0.09, 0.2]))  # w0 and w4 are not read
+    lines, verdict, reasons = judge(better, shipped, rule)
+    assert verdict == "replace" and [x["setting"] for x in lines] == ["w1", "w2", "w3"]
+    assert "| w2 | 50 | 0.060 | 0.050 |" in markdown(lines, verdict, reasons) and "0.990 / 0.990 |" in markdown(
+        lines, verdict, reasons)
+    verdict, reasons = judge(guidance_rows(guidance_results([0.6, 0.12, 0.05, 0.09, 0.1], match=0.97)), shipped,
+                             rule)[1:]
+    assert verdict == "keep" and any(x.startswith("rule 2: match 0.970") for x in reasons)
+    assert judge(guidance_rows(guidance_results([0.6, 0.12, 0.07, 0.11, 0.1])), shipped, rule)[1] == "keep"
