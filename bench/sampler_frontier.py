@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -178,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="score a model whose weights are absent from the sets the cache holds for this model hash "
                         "(evaluation.sampling.model_sha256; nothing is sampled)")
     args = p.parse_args(argv)
+    if args.model_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", args.model_sha256):
+        p.error("--model_sha256 takes the full model hash, 64 hex digits (a results file's pipeline.model_sha256)")
     cfg = load_frontier_config(args.config)
     if args.pipeline:
         cfg["pipeline"] = args.pipeline

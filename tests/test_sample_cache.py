@@ -122,6 +122,8 @@ def test_a_model_without_weights_is_scored_from_its_cached_sets_only(tmp_path, u
     assert timing["from_cache"] and np.array_equal(drawn, again)
     with pytest.raises(SystemExit, match="holds no 'x' set at 3 NFE"):
         sample_run(None, {**run, "label": "x", "nfe": 3}, cfg, tmp_path / "cache", gone)
+    with pytest.raises(SystemExit):  # a prefix is not a model hash
+        main(["--config", str(ROOT / "configs" / "bench" / "candidates.yaml"), "--model_sha256", "7bf4e79c"])
     with pytest.raises(SystemExit, match="holds model"):
         main(["--config", str(ROOT / "configs" / "bench" / "candidates.yaml"), "--pipeline", str(folder),
               "--model_sha256", "0" * 64, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
