@@ -137,6 +137,12 @@ def load_results(name: str, spec: dict, root: Path) -> tuple[dict, str, bool]:
     data = json.loads(file.read_text())
     if spec.get("config"):
         data = with_setting_ids(data, root / spec["config"])
+    if "model_sha256" in spec:  # a reference model that is not shipped (its folder need not exist): a pinned hash
+        recorded = (data.get("pipeline") or {}).get("model_sha256")
+        if recorded != spec["model_sha256"]:
+            raise TargetsError(f"{spec['file']} ({name}) records model hash {str(recorded)[:12]}, not the pinned "
+                               f"{spec['model_sha256'][:12]}: run `{command}`")
+        return data, f"model hash {recorded[:12]}, the pinned one", True
     model = root / spec["model"]
     if not (model / "unet").is_dir():
         raise TargetsError(f"{spec['model']}: the model folder the targets of {spec['file']} are judged on is missing")
@@ -324,7 +330,8 @@ def judge(cfg: dict, root: Path = ROOT) -> str:
     for name, (data, status, recorded) in loaded.items():
         spec = cfg["results"][name]
         lacks = sorted(set(unrecorded.get(name, [])))
-        line = f"- `{name}`: {spec['file']} ({str(data.get('date', '?'))[:10]}), judged for {spec['model']}: {status}"
+        judged = spec.get("model", "a reference model")
+        line = f"- `{name}`: {spec['file']} ({str(data.get('date', '?'))[:10]}), judged for {judged}: {status}"
         if lacks:
             line += f"; does not record: {', '.join(lacks)}"
         if not recorded or lacks:

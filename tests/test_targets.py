@@ -182,3 +182,23 @@ def test_legacy_frontier_rows_get_their_setting_ids_from_the_config(tmp_path):
 def test_committed_targets_md_is_what_bench_targets_writes_now():
     committed = (ROOT / "docs" / "figures" / "targets.md").read_text()
     assert judge(load_targets()) == committed, "run python -m bench.targets (and python -m bench.doc_tables)"
+
+
+def test_a_reference_model_that_is_not_shipped_is_pinned_by_its_hash(tmp_path):
+    """A results file of another model (the first one) is read by its pinned model_sha256, no folder needed; a
+    file recording another hash stops with one line naming the command."""
+    rows = [r("ddpm_s", 500, 0.30, "ddpm")]
+    cfg = setup(tmp_path, rows, [{"id": "vs_first", "text": "DDPM-500 over the first model's", "results": "res",
+                                  "value": "rows[id=ddpm_s, nfe=500].scores.sprite_fid", "over_results": "first",
+                                  "over": "rows[id=ddpm_s, nfe=500].scores.sprite_fid", "compare": "<=",
+                                  "threshold": 1, "unit": "x"}])
+    pinned = "ab" * 32
+    (tmp_path / "first.json").write_text(json.dumps({"date": "2026-12-06", "pipeline": {"model_sha256": pinned},
+                                                     "rows": [r("ddpm_s", 500, 0.15, "ddpm")]}))
+    cfg["results"]["first"] = {"file": "first.json", "model_sha256": pinned, "command": "python -m bench.y"}
+    text = judge(cfg, tmp_path)
+    assert table_rows(text)["DDPM-500 over the first model's <= 1x"][:2] == ["2.00x (0.300 against 0.150)", "no"]
+    assert "judged for a reference model: model hash abababababab, the pinned one" in text
+    cfg["results"]["first"]["model_sha256"] = "cd" * 32
+    with pytest.raises(TargetsError, match="not the pinned cdcdcdcdcdcd: run `python -m bench.y`"):
+        judge(cfg, tmp_path)
