@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in cfg["sets"]:  # every set first: a missing one stops the run before any network is trained
         model = cfg["models"][s["model"]]["sha256"]
         samples[set_name(s)] = find_samples(caches, model, cfg["settings"][s["setting"]], cfg["num_images"],
-                                            cfg["seed"])
+                                            s.get("seed", cfg["seed"]))  # a set's own seed: another z
     real, labels = read_sprites_arrays()
     half_a, half_b = halves_by_pairs(labels, 0)
     from evaluation.features import load_sprite_feature_meta

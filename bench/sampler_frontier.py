@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True)
     p.add_argument("--pipeline", default=None, help="override the config's pipeline folder")
     p.add_argument("--num_images", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="override the config's seed (another z for every setting)")
     p.add_argument("--out", default=None, help="output folder (default: the config's out)")
     p.add_argument("--cache", default="outputs/cache/samples",
                    help="sample cache folder, shared by every config (keys hold the settings and the hashes of the "
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg["pipeline"] = args.pipeline
     if args.num_images:
         cfg["num_images"] = args.num_images
+    if args.seed is not None:
+        cfg["seed"] = args.seed
     if args.out:
         cfg["out"] = args.out  # the results record where they were written
     out = Path(cfg.get("out", "outputs/frontier"))

@@ -43,12 +43,13 @@ def test_real_half_a_scored_as_a_sample_set(tmp_path, sprites_arrays):
     cache = tmp_path / "cache"
     cache.mkdir()
     cache_file(cache, "a", real[half_a], num_images=len(half_a))
-    cache_file(cache, "b", real[half_a], num_images=len(half_a), model_sha256="cd" * 32)
+    cache_file(cache, "b", real[half_a], num_images=len(half_a), model_sha256="cd" * 32, seed=1)  # a set's own z
     cfg = {"out": str(tmp_path / "out"), "cache": [str(cache)], "classifier": "configs/sprite_classifier.yaml",
            "networks_dir": str(tmp_path / "nets"),
            "networks": [{"name": "sprite", "weights": "evaluation/weights/sprite_features_v1.safetensors"}],
            "models": {"m1": {"sha256": "abab"}, "m2": {"sha256": "cdcd"}}, "settings": {"ddpm_standard": SETTING},
-           "sets": [{"model": "m1", "setting": "ddpm_standard"}, {"model": "m2", "setting": "ddpm_standard"}],
+           "sets": [{"model": "m1", "setting": "ddpm_standard"},
+                    {"model": "m2", "setting": "ddpm_standard", "seed": 1}],
            "num_images": len(half_a), "seed": 0, "neighbours": 3}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["--config", str(tmp_path / "c.yaml")]) == 0
