@@ -165,6 +165,13 @@ def plot_frontier(rows: list[dict], floor: dict, path: Path, title: str) -> None
     save_figure(fig, path)
 
 
+def with_overrides(cfg: dict, args) -> dict:
+    """The config with the command line's --pipeline, --num_images, --seed and --out in place; the results record
+    the config as run, so a set drawn with another seed says so."""
+    overrides = {"pipeline": args.pipeline, "num_images": args.num_images, "seed": args.seed, "out": args.out}
+    return {**cfg, **{k: v for k, v in overrides.items() if v is not None}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True)
@@ -182,15 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.model_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", args.model_sha256):
         p.error("--model_sha256 takes the full model hash, 64 hex digits (a results file's pipeline.model_sha256)")
-    cfg = load_frontier_config(args.config)
-    if args.pipeline:
-        cfg["pipeline"] = args.pipeline
-    if args.num_images:
-        cfg["num_images"] = args.num_images
-    if args.seed is not None:
-        cfg["seed"] = args.seed
-    if args.out:
-        cfg["out"] = args.out  # the results record where they were written
+    if args.num_images is not None and args.num_images < 1:
+        p.error(f"--num_images must be at least 1, got {args.num_images}")
+    cfg = with_overrides(load_frontier_config(args.config), args)
     out = Path(cfg.get("out", "outputs/frontier"))
     cache = Path(args.cache)
     import torch

@@ -151,3 +151,33 @@ def test_frontier_configs_give_every_setting_a_unique_id(name):
     runs = runs_of(load_frontier_config(ROOT / "configs" / "bench" / f"{name}.yaml"))
     assert all(r["id"] for r in runs)
     assert len({(r["id"], r["nfe"]) for r in runs}) == len(runs)
+
+
+def test_another_seed_draws_another_set_and_the_results_record_it(tmp_path, unet):
+    """--seed: another z for every setting, cached under its own key, the same seed read back; the config the
+    results record holds the seed that was run."""
+    from argparse import Namespace
+
+    from bench.sampler_frontier import load_frontier_config, with_overrides
+    from bench.samplers import make_sampler_pipelines
+    from evaluation.sampling import pipeline_info
+    from pipelines import SpritesDDPMPipeline
+    from pipelines.schedule import make_scheduler
+
+    folder = tmp_path / "pipeline"
+    SpritesDDPMPipeline(unet=unet, scheduler=make_scheduler(clip_sample=False)).save_pretrained(folder)
+    pipes, info = make_sampler_pipelines(folder), pipeline_info(folder)
+    run = {"sampler": "ddim", "nfe": 2, "kwargs": {"eta": 0.0}}
+    base = load_frontier_config(ROOT / "configs" / "bench" / "candidates.yaml")
+    none = Namespace(pipeline=None, num_images=None, seed=None, out=None)
+    assert with_overrides(base, none) == base
+    cfg0 = with_overrides(base, Namespace(pipeline=None, num_images=2, seed=0, out=None)) | {"batch_size": 2}
+    cfg1 = with_overrides(base, Namespace(pipeline=None, num_images=2, seed=1, out=str(tmp_path / "o")))
+    assert cfg1["seed"] == 1 and cfg1["out"] == str(tmp_path / "o") and cfg1["pipeline"] == base["pipeline"]
+    cfg1 |= {"batch_size": 2}
+    z0, t0 = sample_run(pipes, run, cfg0, tmp_path / "cache", info)
+    z1, t1 = sample_run(pipes, run, cfg1, tmp_path / "cache", info)
+    assert not t0["from_cache"] and not t1["from_cache"] and not np.array_equal(z0, z1)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    again, t = sample_run(pipes, run, cfg1, tmp_path / "cache", info)
+    assert t["from_cache"] and np.array_equal(again, z1)
