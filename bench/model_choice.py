@@ -2,12 +2,13 @@
 configs/bench/model_choice.yaml (the prose is in docs/training.md, "How the default model is chosen").
 
     python -m bench.model_choice --candidate docs/figures/training/candidates/sprites_eps/eval/results.json \
-        [--shipped FILE] [--measures FILE --name NAME] [--out FILE.md]
+        [--shipped FILE] [--measures FILE --name NAME] [--out FILE.md] [--compare NAME_A NAME_B]
 
 Both results files come from ``bench.sampler_frontier`` on the same settings, seed and N
 (configs/bench/candidates.yaml for a candidate; the shipped model's rows may come from configs/bench/priors.yaml,
 which holds the same four). Prints a table of the four settings and the verdict: "replace", "keep", or
-"undecided" when a number the rule reads is not recorded (with what to run).
+"undecided" when a number the rule reads is not recorded (with what to run). ``--compare NAME_A NAME_B`` prints the
+table alone with its columns so named: two runs of one config, where no verdict applies.
 
 A ``bench.guidance`` results file (the class-conditional model, configs/bench/model_choice_conditional.yaml) is
 read as one setting per guidance scale, id ``w<scale>`` (:func:`guidance_rows`), with the class match share as one
@@ -145,14 +146,19 @@ def read_across(pair: dict, line: dict, setting: str, rule: dict) -> list[str]:
     return out
 
 
-def markdown(lines: list[dict], verdict: str, reasons: list[str]) -> str:
+def markdown(lines: list[dict], verdict: str | None, reasons: list[str],
+             names: tuple[str, str] = ("shipped", "candidate")) -> str:
+    """The table of :func:`judge`'s lines with the verdict below it; ``verdict`` None: the table only (two runs
+    compared, nothing chosen), its columns headed by ``names``."""
+    a, b = names
+
     def pct(v: float | None) -> str:
         return "not recorded" if v is None else f"{v:.1%}"
 
     across = any("spaces" in x for x in lines)
     match = any("match" in x for x in lines)
-    out = ["| setting | NFE | sprite-FID shipped | candidate | ratio | precision shipped / candidate | "
-           "recall shipped / candidate | memorised shipped / candidate |"
+    out = [f"| setting | NFE | sprite-FID {a} | {b} | ratio | precision {a} / {b} | "
+           f"recall {a} / {b} | memorised {a} / {b} |"
            + (" spaces closer / >10% further / P short / R short |" if across else "")
            + (" match shipped / candidate |" if match else ""),
            "| --- | ---: |" + " ---: |" * (6 + across + match)]
@@ -167,7 +173,8 @@ def markdown(lines: list[dict], verdict: str, reasons: list[str]) -> str:
                    + (f" {x['closer']} / {x['further']} / {x['precision_short']} / {x['recall_short']} of "
                       f"{x['spaces']} |" if across else "")
                    + (f" {x['match'][0]:.3f} / {x['match'][1]:.3f} |" if match else ""))
-    out += ["", f"Verdict: **{verdict}**" + (": " + "; ".join(reasons) if reasons else "") + "."]
+    if verdict is not None:
+        out += ["", f"Verdict: **{verdict}**" + (": " + "; ".join(reasons) if reasons else "") + "."]
     return "\n".join(out) + "\n"
 
 
@@ -181,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                    "feature spaces (the addendum)")
     p.add_argument("--name", default=None, help="the candidate's model name in --measures")
     p.add_argument("--out", default=None, help="write the table and verdict here (Markdown)")
+    p.add_argument("--compare", nargs=2, metavar=("NAME_SHIPPED", "NAME_CANDIDATE"), default=None,
+                   help="the table only, its columns named so, no verdict: two runs of one config side by side "
+                        "(e.g. a rerun against the first run, their training noise)")
     args = p.parse_args(argv)
     if (args.measures is None) != (args.name is None):
         p.error("--measures and --name go together: the cross-check's file and the candidate's name in it")
@@ -191,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         candidate = guidance_rows(json.loads(Path(args.candidate).read_text()))
         cross = None if args.measures is None else cross_check(json.loads(Path(args.measures).read_text()),
                                                                  args.name)
-        text = markdown(*judge(candidate, shipped, rule, cross))
+        lines, verdict, reasons = judge(candidate, shipped, rule, cross)
+        shown = (None, [], tuple(args.compare)) if args.compare else (verdict, reasons)
+        text = markdown(lines, *shown)
     except (OSError, ValueError, KeyError, TargetsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

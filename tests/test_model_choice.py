@@ -147,3 +147,22 @@ def test_the_conditional_rule_reads_guidance_scales_and_the_match_share():
                              rule)[1:]
     assert verdict == "keep" and any(x.startswith("rule 2: match 0.970") for x in reasons)
     assert judge(guidance_rows(guidance_results([0.6, 0.12, 0.07, 0.11, 0.1])), shipped, rule)[1] == "keep"
+
+
+def test_compare_prints_two_runs_side_by_side_without_a_verdict(tmp_path, capsys):
+    """--compare A B: the same table, columns named A and B, no verdict line (two runs of one config)."""
+    import json
+
+    from bench.model_choice import main
+
+    first, rerun = tmp_path / "first.json", tmp_path / "rerun.json"
+    first.write_text(json.dumps(results([1.8, 0.20, 0.12, 0.20])))
+    rerun.write_text(json.dumps(results([1.8, 0.25, 0.12, 0.18], memorised=0.07)))
+    assert main(["--candidate", str(rerun), "--shipped", str(first), "--compare", "first run", "rerun",
+                 "--out", str(tmp_path / "t.md")]) == 0
+    text = (tmp_path / "t.md").read_text()
+    assert "| setting | NFE | sprite-FID first run | rerun | ratio | precision first run / rerun |" in text
+    assert "| ddim_eta0_moments | 50 | 0.200 | 0.250 | 1.25 |" in text and "5.0% / 7.0%" in text
+    assert "Verdict" not in text and "shipped" not in text and "candidate" not in text
+    assert main(["--candidate", str(rerun), "--shipped", str(first)]) == 0
+    assert "Verdict: **keep**" in capsys.readouterr().out
