@@ -192,12 +192,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="the table only, its columns named so, no verdict: two runs of one config side by side "
                         "(e.g. a rerun against the first run, their training noise)")
     args = p.parse_args(argv)
+    if args.compare and args.shipped is None:
+        p.error("--compare needs --shipped: the results file of the run to compare against")
     if (args.measures is None) != (args.name is None):
         p.error("--measures and --name go together: the cross-check's file and the candidate's name in it")
     try:
         rule = yaml.safe_load(Path(args.config).read_text())
         spec = {**rule["shipped"], **({"file": str(Path(args.shipped).resolve())} if args.shipped else {})}
-        shipped = guidance_rows(load_results("shipped", spec, ROOT)[0])
+        if args.compare:  # two runs of one config: the first need not be the shipped model
+            shipped = guidance_rows(json.loads(Path(args.shipped).read_text()))
+        else:
+            shipped = guidance_rows(load_results("shipped", spec, ROOT)[0])
         candidate = guidance_rows(json.loads(Path(args.candidate).read_text()))
         cross = None if args.measures is None else cross_check(json.loads(Path(args.measures).read_text()),
                                                                  args.name)

@@ -156,7 +156,8 @@ def test_compare_prints_two_runs_side_by_side_without_a_verdict(tmp_path, capsys
     from bench.model_choice import main
 
     first, rerun = tmp_path / "first.json", tmp_path / "rerun.json"
-    first.write_text(json.dumps(results([1.8, 0.20, 0.12, 0.20])))
+    other_model = {"pipeline": {"model_sha256": "0" * 64}}  # not the shipped model: --compare does not ask
+    first.write_text(json.dumps(results([1.8, 0.20, 0.12, 0.20]) | other_model))
     rerun.write_text(json.dumps(results([1.8, 0.25, 0.12, 0.18], memorised=0.07)))
     assert main(["--candidate", str(rerun), "--shipped", str(first), "--compare", "first run", "rerun",
                  "--out", str(tmp_path / "t.md")]) == 0
@@ -164,5 +165,7 @@ def test_compare_prints_two_runs_side_by_side_without_a_verdict(tmp_path, capsys
     assert "| setting | NFE | sprite-FID first run | rerun | ratio | precision first run / rerun |" in text
     assert "| ddim_eta0_moments | 50 | 0.200 | 0.250 | 1.25 |" in text and "5.0% / 7.0%" in text
     assert "Verdict" not in text and "shipped" not in text and "candidate" not in text
-    assert main(["--candidate", str(rerun), "--shipped", str(first)]) == 0
-    assert "Verdict: **keep**" in capsys.readouterr().out
+    assert main(["--candidate", str(rerun), "--shipped", str(first)]) == 2  # judged: it must be the shipped model
+    assert "measured on another model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--candidate", str(rerun), "--compare", "a", "b"])
