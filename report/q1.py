@@ -196,11 +196,12 @@ def timing(hw: Homework) -> None:
            f"{num(speed['ours']['speedup'], '.1f')} times faster, against a step ratio of "
            f"{num(speed['step_ratio'], '.0f')}, since the UNet is nearly all of the cost. Measured end to end, our "
            f"pipelines ran {num(ddpm['ours_over_bare_pct'], '+.1f')}% (DDPM) and "
-           f"{num(ddim['ours_over_bare_pct'], '+.1f')}% (DDIM) over the bare loop of the same run; one repeat on a "
-           "shared machine moves by several percent, so these differences are mostly noise. Timed alone, with a "
-           "stub in place of the UNet, the pipelines' own work is at most "
-           f"{num(own, '.2f')}% of a UNet call per step (the sampler cost table of the same run, in "
-           "commands.log).")
+           f"{num(ddim['ours_over_bare_pct'], '+.1f')}% (DDIM) over the bare loop of the same run, one repeat each "
+           "as the course's `%timeit -r 1`. Timed alone, with a stub in place of the UNet, the pipelines' own work "
+           f"is at most {num(own, '.2f')}% of a UNet call per step (the sampler cost table of the same run, in "
+           "commands.log), so whatever part of those differences exceeds that is the machine's timing noise in a "
+           "single repeat, not the pipelines' cost (medians of interleaved repeats: `python -m bench.sampling_time`, "
+           "docs/speed.md).")
 
 
 def fid(hw: Homework) -> None:
