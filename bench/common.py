@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import platform
 import sys
 from functools import cache
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import yaml
 
 from pipelines.atomic import write_text_atomic
+from sprites.machine import machine_info
 
 __all__ = ["TARGETS_CONFIG", "command_line", "load_samplers", "load_targets", "load_unet", "machine_info", "now",
            "quality_cells", "refuse_existing_output", "result_envelope", "sample_cache_key", "sampling_code_sha256",
@@ -71,18 +70,6 @@ def now() -> str:
 def command_line(module: str, argv: list[str] | None) -> str:
     """The command that reproduces a run: ``python -m <module>`` and its arguments."""
     return " ".join(["python", "-m", module, *(argv if argv is not None else sys.argv[1:])])
-
-
-def machine_info(**extra: Any) -> dict[str, Any]:
-    """Platform, processor, CPU count, torch threads, the versions of torch, diffusers and Python, and the load
-    average now (1, 5 and 15 minutes), then ``extra``."""
-    import diffusers
-    import torch
-
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "diffusers": diffusers.__version__, "python": platform.python_version(),
-            "load_average": list(os.getloadavg()), **extra}
 
 
 @cache

@@ -30,6 +30,10 @@ def test_run_folder_holds_config_stats_log_curve_samples_checkpoints_pipeline(re
     assert {"step", "loss", "lr", "images_per_s"} <= rows[0].keys()
     # checkpoints_total_limit 2: only the two newest remain
     assert sorted(p.name for p in (reference / "checkpoints").iterdir()) == ["checkpoint-0000008", "checkpoint-0000012"]
+    # the log records the machine (float rounding can differ between machines: docs/training.md)
+    line = next(x for x in (reference / "log.txt").read_text().splitlines() if " machine: " in x)
+    machine = json.loads(line.split(" machine: ", 1)[1])
+    assert machine["torch"] == torch.__version__ and machine["cpu"] and machine["torch_cpu_capability"]
 
 
 def test_same_seed_same_losses_and_samples(reference, tmp_path):

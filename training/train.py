@@ -40,6 +40,7 @@ from pipelines.labels import NULL_CLASS, NUM_CLASSES
 from pipelines.prior import DataMoments
 from sprites.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
 from sprites.errors import ConfigError
+from sprites.machine import machine_info
 from training.checkpoints import (
     find_checkpoint,
     prune_checkpoints,
@@ -490,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
                     out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.train_batch_size,
                     accelerator.num_processes, step, cfg.max_train_steps)
+        logger.info("machine: %s", json.dumps(machine_info()))  # float rounding can differ between machines
     status, step = train_loop(run, step)
     accelerator.wait_for_everyone()
     if status == "nan":
