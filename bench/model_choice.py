@@ -198,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--measures and --name go together: the cross-check's file and the candidate's name in it")
     try:
         rule = yaml.safe_load(Path(args.config).read_text())
-        spec = {**rule["shipped"], **({"file": str(Path(args.shipped).resolve())} if args.shipped else {})}
         if args.compare:  # two runs of one config: the first need not be the shipped model
-            shipped = guidance_rows(json.loads(Path(args.shipped).read_text()))
+            shipped = json.loads(Path(args.shipped).read_text())
         else:
-            shipped = guidance_rows(load_results("shipped", spec, ROOT)[0])
+            spec = {**rule["shipped"], **({"file": str(Path(args.shipped).resolve())} if args.shipped else {})}
+            shipped = load_results("shipped", spec, ROOT)[0]
+        shipped = guidance_rows(shipped)
         candidate = guidance_rows(json.loads(Path(args.candidate).read_text()))
         cross = None if args.measures is None else cross_check(json.loads(Path(args.measures).read_text()),
                                                                  args.name)

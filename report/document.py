@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pipelines.atomic import atomic_dir
 from report.numbers import Numbers, unsourced
+from sprites.machine import cpu_model
 
 
 @dataclass
@@ -271,7 +272,7 @@ def environment() -> list[dict]:
 
     rows = [{"item": "python", "value": sys.version.split()[0]},
             {"item": "platform", "value": platform.platform()},
-            {"item": "cpu", "value": _cpu_name()},
+            {"item": "cpu", "value": cpu_model()},
             {"item": "cores (os.cpu_count)", "value": os.cpu_count()},
             {"item": "torch threads", "value": torch.get_num_threads()}]
     for pkg in ["torch", "diffusers", "accelerate", "datasets", "numpy", "scipy", "matplotlib", "safetensors"]:
@@ -280,16 +281,6 @@ def environment() -> list[dict]:
         except metadata.PackageNotFoundError:
             rows.append({"item": pkg, "value": "not installed"})
     return rows
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 HTML = """<!doctype html>
