@@ -1,8 +1,11 @@
 """Markdown with TeX math to HTML for the report: the prose of docs/theory.md, rendered offline.
 
-Math is cut out first ($$...$$ display, $...$ inline), converted to MathML by latex2mathml (Chromium and every
-modern browser draw MathML natively, so the HTML and the PDF need no script and no network), and put back after
-Python-Markdown has turned the rest into HTML. A formula latex2mathml cannot read is shown as its TeX source.
+The text goes through a CommonMark parser (markdown-it-py, with GitHub's tables) and its dollar-math plugin
+(mdit-py-plugins' ``dollarmath``): ``$...$`` is inline math, ``$$...$$`` display math, while code spans and fenced
+blocks keep their dollars as written and ``\\$`` is a plain dollar sign. A ``$`` followed by a digit does not close
+a formula (``$5 and $6`` stays text). Each formula becomes MathML through latex2mathml (Chromium and every modern
+browser draw MathML natively, so the HTML and the PDF need no script and no network); a formula latex2mathml
+cannot read is shown as its TeX source.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ from __future__ import annotations
 import html
 import posixpath
 import re
+from functools import lru_cache
 from pathlib import Path
-
-DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
-INLINE = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)\$(?!\$)")
 
 
 def tex_to_mathml(tex: str, display: bool) -> str:
@@ -25,22 +26,26 @@ def tex_to_mathml(tex: str, display: bool) -> str:
         return f"<code>{html.escape(tex.strip())}</code>"
 
 
+@lru_cache(maxsize=1)
+def _parser():
+    """markdown-it (CommonMark + tables) with dollar math rendered as MathML in place of the plugin's markup."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    dollarmath_plugin(md, allow_labels=False, allow_digits=False, double_inline=True)
+    for rule, display in (("math_inline", False), ("math_inline_double", True), ("math_block", True)):
+        md.add_render_rule(rule, lambda self, tokens, idx, options, env, display=display:
+                           tex_to_mathml(tokens[idx].content, display) + ("\n" if tokens[idx].block else ""))
+    return md
+
+
 def markdown_to_html(text: str, link_base: str = "") -> str:
     """HTML of Markdown ``text`` with its TeX math as MathML; relative links are prefixed with ``link_base``."""
-    import markdown
-
-    pieces: list[str] = []
-
-    def keep(match: re.Match, display: bool) -> str:
-        pieces.append(tex_to_mathml(match.group(1), display))
-        return f"MATHPIECE{len(pieces) - 1}Z"
-
-    text = DISPLAY.sub(lambda m: keep(m, True), text)
-    text = INLINE.sub(lambda m: keep(m, False), text)
-    out = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    out = _parser().render(text)
     if link_base:
         out = re.sub(r'href="(?!https?:|#|/)([^"]+)"', lambda m: f'href="{join_link(link_base, m.group(1))}"', out)
-    return re.sub(r"MATHPIECE(\d+)Z", lambda m: pieces[int(m.group(1))], out)
+    return out
 
 
 def prefix_links(text: str, base: str) -> str:
