@@ -1,4 +1,4 @@
-"""The layers use each other one way (issues 16 and 23; the diagram is docs/architecture.md):
+"""The layers use each other one way, and no module imports itself through others (docs/architecture.md):
 
     pipelines <- sprites <- evaluation <- training <- bench, report   (bench and report: one level, neither uses
     the other)
@@ -18,7 +18,10 @@ Everything is read from the syntax tree (ast): no package is imported.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +151,88 @@ def violations(root: Path, layers: dict[str, int] = LAYERS, apart: set[str] = AP
                else "same level" if layers[u.used] == layers[u.user] else "a higher layer")
         wrong.append(f"{u.path}:{u.line} {u.how} {u.used} ({why})")
     return wrong
+
+
+def _module_name(root: Path, path: Path) -> str:
+    """``training/config.py`` -> ``training.config``; a package's ``__init__.py`` -> the package."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module -> the project modules it imports, anywhere in the file (a function's imports too, and those under
+    ``if TYPE_CHECKING:``); ``from pkg import name`` counts ``pkg.name`` when that is a module, else ``pkg``."""
+    files = {_module_name(root, path): path for top in packages(root) for path in (root / top).rglob("*.py")}
+    graph = {}
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # from . import x, from ..pkg import y: relative to the file's package
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+                edges |= {f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names}
+        graph[module] = {e for e in edges if e in files and e != module}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph``: each strongly connected set of two or more modules, sorted (Tarjan)."""
+    index, low, stack, found = {}, {}, [], []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_no_import_circle():
+    """No project module imports itself through others (a circle makes import order matter)."""
+    assert circles(import_graph(ROOT)) == []
+
+
+def test_a_planted_circle_is_found(tmp_path):
+    """The control: a three-module circle through a function's import and a relative import is reported."""
+    root = make_project(tmp_path, {
+        "training/config.py": "def check():\n    from training.periodic_eval import x\n",
+        "training/periodic_eval.py": "from . import model\n",
+        "training/model.py": "from training.config import TrainConfig\n",
+    })
+    assert circles(import_graph(root)) == [["training.config", "training.model", "training.periodic_eval"]]
+    assert circles(import_graph(make_project(tmp_path, {"training/model.py": "import os\n"}))) == []
+
+
+def test_validating_a_config_loads_no_evaluation():
+    """Loading and validating a training config with ``eval_every: 0`` imports nothing of ``evaluation``; with
+    ``eval_every > 0`` too (the evaluation package loads only when training builds its evaluator)."""
+    code = ("import sys\nfrom training.config import load_config\n"
+            "for every in ('0', '10'):\n    load_config('configs/tiny.yaml', ['--eval_every', every])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'evaluation'))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'training'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.splitlines() == ["[]", "['training', 'training.config', 'training.eval_settings', "
+                                             "'training.loss']"], out.stdout + out.stderr
 
 
 @pytest.fixture(scope="module")

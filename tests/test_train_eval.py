@@ -16,7 +16,8 @@ from safetensors.torch import load_file
 
 from training.checkpoints import refuse_foreign_run
 from training.config import ConfigError, load_config
-from training.periodic_eval import direction, read_rows, row_keys
+from training.eval_settings import direction, row_keys
+from training.periodic_eval import read_rows
 
 from .train_helpers import ROOT, assert_same, ema_weights, train, weights
 

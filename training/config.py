@@ -17,6 +17,7 @@ import yaml
 
 from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.errors import ConfigError
+from training.eval_settings import check_eval_settings
 from training.loss import LOSS_WEIGHTINGS
 
 
@@ -161,8 +162,6 @@ class TrainConfig:
                     extra = " (or pip install -e '.[tensorboard]')" if name == "tensorboard" else ""
                     raise ConfigError(f"log_with: the {name} tracker is not installed; pip install {name}{extra}, "
                                       "or remove log_with")
-        from training.periodic_eval import check_eval_settings
-
         check_eval_settings(self)
 
     def to_dict(self) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def seconds_per_step(folder: Path) -> tuple[float, int, Path]:
 def measure(folder: Path, every: list[int], overrides: list[str]) -> dict:
     """Time the evaluator's set-up and one evaluation of the pipeline in ``folder``."""
     from pipelines.loading import load_pipeline
-    from training.periodic_eval import RunEvaluator, sample_sets
+    from training.eval_settings import sample_sets
+    from training.periodic_eval import RunEvaluator
 
     cfg = load_config(run_record(folder, "config.yaml"), overrides)
     step_s, steps, stats = seconds_per_step(folder)
