@@ -176,3 +176,14 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                     kept.append(x)
 
         return pipeline_output(self, x, kept, output_type, return_dict)
+
+    def invert(self, images, num_inference_steps: int = 50, timestep_spacing: str | None = None,
+               class_labels: Any = None, guidance_scale: float = 1.0, fixed_point_iterations: int = 0) -> torch.Tensor:
+        """DDIM inversion (eta = 0, eq. 12 run backwards; :mod:`pipelines.inversion`): the ``latents`` from which
+        this pipeline with the same ``num_inference_steps``, spacing and labels, ``eta=0`` and no clipping samples
+        ``images`` back (PIL images, an array (N, H, W, C) or a tensor (N, C, H, W) in [0, 1]).
+        ``fixed_point_iterations`` K > 0 solves each step exactly by K more UNet calls a step."""
+        from pipelines.inversion import invert_images
+
+        return invert_images(self, images, num_inference_steps, timestep_spacing, class_labels, guidance_scale,
+                             fixed_point_iterations)
