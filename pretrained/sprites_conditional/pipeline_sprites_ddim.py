@@ -179,7 +179,19 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
 
         return pipeline_output(self, x, kept, output_type, return_dict)
 
+    def invert(self, images, num_inference_steps: int = 50, timestep_spacing: str | None = None,
+               class_labels: Any = None, guidance_scale: float = 1.0, fixed_point_iterations: int = 0) -> torch.Tensor:
+        """DDIM inversion (eta = 0, eq. 12 run backwards; :mod:`pipelines.inversion`): the ``latents`` from which
+        this pipeline with the same ``num_inference_steps``, spacing and labels, ``eta=0`` and no clipping samples
+        ``images`` back (PIL images, an array (N, H, W, C) or a tensor (N, C, H, W) in [0, 1]).
+        ``fixed_point_iterations`` K > 0 solves each step exactly by K more UNet calls a step."""
+        from .sprites_inversion import invert_images
+
+        return invert_images(self, images, num_inference_steps, timestep_spacing, class_labels, guidance_scale,
+                             fixed_point_iterations)
+
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
 from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
 from .sprites_fitted_solver import __name__ as _sprites_fitted_solver  # noqa: E402, F401
+from .sprites_image_io import __name__ as _sprites_image_io  # noqa: E402, F401
 from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401

@@ -164,6 +164,8 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
 from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
 from .sprites_fitted_solver import __name__ as _sprites_fitted_solver  # noqa: E402, F401
+from .sprites_image_io import __name__ as _sprites_image_io  # noqa: E402, F401
+from .sprites_inversion import __name__ as _sprites_inversion  # noqa: E402, F401
 from .sprites_learned_steps import __name__ as _sprites_learned_steps  # noqa: E402, F401
 from .sprites_prior import __name__ as _sprites_prior  # noqa: E402, F401
 from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401
