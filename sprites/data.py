@@ -216,7 +216,7 @@ def _load_hub(name: str, split: str):
 
     reason = hub_unreachable_reason()
     if reason:
-        raise SpritesDataError(f"hub data set {name!r}: {reason}; this machine looks offline. Pass a local folder "
+        raise SpritesDataError(f"hub data set {name!r}: {reason}. Pass a local folder "
                                f"with {COURSE_IMAGES} + {COURSE_LABELS} or the sprites .npz instead.")
     try:
         ds = datasets.load_dataset(name, split=split)

@@ -107,8 +107,8 @@ def download_sprites(dest: str | Path | None = None, log: Callable[[str], None] 
         return dest
     reason = hub_unreachable_reason()
     if reason:
-        raise DownloadError(f"cannot download the sprites from the Hugging Face Hub: {reason}; this machine looks "
-                            f"offline. Run it where huggingface.co is reachable and copy {COURSE_IMAGES} and "
+        raise DownloadError(f"cannot download the sprites from the Hugging Face Hub: {reason}. Run it where "
+                            f"the hub is reachable and copy {COURSE_IMAGES} and "
                             f"{COURSE_LABELS} into {dest} (or set ${DATA_ENV} to their folder)")
     with contextlib.ExitStack() as stack:
         try:

@@ -18,7 +18,7 @@ def check_hub_access(repo_id: str | None) -> None:
 
     reason = hub_unreachable_reason()
     if reason:
-        raise HubError(f"--push_to_hub: {reason}; this machine looks offline. Drop --push_to_hub, or push the saved "
+        raise HubError(f"--push_to_hub: {reason}. Drop --push_to_hub, or push the saved "
                        "pipeline folder later with `hf upload`.")
     try:
         HfApi().whoami()
