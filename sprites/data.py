@@ -246,22 +246,25 @@ def load_sprites(source: str | Path | None = None, *, unique: bool = True, split
 
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N,16,16,3) -> float32 (N,3,16,16) in [-1, 1] (the model's input, and the sprite network's)."""
+    """uint8 (N,H,W,C) -> float32 (N,C,H,W) in [-1, 1] (the model's input, and the sprite network's)."""
     x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
 
 def fit_images(x: torch.Tensor, unet_config: dict) -> torch.Tensor:
-    """Training images (N, 3, 16, 16) in [-1, 1] made to fit the UNet: grey (the channel mean) for
-    ``in_channels: 1``, resized (nearest, whole pixels for integer factors) to ``sample_size``."""
+    """Training images (N, C, H, W) in [-1, 1] made to fit the UNet: RGB to grey (the channel mean) for
+    ``in_channels: 1``, grey to RGB (the channel repeated) for ``in_channels: 3``, resized (nearest, whole pixels
+    for integer factors) to ``sample_size``. Images that fit already are returned as they are."""
     channels = unet_config.get("in_channels", 3)
     size = unet_config.get("sample_size", 16)
     size = (size, size) if isinstance(size, int) else tuple(size)
-    if channels == 1:
+    if channels == 1 and x.shape[1] == 3:
         x = x.mean(1, keepdim=True)
+    elif channels == 3 and x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
     elif channels != x.shape[1]:
-        raise ValueError(f"unet.in_channels is {channels}; the sprites have 3 (RGB) channels, or use 1 (grey)")
+        raise ValueError(f"unet.in_channels is {channels}; the images have {x.shape[1]} channels: use 3 (RGB) or "
+                         "1 (grey)")
     if tuple(x.shape[-2:]) != size:
         x = torch.nn.functional.interpolate(x, size=size, mode="nearest-exact")
     return x
-

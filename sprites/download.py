@@ -146,7 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("--to", metavar="DIR", default=None,
                           help=f"target folder (default: ${DATA_ENV} if set, else {user_data_path()}, where "
                                "load_sprites() looks after ../shared/data/sprites)")
+    from sprites import export
+
+    export.add_command(commands)
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return export.run(args)
     try:
         dest = download_sprites(args.to)
     except DownloadError as exc:

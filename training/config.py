@@ -37,7 +37,13 @@ class TrainConfig:
     output_dir: str = "runs/default"
     seed: int = 0
     # data
-    data_path: str | None = None  # folder, .npz/.npy file or hub name; None: $SPRITEDIFF_DATA or ../shared
+    # data: one source (docs/own_data.md); none: the course sprites from $SPRITEDIFF_DATA or ../shared
+    data_path: str | None = None  # sprites folder, .npz/.npy arrays (any NHWC shape), image folder or sprites hub name
+    train_data_dir: str | None = None  # an image folder; its subfolders are the classes (as datasets' imagefolder)
+    dataset_name: str | None = None  # a hub data set, a Dataset.save_to_disk folder or a local data folder
+    image_column: str = "image"
+    label_column: str | None = None  # None: the "label" column when there is one, else unconditional
+    resolution: int | None = None  # resize (shorter side) and centre-crop to this square size, 8..64
     hflip: bool = True
     # noise schedule (the course's: linear beta 1e-4 .. 0.02, T = 500)
     num_train_timesteps: int = 500
@@ -134,6 +140,12 @@ class TrainConfig:
                               f"got {self.lr_scheduler!r}")
         if self.max_train_minutes is not None and self.max_train_minutes <= 0:
             raise ConfigError(f"max_train_minutes must be positive or null, got {self.max_train_minutes}")
+        sources = [k for k in ("data_path", "train_data_dir", "dataset_name") if getattr(self, k)]
+        if len(sources) > 1:
+            raise ConfigError(f"give one data source, not {' and '.join(sources)}")
+        if self.resolution is not None and (not isinstance(self.resolution, int) or isinstance(self.resolution, bool)
+                                            or not 8 <= self.resolution <= 64):
+            raise ConfigError(f"resolution must lie in 8..64 (square images), got {self.resolution}")
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("push_to_hub needs hub_model_id (for example --hub_model_id you/sprites-ddpm)")
         if not isinstance(self.unet, dict):
@@ -201,7 +213,8 @@ def _coerce(key: str, value: Any) -> Any:
     return value
 
 
-def _apply(cfg: dict[str, Any], key: str, value: Any, where: str) -> None:
+def _apply(cfg: dict[str, Any], key: str, value: Any, where: str, given: set[str] | None = None) -> None:
+    """Set ``key`` (``unet.x`` for a UNet keyword) in ``cfg``; the UNet keywords set go into ``given``."""
     fields = _field_types()
     top, _, sub = key.partition(".")
     if top not in fields:
@@ -210,17 +223,25 @@ def _apply(cfg: dict[str, Any], key: str, value: Any, where: str) -> None:
         if top != "unet":
             raise ConfigError(f"{key!r} in {where}: only unet takes dotted sub-keys")
         cfg["unet"][sub] = value
+        if given is not None:
+            given.add(sub)
     elif top == "unet":
         if not isinstance(value, dict):
             raise ConfigError(f"unet in {where} must be a mapping of UNet2DModel arguments")
         cfg["unet"] = {**default_unet(), **value}
+        if given is not None:
+            given.update(value)
     else:
         cfg[top] = _coerce(top, value)
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config, apply ``--key value`` overrides, validate. Unknown keys suggest the closest one."""
+    """Read a YAML config, apply ``--key value`` overrides, validate. Unknown keys suggest the closest one.
+
+    The UNet keywords the file or the command line set are kept in ``unet_given`` (an attribute, not a key): the
+    trainer takes the others that depend on the data (image size, channels) from the data."""
     cfg = TrainConfig().to_dict()
+    given: set[str] = set()
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -232,7 +253,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of config keys")
         for key, value in data.items():
-            _apply(cfg, key, value, str(path))
+            _apply(cfg, key, value, str(path), given)
     overrides = list(overrides or [])
     i = 0
     while i < len(overrides):
@@ -246,8 +267,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raw, i = overrides[i + 1], i + 2
         else:
             raw, i = "true", i + 1  # a bare flag such as --push_to_hub
-        _apply(cfg, key, yaml.safe_load(raw), "the command line")
-    return TrainConfig(**cfg).validate()
+        _apply(cfg, key, yaml.safe_load(raw), "the command line", given)
+    config = TrainConfig(**cfg).validate()
+    config.unet_given = frozenset(given)
+    return config
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

@@ -24,10 +24,11 @@ def build_scheduler(cfg: TrainConfig):
 
 
 def build_unet(unet_kwargs: dict[str, Any], conditional: bool = False) -> UNet2DModel:
-    """A ``UNet2DModel`` from config keywords; ``conditional`` adds 5 class embeddings plus a null class."""
+    """A ``UNet2DModel`` from config keywords; ``conditional`` adds a class embedding per class plus a null class
+    (``unet.num_class_embeds`` when the config has it, else the 5 sprite classes + 1)."""
     kwargs = dict(unet_kwargs)
     if conditional:
-        kwargs["num_class_embeds"] = NUM_CLASSES + 1
+        kwargs.setdefault("num_class_embeds", NUM_CLASSES + 1)
     try:
         return UNet2DModel(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -66,15 +67,29 @@ def init_unet_from(unet: UNet2DModel, pipeline_dir: str) -> list[str]:
     return list(missing)
 
 
-def save_pipeline(unet, scheduler, out: Path, card: dict, moments=None, extra: dict[str, str] | None = None) -> None:
+def save_pipeline(unet, scheduler, out: Path, card: dict, moments=None, extra: dict[str, str] | None = None,
+                  class_names: list[str] | None = None) -> None:
     """save_pretrained of the pipeline (unet + scheduler, and the data moments for ``prior="moments"``) into
-    ``out``, atomically, with a model card and the text files of ``extra`` (name -> text)."""
+    ``out``, atomically, with a model card, the text files of ``extra`` (name -> text) and, for a conditional
+    UNet, the names of its classes (sampling by name)."""
     from pipelines import SpritesDDPMPipeline
 
     with atomic_dir(out) as tmp:
         pipe = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
         pipe.set_data_moments(moments)
         pipe.save_pretrained(tmp)
+        if class_names is not None and unet.config.get("num_class_embeds") is not None:
+            save_class_names(tmp, class_names)
         write_model_card(tmp, card)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
+
+
+CLASS_NAMES_FILE = "class_names.json"
+
+
+def save_class_names(folder: Path, class_names: list[str]) -> None:
+    """The class names of a conditional pipeline folder, in class-index order."""
+    import json
+
+    (Path(folder) / CLASS_NAMES_FILE).write_text(json.dumps(list(class_names)) + "\n")

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from pipelines.atomic import atomic_dir, atomic_file
 from pipelines.labels import NULL_CLASS, NUM_CLASSES
 from pipelines.prior import DataMoments
-from sprites.data import SpritesDataError, fit_images, images_to_tensor, load_sprites
+from sprites.data import SpritesDataError, fit_images, images_to_tensor
 from sprites.errors import ConfigError
 from sprites.machine import machine_info
 from training.checkpoints import (
@@ -51,6 +51,7 @@ from training.config import TrainConfig, load_config, save_config
 from training.hub import HubError, check_hub_access, push_pipeline
 from training.loss import DiffusionLoss
 from training.model import build_scheduler, build_unet, init_unet_from, save_pipeline
+from training.training_data import check_batch, fit_unet_to_data, load_training_data
 
 logger = logging.getLogger("spritediff.train")
 TRACKERS_DIR = "logs"  # accelerate's trackers write under the run folder here (TensorBoard: logs/train/)
@@ -74,13 +75,13 @@ def step_randomness(cfg: TrainConfig, step: int, n_data: int):
 
 
 def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, own_rows: slice,
-               device) -> tuple[int, tuple]:
+               device, null_class: int = NULL_CLASS) -> tuple[int, tuple]:
     """(epoch, (x0, t, noise, y)) of global step ``step``: this process's rows ``own_rows`` of the global batch,
-    flipped and labelled (y is None for an unconditional model)."""
+    flipped and labelled (y is None for an unconditional model; dropped labels are ``null_class``)."""
     epoch, idx, t, noise, flip, drop = step_randomness(cfg, step, len(images))
     idx, t, noise, flip, drop = idx[own_rows], t[own_rows], noise[own_rows], flip[own_rows], drop[own_rows]
     x0 = torch.where(flip.view(-1, 1, 1, 1), images[idx].flip(-1), images[idx]).to(device)
-    y = torch.where(drop, NULL_CLASS, labels[idx]).to(device) if cfg.conditional else None
+    y = torch.where(drop, null_class, labels[idx]).to(device) if cfg.conditional else None
     return epoch, (x0, t.to(device), noise.to(device), y)
 
 
@@ -136,13 +137,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
 
 
 def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> None:
-    """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles the 5 classes)."""
+    """Save a DDIM sample grid of the (EMA) model with a fixed seed (a conditional model cycles its classes)."""
     from pipelines import SpritesDDIMPipeline
     from sprites.images import save_grid, to_uint8
 
     pipe = SpritesDDIMPipeline(unet=unet, scheduler=scheduler)
     pipe.set_progress_bar_config(disable=True)
-    extra = {"class_labels": [i % NUM_CLASSES for i in range(cfg.num_sample_images)]} if cfg.conditional else {}
+    classes = (unet.config.get("num_class_embeds") or NUM_CLASSES + 1) - 1  # the last row is the null class
+    extra = {"class_labels": [i % classes for i in range(cfg.num_sample_images)]} if cfg.conditional else {}
     images = pipe(batch_size=cfg.num_sample_images, num_inference_steps=cfg.sample_inference_steps,
                   generator=torch.Generator().manual_seed(cfg.seed), output_type="np", **extra).images
     save_grid(to_uint8(images), path, caption)
@@ -209,22 +211,23 @@ def check_launch(cfg: TrainConfig, accelerator: Accelerator) -> None:
 
 
 def load_inputs(cfg: TrainConfig, args: argparse.Namespace, accelerator: Accelerator, out: Path) -> tuple:
-    """``(checkpoint to resume or None, the sprites data set, the initial UNet)``, after every check that can
-    stop the run (ConfigError, SpritesDataError or HubError) and before any file is written."""
+    """``(checkpoint to resume or None, the image set, the initial UNet)``, after every check that can stop the run
+    (ConfigError, SpritesDataError or HubError) and before any file is written. The UNet's image shape and
+    classes follow the data where the config leaves them (training.training_data)."""
     check_launch(cfg, accelerator)
+    data = load_training_data(cfg)
+    data.notes += fit_unet_to_data(cfg, data)
+    check_batch(cfg, data)
     if accelerator.is_main_process:
         refuse_foreign_run(out, cfg, resume=args.resume is not None, overwrite=args.overwrite)
     ckpt = find_checkpoint(out, args.resume) if args.resume else None
     if cfg.push_to_hub:
         check_hub_access(cfg.hub_model_id)
-    dataset = load_sprites(cfg.data_path)
-    if len(dataset) < cfg.train_batch_size:
-        raise ConfigError(f"train_batch_size ({cfg.train_batch_size}) exceeds the data set ({len(dataset)} images)")
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed
     unet = build_unet(cfg.unet, cfg.conditional)
     if cfg.init_from and ckpt is None:
         init_unet_from(unet, cfg.init_from)
-    return ckpt, dataset, unet
+    return ckpt, data, unet
 
 
 def start_run_folder(cfg: TrainConfig, out: Path) -> None:
@@ -253,16 +256,18 @@ class TrainingRun:
     ema: EMAModel
     own_rows: slice  # this process's rows of every global batch
     evaluator: object | None = None  # training.periodic_eval.RunEvaluator on the main process when eval_every > 0
+    class_names: list[str] | None = None  # of the labels (saved with a conditional pipeline)
+    null_class: int = NULL_CLASS  # the class embedding row of "no label"
 
     @property
     def is_main(self) -> bool:
         return self.accelerator.is_main_process
 
 
-def build_training(cfg: TrainConfig, accelerator: Accelerator, dataset, unet, out: Path) -> TrainingRun:
+def build_training(cfg: TrainConfig, accelerator: Accelerator, data, unet, out: Path) -> TrainingRun:
     """The data as tensors, the schedule and loss, and the optimizer, LR schedule and EMA, prepared by accelerate."""
-    images = fit_images(images_to_tensor(dataset.with_format("numpy")["image"]), cfg.unet)
-    labels = torch.as_tensor(dataset["label"], dtype=torch.long)
+    images = fit_images(images_to_tensor(data.images), cfg.unet)
+    labels = torch.as_tensor(data.labels if data.labels is not None else [0] * len(images), dtype=torch.long)
     scheduler = build_scheduler(cfg)
     loss_fn = DiffusionLoss(scheduler.alphas_cumprod, cfg.loss_weighting, cfg.min_snr_gamma)
     optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
@@ -272,8 +277,9 @@ def build_training(cfg: TrainConfig, accelerator: Accelerator, dataset, unet, ou
     accelerator.register_for_checkpointing(ema)
     local = cfg.train_batch_size // accelerator.num_processes
     own_rows = slice(accelerator.process_index * local, (accelerator.process_index + 1) * local)
+    null_class = (unet.config.get("num_class_embeds") or NULL_CLASS + 1) - 1
     return TrainingRun(cfg, out, accelerator, unet, images, labels, scheduler, loss_fn, optimizer, lr_scheduler, ema,
-                       own_rows)
+                       own_rows, class_names=data.class_names, null_class=null_class)
 
 
 def resume(run: TrainingRun, ckpt: Path | None, resume_arg: str | None) -> int:
@@ -324,7 +330,8 @@ class LossLog:
 def train_step(run: TrainingRun, step: int) -> tuple[int, torch.Tensor | None]:
     """One optimisation step at global step ``step``: ``(epoch, loss)``, or ``(epoch, None)`` without an update
     when the loss is not finite."""
-    epoch, batch = make_batch(run.cfg, step, run.images, run.labels, run.own_rows, run.accelerator.device)
+    epoch, batch = make_batch(run.cfg, step, run.images, run.labels, run.own_rows, run.accelerator.device,
+                              run.null_class)
     loss = forward_loss(run.accelerator, run.unet, run.loss_fn, batch)
     if not torch.isfinite(loss):
         logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
@@ -441,7 +448,8 @@ def save_final(run: TrainingRun, step: int, status: str) -> int:
     card = {"config": cfg.to_dict(), "steps": step, "final_loss": rows[-1]["loss"] if rows else None,
             "train_time_s": rows[-1]["time_s"] if rows else None,
             "parameters": sum(p.numel() for p in run.unet.parameters()), "processes": run.accelerator.num_processes}
-    save_pipeline(final_unet, run.scheduler, out / "pipeline", card, DataMoments.from_images(run.images, cfg.hflip))
+    save_pipeline(final_unet, run.scheduler, out / "pipeline", card, DataMoments.from_images(run.images, cfg.hflip),
+                  class_names=run.class_names)
     logger.info("saved the pipeline to %s (%d steps%s)", out / "pipeline", step,
                 ", stopped by max_train_minutes" if status == "time" else "")
     if cfg.push_to_hub:
@@ -464,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.output_dir)
     accelerator = make_accelerator(cfg)
     try:
-        ckpt, dataset, unet = load_inputs(cfg, args, accelerator, out)
+        ckpt, data, unet = load_inputs(cfg, args, accelerator, out)
         error = None
     except (ConfigError, SpritesDataError, HubError) as exc:
         error = f"error: {exc}"
@@ -476,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if accelerator.is_main_process:
         start_run_folder(cfg, out)
-    run = build_training(cfg, accelerator, dataset, unet, out)
+    run = build_training(cfg, accelerator, data, unet, out)
     step = resume(run, ckpt, args.resume)
     error = shared_error(accelerator, start_trackers(run, step) if run.is_main else None)
     if error:
@@ -492,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
                     out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.train_batch_size,
                     accelerator.num_processes, step, cfg.max_train_steps)
         logger.info("machine: %s", json.dumps(machine_info()))  # float rounding can differ between machines
+        logger.info("data: %s", data.describe())
+        for note in data.notes:
+            logger.info("data: %s", note)
     status, step = train_loop(run, step)
     accelerator.wait_for_everyone()
     if status == "nan":
