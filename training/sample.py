@@ -5,6 +5,7 @@ of the denoising.
     python -m training.sample --pipeline DIR [--preset quality|fast] [--sampler NAME] [--nfe N] [--num_images 50]
         [--eta 0] [--prior standard|moments] [--seed 0] [--class_labels hero 0.5,0,0.5,0,0 ...]
         [--guidance_scale 1] --out grid.png|samples.npy [--gif denoise.gif]
+    python -m training.sample --pipeline DIR --invert IMAGE | --inpaint IMAGE --mask MASK ... (training/sample_edit.py)
 
 Samplers: ddpm (all T steps by default), ddim (50 by default), dpmpp_2m, dpmpp_2m_sde, heun, euler,
 euler_ancestral (10 UNet evaluations by default). Presets (configs/sampling_presets.yaml): "quality" is DDPM-500,
@@ -29,6 +30,7 @@ from pipelines.prior import PRIORS
 from pipelines.samplers import KARRAS_RANGES, SIGMA_SCHEDULES
 from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.images import save_gif, save_grid, save_npy, to_uint8
+from training.sample_edit import add_edit_arguments, check_edit_arguments, run_edit
 
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
 OPTIONS = ("eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule", "karras_range", "churn", "fitted",
@@ -93,7 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how the UNet runs (docs/speed.md): torch (default); onnxruntime (CPU, unconditional models, "
                         "1.2-1.3x faster here; pip install -e '.[onnx]'); compile (torch.compile, 1.1x after about a "
                         "minute of compiling)")
+    add_edit_arguments(p)
     args = p.parse_args(argv)
+    check_edit_arguments(p, args)
     if args.num_images < 1:
         p.error(f"--num_images must be >= 1, got {args.num_images}")
     if args.runtime == "onnxruntime" and args.device != "cpu":
@@ -104,6 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     labels = [parse_label(tok) for tok in args.class_labels] if args.class_labels else None
+    if args.invert or args.inpaint:
+        return run_edit(args, labels)
     try:
         sampling = prepare_sampling(args.pipeline, args.preset, device=args.device, runtime=args.runtime,
                                     sampler=args.sampler, nfe=args.nfe, **{k: getattr(args, k) for k in OPTIONS})
