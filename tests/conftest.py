@@ -1,4 +1,5 @@
-"""Shared fixtures: the real sprites (from ../shared or $SPRITEDIFF_DATA), small thread counts."""
+"""Shared fixtures: the real sprites (from ../shared or $SPRITEDIFF_DATA), small thread counts; and the skip
+rule: ``pytest.importorskip`` of a project module fails the test (a project module imports for real)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,27 @@ import pytest
 import torch
 
 from sprites.data import read_sprites_arrays
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_packages() -> set[str]:
+    """The repository's top-level Python packages (every folder with an ``__init__.py``, tests included)."""
+    return {p.parent.name for p in ROOT.glob("*/__init__.py") if not p.parent.name.startswith(".")}
+
+
+_importorskip = pytest.importorskip
+
+
+def importorskip_third_party(modname: str, *args, **kwargs):
+    """``pytest.importorskip`` for optional third-party packages only: a project module fails the test."""
+    if modname.split(".")[0] in project_packages():
+        pytest.fail(f"importorskip({modname!r}): {modname} is part of this project and must import; an "
+                    "ImportError there is a failure, not a skip", pytrace=False)
+    return _importorskip(modname, *args, **kwargs)
+
+
+pytest.importorskip = importorskip_third_party
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +61,7 @@ def unet():
     from training.model import build_unet
 
     torch.manual_seed(0)
-    return build_unet(load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml").unet).eval()
+    return build_unet(load_config(ROOT / "configs" / "tiny.yaml").unet).eval()
 
 
 @pytest.fixture(scope="session")

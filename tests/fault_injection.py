@@ -4,7 +4,9 @@
 
 FAULT is ``kill@STEP`` (SIGKILL once step STEP, with its logging, evaluation, checkpoint and samples, is done),
 ``kill-in-save@STEP`` (SIGKILL inside the checkpoint save of step STEP, after accelerate wrote its files into the
-temporary folder and before the rename) or ``nan@STEP`` (the loss of step STEP is NaN; steps count from 1). The
+temporary folder and before the rename), ``nan@STEP`` (the loss of step STEP is NaN; steps count from 1) or
+``pause@STEP`` (once step STEP is done, print ``paused at step STEP`` to stderr and sleep until killed: a run
+that is alive and holds its folder). The
 faults are monkeypatched onto training.train's functions, then its ``main`` runs as ``python -m training.train``
 would.
 """
@@ -15,6 +17,7 @@ import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 
 
@@ -28,12 +31,23 @@ def install(fault: str) -> None:
 
     import training.train as train
 
-    match = re.fullmatch(r"(kill|kill-in-save|nan)@(\d+)", fault)
+    match = re.fullmatch(r"(kill|kill-in-save|nan|pause)@(\d+)", fault)
     if not match:
-        raise SystemExit(f"fault must be kill@N, kill-in-save@N or nan@N, got {fault!r}")
+        raise SystemExit(f"fault must be kill@N, kill-in-save@N, nan@N or pause@N, got {fault!r}")
     kind, at = match.group(1), int(match.group(2))
 
-    if kind == "kill":  # train_step(run, step) starts step step + 1: everything of step `step` is done
+    if kind == "pause":
+        train_step = train.train_step
+
+        def pause(run, step):
+            if step == at:
+                print(f"paused at step {step}", file=sys.stderr, flush=True)
+                while True:  # until killed
+                    time.sleep(60)
+            return train_step(run, step)
+
+        train.train_step = pause
+    elif kind == "kill":  # train_step(run, step) starts step step + 1: everything of step `step` is done
         train_step = train.train_step
         train.train_step = lambda run, step: kill() if step == at else train_step(run, step)
     elif kind == "kill-in-save":

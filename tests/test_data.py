@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import Dataset
 
+from pipelines.common import to_output
 from sprites.data import (
     COURSE_IMAGES,
     COURSE_LABELS,
@@ -20,32 +20,7 @@ from sprites.data import (
     load_sprites,
     read_sprites_arrays,
 )
-
-
-def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """float (N,3,H,W) in [-1, 1] -> uint8 (N,H,W,3); values outside are clipped."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
-class SpritesTorchDataset(Dataset):
-    """A torch view of a sprites ``datasets.Dataset``: float tensors in [-1, 1], optional horizontal flip drawn
-    from torch's global generator. Items are ``(image (3,16,16), label)``."""
-
-    def __init__(self, dataset, hflip: bool = False):
-        arr = np.asarray(dataset.with_format("numpy")["image"], dtype=np.uint8)
-        self.images = images_to_tensor(arr)
-        self.labels = torch.as_tensor(np.asarray(dataset["label"]), dtype=torch.long)
-        self.hflip = hflip
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.images[i]
-        if self.hflip and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        return x, self.labels[i]
+from sprites.images import to_uint8
 
 
 def test_default_data_is_the_1788_unique_sprites_with_course_labels():
@@ -73,20 +48,13 @@ def test_course_files_from_any_folder_equal_the_npz(tmp_path, sprites_arrays):
 
 
 def test_images_to_tensor_range_and_round_trip(sprites_arrays):
+    """The model's input (images_to_tensor) back through the pipelines' output path (to_output "np", then
+    sprites.images.to_uint8, as sample.py saves images): every pixel comes back."""
     images = sprites_arrays[0][:64]
     x = images_to_tensor(images)
     assert x.shape == (64, 3, 16, 16) and x.dtype == torch.float32
     assert x.min() >= -1 and x.max() <= 1
-    assert np.array_equal(tensor_to_images(x), images)
-
-
-def test_torch_view_flips_half_the_time():
-    ds = load_sprites()
-    view = SpritesTorchDataset(ds, hflip=True)
-    plain = SpritesTorchDataset(ds, hflip=False)
-    flipped = sum(not torch.equal(view[i][0], plain[i][0]) for i in range(400))
-    assert 150 < flipped < 250  # ~Binomial(400, 0.5) minus the few symmetric sprites
-    assert int(view[3][1]) == int(ds[3]["label"])
+    assert np.array_equal(to_uint8(to_output(x, "np", None)), images)
 
 
 def _write_npz(path, images, labels):

@@ -89,7 +89,8 @@ def test_state_dict_round_trip_through_a_pytorch_fid_style_file(random_net, spri
 def test_inception_fid_metric_collects_inception_features(random_net, sprites_batch, batch_features):
     """torchmetrics wrapper: the features it stores are the extractor's (its compute is SpriteFID's code path;
     a 2048-d Frechet distance costs about 10 s on a loaded CPU, so it is not run here)."""
-    tm = pytest.importorskip("evaluation.tm_metrics")
+    pytest.importorskip("torchmetrics")  # the wrappers' optional third-party base
+    from evaluation import tm_metrics as tm
     metric = tm.InceptionFID(net=random_net)
     metric.update(torch.from_numpy(sprites_batch), real=True)
     metric.update(sprites_batch[::-1].copy(), real=False)

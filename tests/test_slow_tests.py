@@ -39,3 +39,25 @@ def test_default_run_leaves_the_slow_tests_out_and_bench_selects_them():
     assert addopts[addopts.index("-m") + 1] == "not slow"
     assert any(m.name == "slow" for m in compile_test.pytestmark)
     assert '"-m", "slow"' in (ROOT / "bench" / "slow_tests.py").read_text()
+
+
+def test_ci_runs_the_slow_tests_after_the_default_command_and_they_include_the_two_process_launches():
+    """.ci/run: the default command first (it must pass on its own), then bench.slow_tests, whose set holds the
+    two-process training equality and the refused two-process launch (both multi-process: accelerate launch
+    --multi_gpu with ACCELERATE_USE_CPU=1, two gloo processes)."""
+    import subprocess
+    import sys
+
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert lines.index("bash scripts/test.sh") < lines.index("python -m bench.slow_tests") == len(lines) - 1
+    assert "set -euo pipefail" in lines  # a failing default command stops CI before the slow tests
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow", "-p",
+                             "no:cacheprovider", "tests/test_train_faults.py", "tests/test_train_settings.py"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+    for name in ("test_train_faults.py::test_two_processes_match_one_with_the_same_global_batch",
+                 "test_train_settings.py::test_refused_two_process_launch_stops_every_process_with_one_message"):
+        assert f"tests/{name}" in listed
+    from tests.test_train_faults import LAUNCH_2
+
+    assert LAUNCH_2[LAUNCH_2.index("--num_processes") + 1] == "2" and "--multi_gpu" in LAUNCH_2

@@ -12,6 +12,7 @@ import yaml
 from pipelines.atomic import write_text_atomic
 from sprites.errors import ConfigError
 from training.config import TrainConfig
+from training.run_lock import LOCK_NAME
 
 # Keys that may differ when a run is resumed: they change when and how much it logs or trains, not what.
 RESUMABLE_CHANGES = {"max_train_steps", "max_train_minutes", "log_every", "sample_every", "checkpoint_every",
@@ -62,13 +63,17 @@ def truncate_stats(stats: Path, step: int) -> None:
 
 
 def refuse_foreign_run(out: Path, cfg: TrainConfig, *, resume: bool, overwrite: bool) -> None:
-    """Never train into a folder that holds another run, unless asked to resume it or move it aside."""
+    """Never train into a folder that holds another run, unless asked to resume it or move it aside. The run
+    lock's file (:mod:`training.run_lock`) is not part of a run: it stays where it is, held."""
     out = Path(out)
-    if not out.exists() or not any(out.iterdir()):
+    entries = [p for p in out.iterdir() if p.name != LOCK_NAME] if out.exists() else []
+    if not entries:
         return
     if overwrite:
         aside = out.with_name(f"{out.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        out.rename(aside)
+        aside.mkdir()
+        for entry in entries:
+            entry.rename(aside / entry.name)
         print(f"--overwrite: moved the previous run to {aside}")
         return
     saved = out / "config.yaml"

@@ -8,7 +8,8 @@ order, flips, timesteps, noise, label drop) is drawn from a generator seeded by 
 global batch, and each process takes its own slice: runs resume exactly and give the same weights on one
 or several processes.
 
-The run folder holds ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
+The run folder holds ``run.lock`` (an OS lock, held while a run writes the folder: a second start on it stops;
+:mod:`training.run_lock`), ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
 ``checkpoints/checkpoint-NNNNNNN`` (``accelerator.save_state``) and, at the end, ``pipeline/`` (unet +
 scheduler via ``save_pretrained``, with the pipelines' code: loadable by our pipelines and by diffusers'
 ``DiffusionPipeline`` with ``trust_remote_code=True``, its parts by diffusers' stock ones); with ``eval_every``
@@ -51,6 +52,7 @@ from training.config import TrainConfig, load_config, save_config
 from training.hub import HubError, check_hub_access, push_pipeline
 from training.loss import DiffusionLoss
 from training.model import build_scheduler, build_unet, init_unet_from, save_pipeline
+from training.run_lock import RunLock
 from training.training_data import check_batch, fit_unet_to_data, load_training_data
 
 logger = logging.getLogger("spritediff.train")
@@ -210,19 +212,22 @@ def check_launch(cfg: TrainConfig, accelerator: Accelerator) -> None:
                           f"over {n_proc} processes")
 
 
-def load_inputs(cfg: TrainConfig, args: argparse.Namespace, accelerator: Accelerator, out: Path) -> tuple:
+def load_inputs(cfg: TrainConfig, args: argparse.Namespace, accelerator: Accelerator, out: Path,
+                held: contextlib.ExitStack) -> tuple:
     """``(checkpoint to resume or None, the image set, the initial UNet)``, after every check that can stop the run
-    (ConfigError, SpritesDataError or HubError) and before any file is written. The UNet's image shape and
-    classes follow the data where the config leaves them (training.training_data)."""
+    (ConfigError, SpritesDataError or HubError). The UNet's image shape and classes follow the data where the config
+    leaves them (training.training_data). The checks that only read come first; then the main process locks the run
+    folder (``held`` keeps the lock until the run ends) before it judges or writes it."""
     check_launch(cfg, accelerator)
+    if cfg.push_to_hub:
+        check_hub_access(cfg.hub_model_id)
     data = load_training_data(cfg)
     data.notes += fit_unet_to_data(cfg, data)
     check_batch(cfg, data)
     if accelerator.is_main_process:
+        held.enter_context(RunLock(out))
         refuse_foreign_run(out, cfg, resume=args.resume is not None, overwrite=args.overwrite)
     ckpt = find_checkpoint(out, args.resume) if args.resume else None
-    if cfg.push_to_hub:
-        check_hub_access(cfg.hub_model_id)
     torch.manual_seed(cfg.seed)  # the initial weights follow the seed
     unet = build_unet(cfg.unet, cfg.conditional)
     if cfg.init_from and ckpt is None:
@@ -463,6 +468,12 @@ def save_final(run: TrainingRun, step: int, status: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # the run folder's lock, released however the run ends
+        return run_training(argv, held)
+
+
+def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
+    """The whole run (``main`` without the lock's release); returns the exit code."""
     args, overrides = parse_args(argv)
     try:
         cfg = load_config(args.config, overrides)
@@ -472,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(cfg.output_dir)
     accelerator = make_accelerator(cfg)
     try:
-        ckpt, data, unet = load_inputs(cfg, args, accelerator, out)
+        ckpt, data, unet = load_inputs(cfg, args, accelerator, out, held)
         error = None
     except (ConfigError, SpritesDataError, HubError) as exc:
         error = f"error: {exc}"
