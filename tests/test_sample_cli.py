@@ -63,14 +63,32 @@ def test_no_caption_writes_the_same_grid_without_the_caption_line(pipeline_dir, 
 
 
 def test_conditional_labels(tmp_path):
+    """The labels reach the model: a name and its index give the same sprites, another class other sprites (the
+    random class embedding moves every image), a one-hot mix equals its class, and the labels cycle over the
+    images; an unknown name is refused."""
+    from sprites.data import SPRITE_CLASSES
+
     folder = _save(tmp_path / "cond", conditional=True)
-    out = tmp_path / "cond.png"
-    main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "2", "--num_images", "6", "--class_labels",
-          "hero", "2", "0.5,0,0.5,0,0", "--guidance_scale", "2", "--out", str(out)])
-    assert out.is_file()
+
+    def sample(*labels: str, n: int = 4) -> np.ndarray:
+        out = tmp_path / f"{'_'.join(labels)}_{n}.npy"
+        assert main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "2", "--num_images", str(n),
+                     "--class_labels", *labels, "--guidance_scale", "2", "--out", str(out)]) == 0
+        return np.load(out)
+
+    hero = SPRITE_CLASSES.index("hero")
+    other = (hero + 1) % len(SPRITE_CLASSES)
+    one_hot = ",".join("1" if k == hero else "0" for k in range(len(SPRITE_CLASSES)))
+    by_name = sample("hero")
+    np.testing.assert_array_equal(sample(str(hero)), by_name)
+    np.testing.assert_array_equal(sample(one_hot), by_name)
+    assert np.abs(sample(str(other)).astype(int) - by_name).max() > 0
+    mixed = sample("hero", str(other))  # cycled: hero, other, hero, other
+    np.testing.assert_array_equal(mixed[0::2], by_name[0::2])
+    assert not np.array_equal(mixed[1::2], by_name[1::2])
     with pytest.raises(SystemExit, match="unknown class name 'dragon'"):
         main(["--pipeline", str(folder), "--sampler", "ddim", "--steps", "2", "--num_images", "2", "--class_labels",
-              "dragon", "--out", str(out)])
+              "dragon", "--out", str(tmp_path / "x.png")])
 
 
 def test_missing_and_broken_folders(pipeline_dir, tmp_path):
@@ -123,12 +141,25 @@ def test_npy_output_is_the_uint8_samples(pipeline_dir, tmp_path):
     np.testing.assert_array_equal(arr, (np.clip(want, 0, 1) * 255).round().astype(np.uint8))
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler", "euler_ancestral"])
-def test_every_sampler_by_name(pipeline_dir, tmp_path, sampler, capsys):
-    out = tmp_path / f"{sampler}.png"
-    assert main(["--pipeline", str(pipeline_dir), "--sampler", sampler, "--nfe", "3", "--num_images", "2",
-                 "--out", str(out)]) == 0
-    assert out.is_file() and "3 " in capsys.readouterr().out
+SAMPLER_NAMES = ["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler", "euler_ancestral"]
+
+
+def test_every_sampler_by_name_runs_that_sampler(pipeline_dir, tmp_path, capsys):
+    """Each --sampler gives its own sprites from the same seed and NFE (an ignored --sampler would give one
+    sampler's sprites seven times), the caption names it, and the same name again gives the same sprites."""
+    arrays = {}
+    for sampler in SAMPLER_NAMES:
+        out = tmp_path / f"{sampler}.npy"
+        assert main(["--pipeline", str(pipeline_dir), "--sampler", sampler, "--nfe", "3", "--num_images", "2",
+                     "--out", str(out)]) == 0
+        assert sampler.split("_")[0] in capsys.readouterr().out.lower()
+        arrays[sampler] = np.load(out)
+    for i, a in enumerate(SAMPLER_NAMES):
+        for b in SAMPLER_NAMES[i + 1:]:
+            assert not np.array_equal(arrays[a], arrays[b]), f"--sampler {a} and {b} gave the same sprites"
+    again = tmp_path / "again.npy"
+    main(["--pipeline", str(pipeline_dir), "--sampler", "heun", "--nfe", "3", "--num_images", "2", "--out", str(again)])
+    np.testing.assert_array_equal(np.load(again), arrays["heun"])
 
 
 def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
