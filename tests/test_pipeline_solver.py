@@ -247,9 +247,27 @@ def test_input_checks(unet):
 
 
 def test_prior_moments_and_intermediates(shipped):
+    """prior="moments" draws x_T from the data Gaussian at the first noise level: with the shipped model's data
+    moments the sprites differ from N(0, I)'s from the same seed (the same z); with the moments of a standard
+    Gaussian data set (mean 0, covariance I) the moments prior is N(0, I) itself and the sprites are the same."""
+    import dataclasses
+
     from pipelines.prior import DataMoments
 
-    shipped.set_data_moments(DataMoments.load(SHIPPED))
-    out = shipped(batch_size=2, nfe=4, sampler="dpmpp_2m", prior="moments", output_type="np",
-                  return_intermediates=True, generator=torch.Generator().manual_seed(0))
-    assert out.images.shape == (2, 16, 16, 3) and out.intermediates.shape == (5, 2, 16, 16, 3)
+    def run(prior: str):
+        return shipped(batch_size=2, nfe=4, sampler="dpmpp_2m", prior=prior, output_type="np",
+                       return_intermediates=True, generator=torch.Generator().manual_seed(0))
+
+    data = DataMoments.load(SHIPPED)
+    standard = run("standard")
+    try:
+        shipped.set_data_moments(data)
+        out = run("moments")
+        assert out.images.shape == (2, 16, 16, 3) and out.intermediates.shape == (5, 2, 16, 16, 3)
+        assert np.abs(out.images - standard.images).max() > 0.05  # the prior moved the sprites
+        unit = dataclasses.replace(data, mean=torch.zeros_like(data.mean),
+                                   cov=torch.eye(len(data.mean), dtype=data.cov.dtype))
+        shipped.set_data_moments(unit)
+        np.testing.assert_allclose(run("moments").images, standard.images, atol=1e-5, rtol=0)
+    finally:
+        shipped.set_data_moments(None)

@@ -28,8 +28,21 @@ def test_loads_offline_in_four_pipelines(cls, monkeypatch):
     """Ours with from_pretrained; diffusers' stock pipelines from the folder's parts (its model_index.json names
     the code it carries, which every from_pretrained of diffusers follows: tests/test_remote_code.py)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import json
+
+    from safetensors.torch import load_file
+
     pipe = cls.from_pretrained(SHIPPED) if cls.__name__.startswith("Sprites") else stock_pipeline(cls, SHIPPED)
     assert pipe.unet.config.sample_size == 16 and pipe.scheduler.config.num_train_timesteps == 500
+    saved = load_file(SHIPPED / "unet" / "diffusion_pytorch_model.safetensors")
+    state = pipe.unet.state_dict()
+    assert state.keys() == saved.keys() and all(torch.equal(state[k], saved[k]) for k in saved)  # every weight
+    settings = json.loads((SHIPPED / "scheduler" / "scheduler_config.json").read_text())
+    for key, value in settings.items():
+        if not key.startswith("_"):
+            loaded = pipe.scheduler.config[key]
+            assert (list(loaded) if isinstance(loaded, tuple) else loaded) == value, key
+    assert pipe.unet.training is False
 
 
 def test_samples_look_like_sprites(sprites_arrays):

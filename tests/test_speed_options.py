@@ -68,13 +68,20 @@ def test_batch_size_split_gives_the_same_samples(unet):
     torch.testing.assert_close(halves, whole, atol=ATOL, rtol=0)
 
 
-def test_no_grad_and_inference_mode_agree(unet):
-    x, t = torch.randn(4, 3, 16, 16), torch.tensor(250)
-    with torch.inference_mode():
-        a = unet(x, t).sample
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_the_pipelines_run_in_inference_mode_and_no_grad_gives_the_same_samples(unet, sampler):
+    """The pipelines' ``__call__`` runs under ``torch.inference_mode`` (its outputs are inference tensors); the
+    same ``__call__`` undecorated, under ``torch.no_grad``, gives the same sprites."""
+    cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
+    images = _sample(unet, sampler, num_inference_steps=4)
+    assert images.is_inference()
+    pipe = cls(unet=unet, scheduler=make_scheduler())
+    pipe.set_progress_bar_config(disable=True)
     with torch.no_grad():
-        b = unet(x, t).sample
-    torch.testing.assert_close(a, b, atol=0, rtol=0)
+        plain = cls.__call__.__wrapped__(pipe, batch_size=4, num_inference_steps=4, output_type="pt",
+                                          generator=torch.Generator().manual_seed(0)).images
+    assert not plain.is_inference() and not plain.requires_grad
+    torch.testing.assert_close(plain, images, atol=0, rtol=0)
 
 
 @pytest.mark.slow

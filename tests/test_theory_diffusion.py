@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -338,16 +339,21 @@ def test_transition_term_is_the_weighted_epsilon_mse(schedule, sprites_arrays, t
 
 
 def test_weights_of_the_bound_against_l_simple(schedule):
-    """w_t = beta_t / (2 alpha_t (1 - alpha_bar_{t-1})) (sigma_t^2 = beta~_t) is 0.70 at t = 2, falls to 0.0071 at
-    t = 249 and ends at 0.0103 at t = T: the unweighted L_simple moves weight from the first, nearly noise-free
-    steps (up to 100 times more in the bound) to the noisier ones."""
+    """docs/theory.md's three numbers for w_t = beta_t / (2 alpha_t (1 - alpha_bar_{t-1})) (sigma_t^2 = beta~_t),
+    read from the page, against the weights of the package's schedule (read_schedule) at the page's precision;
+    and the shape the page describes: falling to its minimum at the page's t, then rising."""
     _, betas, ab = schedule
     w = np.array([betas[t - 1] / (2 * (1 - betas[t - 1]) * (1 - ab[t - 2])) for t in range(2, T + 1)])
+    text = " ".join((ROOT / "docs" / "theory.md").read_text().split())
+    m = re.search(r"It is ([\d.]+) at \$t = 2\$, falls to ([\d.]+) at \$t = (\d+)\$ and ends at ([\d.]+) at \$t = T\$",
+                  text)
+    assert m, "docs/theory.md no longer states the bound's weights in the sentence this test reads"
+    first, low, t_low, last = m.group(1), m.group(2), int(m.group(3)), m.group(4)
     t_min = int(w.argmin()) + 2
-    assert t_min == 249 and (np.diff(w[:t_min - 1]) < 0).all() and (np.diff(w[t_min - 2:]) > 0).all()
-    assert w[0] == pytest.approx(0.6995, abs=1e-4) and w.min() == pytest.approx(0.00707, abs=1e-5)
-    assert w[-1] == pytest.approx(0.01027, abs=1e-5)
-
+    assert t_min == t_low and (np.diff(w[:t_min - 1]) < 0).all() and (np.diff(w[t_min - 2:]) > 0).all()
+    for quoted, value in ((first, w[0]), (low, w.min()), (last, w[-1])):
+        decimals = len(quoted.split(".")[1])
+        assert f"{value:.{decimals}f}" == quoted, (quoted, value)
 
 def test_decoder_is_a_distribution_over_the_256_levels(schedule):
     """The discretised decoder's bin probabilities sum to 1 over the 256 pixel levels, for any mean."""
@@ -515,7 +521,8 @@ def test_es_ddpm_gaussian_prior_is_saved_with_the_pipeline(schedule, sprites_arr
 def test_noising_contracts_the_gap_between_prior_and_data():
     """The idea of ES-DDPM: KL(q_t^prior || q_t^data) between the laws of x_t started from a prior and from the
     data only falls with t (data processing). Two-point data (+-1) and the Gaussian fitted to it, N(0, 1), by
-    quadrature: about 2,000 nats at t = 1, 2.3 at t = 51, 0.28 at t = 101, below 0.01 from t = 201."""
+    quadrature, on the package's schedule: what docs/theory.md says of it (thousands of nats at T' = 1, a few nats
+    by T' = 51, under a hundredth of a nat from T' = 201 on)."""
     betas, ab = read_schedule(make_scheduler(T, 1e-4, 0.02))
     x = np.linspace(-8, 8, 4001)
 
@@ -527,8 +534,10 @@ def test_noising_contracts_the_gap_between_prior_and_data():
     t_values = [1, 11, 26, 51, 101, 151, 201, 301, 500]
     kls = [kl_at(ab[t - 1]) for t in t_values]
     assert (np.diff(kls) < 0).all()
-    assert kls[0] > 1000 and kls[3] == pytest.approx(2.34, abs=0.01) and kls[4] == pytest.approx(0.275, abs=0.01)
-    assert kls[6] < 0.01
+    assert kls[0] > 1000 and 1 < kls[3] < 10 and max(kls[6:]) < 0.01
+    text = " ".join((ROOT / "docs" / "theory.md").read_text().split())
+    assert ("falls from thousands of nats at $T' = 1$ to a few nats by $T' = 51$ and under a hundredth of a nat "
+            "from $T' = 201$ on") in text
 
 
 def test_es_ddpm_benchmark_smoke(tmp_path, capsys):
