@@ -110,7 +110,8 @@ def sample_pipeline(pipeline_dir: str | Path, num_images: int, sampler: str = "d
 
 def load_generated_images(source: str | Path, value_range: tuple[float, float] = (-1.0, 1.0),
                           **sample_kwargs: Any) -> np.ndarray:
-    """uint8 (N, H, W, 3) images from a ``.npz``/``.npy`` file or a pipeline folder (see :func:`sample_pipeline`)."""
+    """uint8 (N, H, W, C) images (C = 3, or 1 for grey) from a ``.npz``/``.npy`` file or a pipeline folder (see
+    :func:`sample_pipeline`)."""
     source = Path(source)
     if source.is_dir():
         if not sample_kwargs.get("num_images"):
@@ -130,7 +131,7 @@ def load_generated_images(source: str | Path, value_range: tuple[float, float] =
                 raise ValueError(f"{source}: the .npz holds {archive.files}; name the image array 'images'")
     else:
         raise ValueError(f"{source}: expected a .npz, a .npy or a pipeline folder")
-    return to_uint8_nhwc(arr, value_range)
+    return to_uint8_nhwc(arr, value_range, channels=None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,18 +59,23 @@ def check_feature_space(name: str, inception_weights: str | None = None, dinov2:
 
 
 def load_feature_space(name: str, inception_weights: str | None = None, dinov2: str | None = None,
-                       value_range: tuple[float, float] = (-1.0, 1.0), settings: dict | None = None) -> FeatureSpace:
+                       value_range: tuple[float, float] = (-1.0, 1.0), settings: dict | None = None,
+                       feature_net: str | None = None) -> FeatureSpace:
     """The feature space ``name`` of :data:`FEATURE_SPACES` with its network loaded (``dinov2``: a local folder or a
-    hub id in the local cache, default from the settings)."""
+    hub id in the local cache, default from the settings; ``feature_net``: another network of
+    ``evaluation.train_classifier`` in the ``sprite`` space, for other data)."""
     check_feature_space(name, inception_weights, dinov2)
     settings = settings or load_settings()
     batch = int(settings[name]["batch_size"])
     if name == "sprite":
         from evaluation.features import DEFAULT_WEIGHTS, extract_sprite_features, load_sprite_feature_net
 
-        net = load_sprite_feature_net()
-        return FeatureSpace(name, f"spritediff sprite network {net.version} ({DEFAULT_WEIGHTS.name}), "
-                            f"{net.config.feature_dim}-d penultimate layer", "sprite-FID", net.config.feature_dim,
+        net = load_sprite_feature_net(feature_net)
+        file = Path(feature_net).name if feature_net else DEFAULT_WEIGHTS.name
+        kind = "feature" if feature_net else "sprite"
+        return FeatureSpace(name, f"spritediff {kind} network {net.version} ({file}), "
+                            f"{net.config.feature_dim}-d penultimate layer", "FD" if feature_net else "sprite-FID",
+                            net.config.feature_dim,
                             lambda images: extract_sprite_features(images, net, batch, value_range))
     if name == "inception":
         from evaluation.inception import (

@@ -56,6 +56,8 @@ class SpriteNetConfig:
     widths: tuple[int, int, int] = (24, 48, 96)
     feature_dim: int = 128
     num_classes: int = 5
+    in_channels: int = 3  # 1 for a network of grey images
+    image_size: int = SPRITE_SIZE  # the square size it is trained on (from 8 up: the body ends in a global pool)
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
@@ -74,7 +76,7 @@ class SpriteFeatureNet(nn.Module):
         self.config = config or SpriteNetConfig()
         w1, w2, w3 = self.config.widths
         self.body = nn.Sequential(
-            *_conv_bn_relu(3, w1), *_conv_bn_relu(w1, w1), nn.MaxPool2d(2),  # 16 -> 8
+            *_conv_bn_relu(self.config.in_channels, w1), *_conv_bn_relu(w1, w1), nn.MaxPool2d(2),  # 16 -> 8
             *_conv_bn_relu(w1, w2), *_conv_bn_relu(w2, w2), nn.MaxPool2d(2),  # 8 -> 4
             *_conv_bn_relu(w2, w3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         )
@@ -137,7 +139,9 @@ def load_sprite_feature_net(path: str | Path | None = None) -> SpriteFeatureNet:
     arch = meta.get("architecture", {})
     config = SpriteNetConfig(widths=tuple(arch.get("widths", SpriteNetConfig.widths)),
                              feature_dim=int(arch.get("feature_dim", SpriteNetConfig.feature_dim)),
-                             num_classes=int(arch.get("num_classes", SpriteNetConfig.num_classes)))
+                             num_classes=int(arch.get("num_classes", SpriteNetConfig.num_classes)),
+                             in_channels=int(arch.get("in_channels", SpriteNetConfig.in_channels)),
+                             image_size=int(arch.get("image_size", SpriteNetConfig.image_size)))
     net = SpriteFeatureNet(config)
     net.load_state_dict(load_file(str(path)))
     net.version = meta.get("version", "unknown")
@@ -146,9 +150,11 @@ def load_sprite_feature_net(path: str | Path | None = None) -> SpriteFeatureNet:
     return net
 
 
-def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Images as uint8 (N, H, W, 3). uint8 input is only re-laid-out; float input in ``value_range`` is clipped
-    and rounded to the uint8 grid. The layout (channels first or last) is read from which axis has size 3."""
+def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0), channels: int | None = 3
+                  ) -> np.ndarray:
+    """Images as uint8 (N, H, W, channels). uint8 input is only re-laid-out; float input in ``value_range`` is
+    clipped and rounded to the uint8 grid. The layout (channels first or last) is read from which axis has size
+    ``channels`` (3: RGB, 1: grey; None: either, RGB first)."""
     if hasattr(images, "detach"):
         images = images.detach().cpu().numpy()
     arr = np.asarray(images)
@@ -156,10 +162,13 @@ def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0)) -
         arr = arr[None]
     if arr.ndim != 4:
         raise ValueError(f"images must have shape (N, H, W, 3) or (N, 3, H, W), got {arr.shape}")
-    if arr.shape[-1] != 3 and arr.shape[1] == 3:
+    if channels is None and arr.ndim == 4:
+        channels = 3 if 3 in (arr.shape[1], arr.shape[-1]) else 1
+    if arr.shape[-1] != channels and arr.shape[1] == channels:
         arr = arr.transpose(0, 2, 3, 1)
-    if arr.shape[-1] != 3:
-        raise ValueError(f"images must have 3 colour channels first or last, got shape {arr.shape}")
+    if arr.shape[-1] != channels:
+        what = "3 colour channels" if channels == 3 else "1 (grey) channel"
+        raise ValueError(f"images must have {what} first or last, got shape {arr.shape}")
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.integer):
@@ -177,13 +186,15 @@ def to_uint8_nhwc(images: Any, value_range: tuple[float, float] = (-1.0, 1.0)) -
 @torch.no_grad()
 def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, batch_size: int = 1024,
                             value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """Sprite features (N, feature_dim) as float64 of 16x16 images (see the module doc for accepted inputs)."""
+    """Features (N, feature_dim) as float64 of images of the network's size and channels (16x16 RGB for the sprite
+    network; see the module doc for accepted inputs)."""
     from sprites.data import images_to_tensor
 
     net = net if net is not None else load_sprite_feature_net()
-    arr = to_uint8_nhwc(images, value_range)
-    if arr.shape[1:3] != (SPRITE_SIZE, SPRITE_SIZE):
-        raise ValueError(f"the sprite feature network takes 16x16 images, got {arr.shape[1]}x{arr.shape[2]}")
+    arr = to_uint8_nhwc(images, value_range, net.config.in_channels)
+    size = net.config.image_size
+    if arr.shape[1:3] != (size, size):
+        raise ValueError(f"the feature network takes {size}x{size} images, got {arr.shape[1]}x{arr.shape[2]}")
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device

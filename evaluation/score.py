@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from evaluation.feature_spaces import (
     FEATURE_SPACES,
@@ -34,22 +33,21 @@ from sprites.cli import ArgumentParser
 
 __all__ = ["load_image_set", "score", "score_features"]
 
-READABLE = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def load_image_set(source: str | Path, data_path: str | None = None,
                    value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
-    """uint8 (N, H, W, 3) from ``real``, a folder of images (sorted by name) or a ``.npz``/``.npy`` file."""
+    """uint8 (N, H, W, C) from ``real``, a folder of images (sorted by name; class subfolders allowed, read as
+    ``--train_data_dir`` reads them) or a ``.npz``/``.npy`` file."""
     if str(source) == "real":
         from sprites.data import read_sprites_arrays
 
         return read_sprites_arrays(data_path)[0]
     source = Path(source)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in READABLE)
-        if not files:
-            raise ValueError(f"{source}: no image files")
-        return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+        from sprites.image_data import read_image_folder
+
+        return read_image_folder(source, setting="image folder").images
     from evaluation.export import load_generated_images
 
     return load_generated_images(source, value_range)
@@ -105,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dinov2", default=None,
                         help=f"DINOv2 checkpoint: a hub id in the local cache or a folder (default "
                         f"{settings['dinov2']['model']})")
+    parser.add_argument("--feature_net", default=None,
+                        help="the 'sprite' space with another network: the .safetensors of python -m "
+                             "evaluation.train_classifier on your own labelled data (docs/own_data.md)")
     parser.add_argument("--json", default=None, help="also write the result to this file")
     args = parser.parse_args(argv)
     names = list(dict.fromkeys([*(args.features or ["sprite"]),
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         value_range = tuple(args.value_range)
         generated = load_image_set(args.generated, args.data_path, value_range)
         reference = load_image_set(args.reference, args.data_path, value_range)
-        spaces = [load_feature_space(n, args.inception_weights, args.dinov2, settings=settings) for n in names]
+        spaces = [load_feature_space(n, args.inception_weights, args.dinov2, settings=settings,
+                                     feature_net=args.feature_net) for n in names]
         result = {"generated": str(args.generated), "reference": str(args.reference),
                   **score(generated, reference, spaces, args.kid_subset_size, args.kid_subsets, args.seed,
                           int(settings["precision_recall_k"]))}

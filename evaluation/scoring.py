@@ -40,11 +40,12 @@ def real_floor(features: np.ndarray, half_a: np.ndarray, half_b: np.ndarray, n: 
 
 
 def predict_classes(images: Any, net: SpriteFeatureNet, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """``(predicted class (N,), softmax probabilities (N, 5))`` of the sprite network for uint8 sprites (or floats
-    in [-1, 1]); images are rounded to uint8 first, as for sprite-FID."""
+    """``(predicted class (N,), softmax probabilities (N, classes))`` of the sprite network (or another network of
+    evaluation.train_classifier) for uint8 images (or floats in [-1, 1]); images are rounded to uint8 first, as for
+    sprite-FID."""
     import torch
 
-    arr = to_uint8_nhwc(images)
+    arr = to_uint8_nhwc(images, channels=net.config.in_channels)
     device = next(net.parameters()).device
     was_training = net.training
     net.eval()

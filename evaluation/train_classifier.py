@@ -1,12 +1,19 @@
-"""Train the sprite feature network (the feature space of sprite-FID) on the 5 sprite labels.
+"""Train the sprite feature network (the feature space of sprite-FID) on the 5 sprite labels, or the same network
+on any labelled image set (a feature space for that data, offline).
 
     python -m evaluation.train_classifier --config configs/sprite_classifier.yaml [--key value ...]
+    python -m evaluation.train_classifier --config configs/sprite_classifier.yaml --train_data_dir DIR \
+        --output_dir runs/my_features [--dataset_name NAME --image_column image --label_column label --resolution S]
+
+Any data source of the trainer is accepted (sprites.image_data): an image folder with one subfolder per class, a
+saved or hub data set with a label column, or arrays with labels; the network takes the data's size and channels.
 
 The sprites are split into train and held-out sets by mirror pairs (sprite i and i+894 together, stratified by
 class), the small CNN of :mod:`evaluation.features` is trained on the train set with horizontal flips and
 one-pixel shifts, and the held-out accuracy is measured once at the end (no model selection on it). The
 script writes ``<output_dir>/sprite_features_<version>.safetensors`` and a JSON beside it with the version,
-the sha256 of the data arrays, the held-out indices and accuracy. A few minutes on 2 CPU cores.
+the sha256 of the data arrays, the held-out indices and accuracy. A few minutes on 2 CPU cores. On other data the
+split is stratified by class (no mirror pairs) and the files are named ``features_<version>``.
 
 The committed file ``evaluation/weights/sprite_features_v1.safetensors`` was made by this script with the
 shipped config; rerunning it on the same machine (one thread) reproduces the file bit for bit, but other CPUs or
@@ -34,9 +41,9 @@ import yaml
 
 from evaluation.features import SpriteFeatureNet, SpriteNetConfig, save_sprite_feature_net
 from evaluation.splits import data_sha256, split_by_pairs
-from pipelines.labels import SPRITE_CLASSES
-from sprites.data import images_to_tensor, read_sprites_arrays
+from sprites.data import SpritesDataError, images_to_tensor
 from sprites.errors import ConfigError
+from sprites.image_data import ImageSet, load_image_set
 
 
 @dataclass
@@ -45,7 +52,12 @@ class ClassifierConfig:
 
     output_dir: str = "runs/sprite_classifier"
     version: str = "v1"
-    data_path: str | None = None  # None: $SPRITEDIFF_DATA or ../shared/data/sprites
+    data_path: str | None = None  # None (and no other source): $SPRITEDIFF_DATA or ../shared/data/sprites
+    train_data_dir: str | None = None  # an image folder with one subfolder per class
+    dataset_name: str | None = None  # a hub data set, a save_to_disk folder or a local data folder
+    image_column: str = "image"
+    label_column: str | None = None  # None: "label"
+    resolution: int | None = None  # resize and centre-crop to this square size, 8..64
     seed: int = 0
     split_seed: int = 0
     held_out_fraction: float = 0.2
@@ -127,29 +139,42 @@ def augment(x: torch.Tensor, hflip: bool, max_shift: int, gen: torch.Generator) 
     return x
 
 
+def load_labelled_data(cfg: ClassifierConfig) -> ImageSet:
+    """The labelled image set of the config (a classifier needs two or more classes)."""
+    data = load_image_set(cfg.data_path, cfg.train_data_dir, cfg.dataset_name, cfg.image_column, cfg.label_column,
+                          cfg.resolution)
+    if data.labels is None or len(np.unique(data.labels)) < 2:
+        what = "has no labels" if data.labels is None else "holds a single class"
+        raise SpritesDataError(f"{data.source} {what}; the feature network learns to tell two or more classes apart "
+                               "(class subfolders, or --label_column)")
+    return data
+
+
 @torch.no_grad()
-def evaluate(net: SpriteFeatureNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+def evaluate(net: SpriteFeatureNet, x: torch.Tensor, y: torch.Tensor, class_names: list[str]) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class accuracy and the confusion matrix of ``net`` on (x, y)."""
     net.eval()
     pred = net(x).argmax(1)
-    k = len(SPRITE_CLASSES)
+    k = len(class_names)
     confusion = torch.zeros(k, k, dtype=torch.long)
     confusion.index_put_((y, pred), torch.ones_like(y), accumulate=True)
     per_class = (confusion.diag().double() / confusion.sum(1).clamp_min(1).double()).tolist()
     return {"accuracy": float((pred == y).double().mean()), "balanced_accuracy": float(np.mean(per_class)),
-            "per_class_accuracy": dict(zip(SPRITE_CLASSES, per_class, strict=True)),
+            "per_class_accuracy": dict(zip(class_names, per_class, strict=True)),
             "confusion": confusion.tolist()}
 
 
 def train(cfg: ClassifierConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.num_threads)
-    images, labels = read_sprites_arrays(cfg.data_path)
-    train_idx, held_idx = split_by_pairs(labels, cfg.held_out_fraction, cfg.split_seed)
+    data = load_labelled_data(cfg)
+    images, labels, names = data.images, data.labels, data.class_names
+    train_idx, held_idx = split_by_pairs(labels, cfg.held_out_fraction, cfg.split_seed)  # pairs: the sprites only
     x_all, y_all = images_to_tensor(images), torch.as_tensor(labels)
     x_train, y_train = x_all[train_idx], y_all[train_idx]
     net = SpriteFeatureNet(SpriteNetConfig(widths=tuple(cfg.widths), feature_dim=cfg.feature_dim,
-                                           num_classes=len(SPRITE_CLASSES)))
+                                           num_classes=len(names), in_channels=data.channels,
+                                           image_size=data.size))
     optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -175,11 +200,12 @@ def train(cfg: ClassifierConfig) -> dict[str, Any]:
         if epoch % 10 == 0 or epoch == cfg.epochs - 1:
             print(f"epoch {epoch + 1:4d}/{cfg.epochs}  loss {loss_sum / len(train_idx):.4f}  "
                   f"train acc (augmented) {correct / len(train_idx):.3f}  {time.time() - start:.0f}s", flush=True)
-    train_metrics = evaluate(net, x_train, y_train)
-    held = evaluate(net, x_all[held_idx], y_all[held_idx])
-    held_flipped = evaluate(net, x_all[held_idx].flip(-1), y_all[held_idx])
+    train_metrics = evaluate(net, x_train, y_train, names)
+    held = evaluate(net, x_all[held_idx], y_all[held_idx], names)
+    held_flipped = evaluate(net, x_all[held_idx].flip(-1), y_all[held_idx], names)
+    name = "sprite_features" if data.is_sprites else "features"
     meta = {
-        "name": "sprite_features",
+        "name": name,
         "version": cfg.version,
         "feature_dim": cfg.feature_dim,
         "feature_layer": "hidden (ReLU of a linear layer on the global-average-pooled conv features)",
@@ -189,7 +215,8 @@ def train(cfg: ClassifierConfig) -> dict[str, Any]:
         "held_out_per_class_accuracy": held["per_class_accuracy"],
         "held_out_confusion": held["confusion"],
         "train_accuracy": train_metrics["accuracy"],
-        "classes": list(SPRITE_CLASSES),
+        "classes": list(names),
+        **({} if data.is_sprites else {"data_source": data.source}),
         "data_sha256": data_sha256(images, labels),
         "n_images": int(len(labels)),
         "n_train": int(len(train_idx)),
@@ -199,7 +226,7 @@ def train(cfg: ClassifierConfig) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "config": dataclasses.asdict(cfg),
     }
-    out = Path(cfg.output_dir) / f"sprite_features_{cfg.version}.safetensors"
+    out = Path(cfg.output_dir) / f"{name}_{cfg.version}.safetensors"
     save_sprite_feature_net(net.eval(), out, meta)
     print(f"held-out accuracy {held['accuracy']:.4f} (balanced {held['balanced_accuracy']:.4f}, flipped "
           f"{held_flipped['accuracy']:.4f}) on {len(held_idx)} sprites; train accuracy "
@@ -217,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    meta = train(cfg)
+    try:
+        meta = train(cfg)
+    except SpritesDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: meta[k] for k in ("version", "held_out_accuracy", "held_out_balanced_accuracy",
                                              "data_sha256")}, indent=1))
     return 0

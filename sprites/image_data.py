@@ -56,6 +56,7 @@ class ImageSet:
     class_names: list[str] | None
     source: str
     notes: list[str] = field(default_factory=list)
+    is_sprites: bool = False  # the course sprites, read by sprites.data
 
     @property
     def size(self) -> int:
@@ -336,7 +337,7 @@ def _sprites_set(path: str | Path | None, resolution: int | None) -> ImageSet:
 
     images, labels = read_sprites_arrays(path)
     source = str(path) if path is not None else str(default_data_path())
-    out = ImageSet(images, labels, list(SPRITE_CLASSES), source)
+    out = ImageSet(images, labels, list(SPRITE_CLASSES), source, is_sprites=True)
     if resolution is not None and resolution != images.shape[1]:
         out.images, out.notes = _assemble(list(images), resolution, source, collections.Counter(), "--resolution")
     return out
@@ -352,7 +353,7 @@ def read_data_path(path: str | Path | None, resolution: int | None = None) -> Im
         ds = load_sprites(str(path))  # a sprites data set on the hub, as sprites.data reads it
         arrays = ds.with_format("numpy")[:]
         out = ImageSet(arrays["image"].astype(np.uint8), arrays["label"].astype(np.int64),
-                       list(ds.features["label"].names), str(path))
+                       list(ds.features["label"].names), str(path), is_sprites=True)
         if resolution is not None and resolution != 16:
             out.images, out.notes = _assemble(list(out.images), resolution, str(path), collections.Counter(),
                                               "--resolution")
