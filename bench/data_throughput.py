@@ -7,7 +7,8 @@ so the files compress as sprites do; not timed), then each source is read ``repe
 :func:`sprites.image_data.read_image_folder` (every PNG decoded once into one uint8 array) and the sprites' ``.npz``
 through :func:`sprites.image_data.load_image_set` (the default data). Both end as the same kind of uint8 array in
 memory, so a training step reads neither: it indexes the float tensor made once from that array, and the gather of
-one batch from it is timed too. Prints a table and writes it with the machine and the command as JSON.
+one batch from it is timed too. Prints a table and writes it as Markdown (quoted by docs/own_data.md) and, with the
+machine and the command, as JSON.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {**result_envelope("bench.data_throughput", argv), "threads": 1, "repeats": args.repeats,
               "batch": args.batch, "rows": rows, "table": text}
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.json}")
+    write_text_atomic(args.json.with_suffix(".md"), text + "\n")
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
     return 0
 
 
