@@ -1,5 +1,5 @@
 """What the benchmarks share: the model to time or score, the envelope of every results file (date, command,
-machine, model hash, code hash), the sample cache's key, the targets' thresholds and the JSON output."""
+machine, model hash, code hash), the sample cache's key and the JSON output."""
 
 from __future__ import annotations
 
@@ -11,17 +11,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipelines.atomic import write_text_atomic
 from sprites.machine import machine_info
 
-__all__ = ["TARGETS_CONFIG", "command_line", "load_samplers", "load_targets", "load_unet", "machine_info", "now",
+__all__ = ["command_line", "load_samplers", "load_unet", "machine_info", "now",
            "quality_cells", "refuse_existing_output", "result_envelope", "sample_cache_key", "sampling_code_sha256",
-           "target_threshold", "write_json"]
+           "write_json"]
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS_CONFIG = ROOT / "configs" / "bench" / "targets.yaml"
 # the code a sample depends on: every pipeline and update rule, the samplers by name (ours and diffusers'), the
 # batching and uint8 conversion; with the torch and diffusers versions
 SAMPLING_CODE = ("pipelines/*.py", "bench/samplers.py", "evaluation/sampling.py")
@@ -102,43 +99,6 @@ def result_envelope(module: str, argv: list[str] | None, pipeline: str | Path | 
     return {"date": now(), "command": command_line(module, argv), "machine": machine_info(),
             "pipeline": pipeline_info(pipeline) if pipeline is not None else None,
             "code_sha256": sampling_code_sha256()}
-
-
-def config_and_out(prog: str, description: str, default: Path,
-                   argv: list[str] | None) -> tuple[Path, dict[str, Any], Path]:
-    """``--config`` (``default``) and ``--out`` of a benchmark that reads one YAML config: the config's path, its
-    contents and the output folder (``--out``, else the config's ``out`` under the project root)."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--config", type=Path, default=default)
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out)")
-    args = p.parse_args(argv)
-    try:
-        cfg = yaml.safe_load(args.config.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"error: {args.config}: {' '.join(str(exc).split())}") from None
-    return args.config, cfg, args.out or ROOT / cfg["out"]
-
-
-def load_targets(path: str | Path = TARGETS_CONFIG) -> dict[str, Any]:
-    """configs/bench/targets.yaml: the results files (``results``) and the targets (``targets``, a list)."""
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"error: {path}: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("targets"), list) or \
-            not isinstance(data.get("results"), dict):
-        raise SystemExit(f"error: {path} needs a 'results' mapping and a 'targets' list")
-    return data
-
-
-def target_threshold(target_id: str, path: str | Path = TARGETS_CONFIG) -> float:
-    """The threshold of one target of configs/bench/targets.yaml (a benchmark that judges its own run reads it)."""
-    target = next((t for t in load_targets(path)["targets"] if t.get("id") == target_id), None)
-    if target is None or "threshold" not in target:
-        raise SystemExit(f"error: {path} has no target {target_id!r} with a threshold")
-    return float(target["threshold"])
 
 
 def write_json(path: str | Path, data: Any, **dumps: Any) -> Path:

@@ -3,7 +3,6 @@ number of steps, with a memorisation check (nearest training sprite of every sam
 
     python -m bench.fid_vs_steps --pipeline runs/sprites_ddpm/pipeline [--config configs/bench_fid.yaml]
         [--num_images 1000] [--batch_size 250] [--seed 0] [--ddim_steps 10 20 50 100 500] [--etas 0 1]
-        [--ddpm_variance beta|posterior] [--timestep_spacing leading|trailing|linspace] [--clip_sample]
         [--prior standard|moments|...] [--threads N] [--cache DIR] [--out outputs/bench/fid_vs_steps] [--overwrite]
 
 For DDPM (all T steps by default) and DDIM at each step count and eta, N sprites are sampled from the same
@@ -19,8 +18,8 @@ seeds (every setting starts from the same x_T), timed, and scored:
   (leave-one-pair-out). Reported: the median, and the share of samples closer than the real distances'
   quantiles (the median is the typical gap between a real sprite and its nearest other sprite).
 
-Sampling settings left null in the config (``ddpm_variance``, ``timestep_spacing``, ``clip_sample``) are the
-pipeline folder's own (its scheduler config), as in ``python -m training.sample``.
+The DDPM variance, the timestep spacing and clipping are the pipeline folder's own (its scheduler config), as in
+``python -m training.sample``.
 
 Outputs in --out (the folder appears complete or not at all; an existing one is replaced only with --overwrite):
 ``results.json``, ``table.md`` (and its short form ``summary.md``), ``fid_vs_steps.png`` (sprite-FID against
@@ -57,9 +56,7 @@ from evaluation.scoring import fid_kid
 from evaluation.splits import data_sha256
 from pipelines.atomic import write_text_atomic
 from pipelines.common import config_default, config_variance
-from pipelines.pipeline_sprites_ddpm import VARIANCES
 from pipelines.prior import PRIORS
-from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.cli import ArgumentParser
 from sprites.data import read_sprites_arrays
 from sprites.images import save_grid
@@ -78,11 +75,8 @@ class BenchConfig:
     seed: int = 0
     ddpm: bool = True
     ddpm_steps: int | None = None
-    ddpm_variance: str | None = None  # None: the folder's scheduler config
     ddim_steps: list[int] = dataclasses.field(default_factory=lambda: [10, 20, 50, 100, 500])
     etas: list[float] = dataclasses.field(default_factory=lambda: [0.0, 1.0])
-    timestep_spacing: str | None = None  # None: the folder's scheduler config
-    clip_sample: bool | None = None  # None: the folder's scheduler config
     prior: str = "standard"
     split_seed: int = 0
     kid_subsets: int = 100
@@ -102,9 +96,6 @@ class BenchConfig:
             raise ValueError(f"ddim_steps must be >= 1 and etas non-empty, got {self.ddim_steps}, {self.etas}")
         if any(not 0 < q < 1 for q in self.nn_quantiles):
             raise ValueError(f"nn_quantiles must lie in (0, 1), got {self.nn_quantiles}")
-        for key, allowed in (("ddpm_variance", VARIANCES), ("timestep_spacing", TIMESTEP_SPACINGS)):
-            if getattr(self, key) not in (None, *allowed):
-                raise ValueError(f"{key} must be null or one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
 
@@ -126,21 +117,14 @@ def load_bench_config(path: str | Path | None) -> BenchConfig:
 # ------------------------------------------------------------------------------------------------- settings
 
 
-def shared_options(cfg: BenchConfig) -> dict[str, Any]:
-    """The pipeline arguments every setting shares: only those the config sets (the rest are the folder's)."""
-    options = {key: getattr(cfg, key) for key in ("timestep_spacing", "clip_sample") if getattr(cfg, key) is not None}
-    return {**options, **({"prior": cfg.prior} if cfg.prior != "standard" else {})}
-
-
 def settings_of(cfg: BenchConfig, T: int) -> list[dict[str, Any]]:
     """The sampler settings, DDPM first: name, file slug, sampler, steps, eta, pipeline keyword arguments."""
     out = []
-    shared = shared_options(cfg)
+    shared = {"prior": cfg.prior} if cfg.prior != "standard" else {}
     if cfg.ddpm:
         steps = cfg.ddpm_steps or T
-        variance = {} if cfg.ddpm_variance is None else {"variance": cfg.ddpm_variance}
         out.append({"name": f"DDPM {steps}", "slug": f"ddpm_{steps:03d}", "sampler": "ddpm", "steps": steps,
-                    "eta": None, "kwargs": {"num_inference_steps": steps, **variance, **shared}})
+                    "eta": None, "kwargs": {"num_inference_steps": steps, **shared}})
     for eta in cfg.etas:
         for steps in sorted(int(s) for s in cfg.ddim_steps):
             out.append({"name": f"DDIM {steps} eta={eta:g}", "slug": f"ddim_{steps:03d}_eta{eta:g}", "sampler": "ddim",
@@ -293,12 +277,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ddpm_steps", type=int, default=None, help="DDPM steps (default: the config's, all T)")
     p.add_argument("--etas", type=float, nargs="+", default=None)
     p.add_argument("--no_ddpm", action="store_true", help="leave DDPM out")
-    p.add_argument("--ddpm_variance", choices=VARIANCES, default=None, help="DDPM sigma_t^2 (default: the config's, "
-                   "else the folder's)")
-    p.add_argument("--timestep_spacing", choices=TIMESTEP_SPACINGS, default=None,
-                   help="default: the config's, else the folder's")
-    p.add_argument("--clip_sample", action=argparse.BooleanOptionalAction, default=None,
-                   help="clip the predicted x_0 to [-1, 1] at every step (default: the config's, else the folder's)")
     p.add_argument("--prior", choices=PRIORS, default=None, help="x_T: standard N(0, I) or the data's moments")
     p.add_argument("--threads", type=int, default=None, help="torch threads (config default 1)")
     p.add_argument("--data_path", default=None, help="real sprites (default: $SPRITEDIFF_DATA or ../shared)")
@@ -312,8 +290,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """The config file with the command line's values over it, checked (a bad value is a one-line SystemExit)."""
     cfg = load_bench_config(args.config)
-    for key in ("num_images", "batch_size", "seed", "ddim_steps", "ddpm_steps", "etas", "ddpm_variance",
-                "timestep_spacing", "clip_sample", "prior", "threads"):
+    for key in ("num_images", "batch_size", "seed", "ddim_steps", "ddpm_steps", "etas", "prior", "threads"):
         if getattr(args, key) is not None:
             setattr(cfg, key, getattr(args, key))
     if args.no_ddpm:

@@ -66,11 +66,6 @@ def mix_weights(first: str, second: str, w: float) -> list[float]:
     return weights
 
 
-def proportional_labels(class_labels: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` class labels in the proportions of ``class_labels`` (largest remainders), in a seeded random order."""
-    return labels_in_shares(np.bincount(class_labels, minlength=len(SPRITE_CLASSES)) / len(class_labels), n, seed)
-
-
 def labels_in_shares(shares: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` class labels in the class ``shares`` (largest remainders), in a seeded random order."""
     counts = shares * n

@@ -9,7 +9,7 @@ pipeline, (3) the stock ``DDPMPipeline`` / ``DDIMPipeline`` on the same model; t
 their order rotates from repeat to repeat; medians are reported. Timing does not depend on the weights, so a
 randomly initialised UNet of a config's size gives the same numbers as a trained one.
 
-Targets (issue 2; thresholds in configs/bench/targets.yaml): our pipelines at most 5% over the bare loop, never
+Targets (thresholds in bench.targets.THRESHOLDS): our pipelines at most 5% over the bare loop, never
 slower than stock; DDIM's speed-up over DDPM at least 90% of the step-count ratio (T / DDIM steps).
 """
 
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from bench.common import load_unet, result_envelope, target_threshold, write_json
+from bench.common import load_unet, result_envelope, write_json
+from bench.targets import THRESHOLDS
 from pipelines.atomic import write_text_atomic
 from pipelines.labels import NUM_CLASSES
 from sprites.cli import ArgumentParser
@@ -223,9 +224,9 @@ def cost_table(cost, rows) -> str:
 
 
 def check_targets(rows, speedups) -> dict[str, bool]:
-    """This run's targets, thresholds from configs/bench/targets.yaml (the ``timing_*`` targets)."""
-    overhead, not_slower = target_threshold("timing_overhead_pct"), target_threshold("timing_ours_over_stock")
-    fraction = target_threshold("timing_speedup_fraction")
+    """This run's targets, thresholds from bench.targets (the ``timing_*`` targets)."""
+    overhead, not_slower = THRESHOLDS["timing_overhead_pct"], THRESHOLDS["timing_ours_over_stock"]
+    fraction = THRESHOLDS["timing_speedup_fraction"]
     targets = {f"overhead <= {overhead:g}% ({r['setting']})": r["ours_over_bare_pct"] <= overhead for r in rows}
     targets.update({f"not slower than stock ({r['setting']})": r["ours_over_stock"] <= not_slower
                     for r in rows if r["ours_over_stock"] is not None})

@@ -1,352 +1,357 @@
 """The targets of the shipped models, judged from the committed benchmark results (nothing is sampled).
 
-    python -m bench.targets [--config configs/bench/targets.yaml] [--out docs/figures/targets.md]
+    python -m bench.targets [--out docs/figures/targets.md]
 
-Every target - the results file it reads, the numbers in it, the comparison and the threshold - is an entry of
-configs/bench/targets.yaml; this module reads the files and judges. It writes one Markdown table per section
-(target, measured, met, results file) and under them every results file with its date and whether the model hash
-it records is the shipped model's. A file made before hashes were recorded is judged and marked "model hash not
-recorded". It stops with one line (exit code 2) when a results file is missing, records another model's hash, or
-lacks a number a target needs.
+Every target is one plain check below (a function of the loaded results files); its threshold is in
+:data:`THRESHOLDS`, which ``bench.sampling_time`` also reads for the targets it judges on its own run. The output is
+one Markdown table per section (target, measured, met, results file) and under them every results file of
+:data:`RESULTS` with its date and whether the model hash it records is the model it is judged for. It stops with
+one line (exit code 2) when a results file is missing, records another model's hash, or lacks a number a target
+needs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import operator
-import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from bench.common import TARGETS_CONFIG, load_targets
 from evaluation.sampling import pipeline_info
 from pipelines.atomic import write_text_atomic
 
+__all__ = ["RESULTS", "THRESHOLDS", "Results", "TargetsError", "judge", "main"]
+
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ROOT / "docs" / "figures"
-COMPARE = {"<=": operator.le, ">=": operator.ge}
-FILTER_OPS = {"=": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge, "<": operator.lt,
-              ">": operator.gt, "^=": lambda a, b: str(a).startswith(str(b)),
-              "!^=": lambda a, b: not str(a).startswith(str(b))}
-TOKEN = re.compile(r'\.?(?P<key>[A-Za-z_]\w*)|\["(?P<quoted>[^"]*)"\]|\[(?P<rows>[^\]]*)\]')
-FILTER = re.compile(r"^\s*(?P<key>[\w.]+)\s*(?P<op>!\^=|\^=|!=|<=|>=|=|<|>)\s*(?P<value>.*?)\s*$")
+FRONTIER = "python -m bench.sampler_frontier --config configs/bench/"
+CANDIDATES = "python -m bench.sampler_frontier --config configs/bench/candidates.yaml "
+FIRST_MODEL_SHA256 = "7e4ae2ccb0e6dfbc7d332618cf71c33b73aac9b07c4c0eb1a77b9603e65aabaa"  # before commit 1049b13
 
 
 class TargetsError(Exception):
-    """A results file is missing, measured on another model, or lacks a number; or the YAML is wrong."""
+    """A results file is missing, measured on another model, or lacks a number."""
 
 
-class NotRecorded(LookupError):
-    """A path leads nowhere in a results file."""
+@dataclass(frozen=True)
+class Results:
+    """A committed results file: the model it must be measured on (a folder, or a pinned hash for a reference
+    model that is not shipped), the command that remakes it, and for bench.sampler_frontier results the config
+    whose setting ids name rows written before rows carried ids."""
+
+    file: str
+    command: str
+    model: str = "pretrained/sprites_ddpm"
+    model_sha256: str | None = None
+    config: str | None = None
 
 
-# ------------------------------------------------------------------------------------------------ paths
+RESULTS = {
+    "priors": Results("docs/figures/priors/results.json", FRONTIER + "priors.yaml", config="configs/bench/priors.yaml"),
+    "shipped_candidates": Results(  # the shipped model on the candidates' settings (the priors' z and N)
+        "docs/figures/training/candidates/shipped/eval/results.json",
+        CANDIDATES + "--pipeline pretrained/sprites_ddpm --cache docs/figures/training/candidates/samples "
+        "--out docs/figures/training/candidates/shipped/eval", config="configs/bench/candidates.yaml"),
+    "first_model": Results(  # the first shipped model on the same settings: DDPM-500 from N(0, I)
+        "docs/figures/training/candidates/first_model/eval/results.json",
+        "mkdir -p outputs/first_model && git archive 1049b13^ pretrained/sprites_ddpm | tar -x -C outputs/first_model"
+        " && " + CANDIDATES + "--pipeline outputs/first_model/pretrained/sprites_ddpm --only ddpm_standard --cache "
+        "docs/figures/training/candidates/samples --out docs/figures/training/candidates/first_model/eval",
+        model_sha256=FIRST_MODEL_SHA256, config="configs/bench/candidates.yaml"),
+    "ddpm_vs_ddim": Results("docs/figures/ddpm_vs_ddim/results.json",
+                            "python -m bench.fid_vs_steps --pipeline pretrained/sprites_ddpm --cache outputs/cache/"
+                            "samples --ddim_steps 10 20 50 --out docs/figures/ddpm_vs_ddim --overwrite"),
+    "sampling": Results("docs/figures/sampling/results.json", FRONTIER + "frontier.yaml",
+                        config="configs/bench/frontier.yaml"),
+    "learned": Results("docs/figures/sampling/learned/results.json", FRONTIER + "learned_steps.yaml",
+                       config="configs/bench/learned_steps.yaml"),
+    "presets": Results("docs/figures/sampling/presets.json", "python -m bench.presets --pipeline pretrained/"
+                       "sprites_ddpm --num_images 25 --repeats 3 --json docs/figures/sampling/presets.json"),
+    "guidance": Results("docs/figures/guidance/results.json",
+                        "python -m bench.guidance --pipeline pretrained/sprites_conditional --scales 0 1 2 3 4 "
+                        "--prior moments --threads 1 --out docs/figures/guidance --overwrite",
+                        model="pretrained/sprites_conditional"),
+    "timing": Results("docs/figures/timing/sampling_time.json",
+                      "python -m bench.sampling_time --pipeline pretrained/sprites_ddpm --num_images 50 --repeats 3 "
+                      "--ddpm_steps 50 --threads 1 --clock cpu --json docs/figures/timing/sampling_time.json"),
+}
+
+THRESHOLDS = {
+    "ddpm500_standard": 0.147,  # the first model's sprite-FID
+    "ddpm500_standard_vs_first_model": 1.0,
+    "ddpm500_moments": 0.08,
+    "ddpm500_moments_floor": 1.5,
+    "ddim50_moments_vs_ddpm500_moments": 1.5,
+    "ddim50_standard_vs_ddpm500_standard": 3.0,
+    "precision_recall": 0.8,
+    "ddim50_moments_class_gap": 5.0,
+    "fast_best_at_10_nfe": 1.2,
+    "learned_best_at_4_nfe": 3.0,
+    "learned_best_at_5_nfe": 2.0,
+    "learned_best_at_10_nfe": 1.5,
+    "fast_preset_speedup": 40.0,
+    "conditional_class_match": 0.8,
+    "timing_overhead_pct": 5.0,
+    "timing_ours_over_stock": 1.0,
+    "timing_speedup_fraction": 0.90,
+}
 
 
-def tokens(path: str) -> list[tuple[str, str]]:
-    """``rows[id=x, nfe=5].scores["0.05"]`` -> [("key", "rows"), ("rows", "id=x, nfe=5"), ("key", "scores"),
-    ("key", "0.05")]."""
-    out, pos = [], 0
-    while pos < len(path):
-        m = TOKEN.match(path, pos)
-        if m is None or m.end() == pos:
-            raise TargetsError(f"cannot read the path {path!r} at {path[pos:]!r}")
-        out.append(("rows", m["rows"]) if m["rows"] is not None else ("key", m["key"] or m["quoted"]))
-        pos = m.end()
-    return out
+# ------------------------------------------------------------------------------------------------ reading rows
 
 
-def field(row: Any, key: str) -> Any:
-    for part in key.split("."):
-        if not isinstance(row, dict) or part not in row:
-            return None
-        row = row[part]
-    return row
+def row(data: dict, setting: str, nfe: int) -> dict:
+    """The row of a bench.sampler_frontier results file for one setting id at one NFE."""
+    found = [r for r in data["rows"] if r.get("id") == setting and r.get("nfe") == nfe]
+    if len(found) != 1:
+        raise KeyError(f"the row {setting} at {nfe} NFE")
+    return found[0]
 
 
-def selects(row: Any, filters: str) -> bool:
-    """Whether a row meets every filter of ``k=v, k<=v, ...`` (``*``: every row)."""
-    if filters.strip() == "*":
-        return True
-    for part in filters.split(","):
-        m = FILTER.match(part)
-        if m is None:
-            raise TargetsError(f"cannot read the row filter {part.strip()!r}")
-        value, wanted = field(row, m["key"]), yaml.safe_load(m["value"])
-        numeric = m["op"] in ("<=", ">=", "<", ">")
-        if value is None or (numeric and not isinstance(value, (int, float))) or not FILTER_OPS[m["op"]](value, wanted):
-            return False
-    return True
+def fid(r: dict) -> float:
+    return r["scores"]["sprite_fid"]
 
 
-def resolve(data: Any, path: str) -> list[Any]:
-    """Every value ``path`` leads to in ``data`` (at least one); :class:`NotRecorded` if none."""
-    items = [data]
-    for kind, arg in tokens(path):
-        found = []
-        for item in items:
-            if kind == "key":
-                if not isinstance(item, dict) or arg not in item:
-                    raise NotRecorded(path)
-                found.append(item[arg])
-            elif isinstance(item, list):
-                found.extend(r for r in item if selects(r, arg))
-            else:
-                raise NotRecorded(path)
-        items = found
-    if not items:
-        raise NotRecorded(path)
-    return items
+def prior(r: dict) -> str:
+    return (r.get("kwargs") or {}).get("prior", "standard")
 
 
-def number(data: Any, path: str) -> float:
-    """The one number ``path`` leads to."""
-    values = resolve(data, path)
-    if len(values) != 1 or not isinstance(values[0], (int, float)):
-        raise TargetsError(f"{path!r} leads to {len(values)} values, not one number")
-    return float(values[0])
+def ours(data: dict, nfe: Callable[[int], bool]) -> list[dict]:
+    """This project's sampler rows (not diffusers' stock ones, not DDPM) at the NFE that ``nfe`` accepts."""
+    return [r for r in data["rows"] if not r["sampler"].startswith("stock") and r["sampler"] != "ddpm"
+            and nfe(r["nfe"])]
 
 
-# ---------------------------------------------------------------------------------------------- results
+def memorised(r: dict) -> str:
+    """The share of samples closer to a training sprite than the real 5% quantile (frontier or fid_vs_steps row)."""
+    memo = r.get("memorisation") or {}
+    share = memo.get("pixel", memo).get("share_below_real_quantile", {}).get("0.05")
+    return "not recorded" if share is None else f"{share:.1%}"
 
 
-def with_setting_ids(result: dict, config: Path) -> dict:
-    """``result`` with every row of a bench.sampler_frontier results file carrying its setting id: rows written
-    before ids were recorded get the id of the config setting with the same sampler, NFE and arguments."""
-    from bench.sampler_frontier import load_frontier_config, runs_of
-
-    runs = runs_of(load_frontier_config(config))
-    for row in result.get("rows", []):
-        if row.get("id") is None:
-            same = (r["id"] for r in runs if (r["sampler"], r["nfe"], r["kwargs"]) ==
-                    (row.get("sampler"), row.get("nfe"), row.get("kwargs")))
-            row["id"] = next(same, None)
-    return result
+# -------------------------------------------------------------------------------------------------- checks
 
 
-def load_results(name: str, spec: dict, root: Path) -> tuple[dict, str, bool]:
-    """``(data, model status, hash recorded)`` of one results file; :class:`TargetsError` when it is missing or
-    records another model than ``spec["model"]``."""
-    file, command = root / spec["file"], spec["command"]
-    if not file.is_file():
-        raise TargetsError(f"{spec['file']} ({name}) is missing: run `{command}`")
-    data = json.loads(file.read_text())
-    if spec.get("config"):
-        data = with_setting_ids(data, root / spec["config"])
-    if "model_sha256" in spec:  # a reference model that is not shipped (its folder need not exist): a pinned hash
-        recorded = (data.get("pipeline") or {}).get("model_sha256")
-        if recorded != spec["model_sha256"]:
-            raise TargetsError(f"{spec['file']} ({name}) records model hash {str(recorded)[:12]}, not the pinned "
-                               f"{spec['model_sha256'][:12]}: run `{command}`")
-        return data, f"model hash {recorded[:12]}, the pinned one", True
-    model = root / spec["model"]
-    if not (model / "unet").is_dir():
-        raise TargetsError(f"{spec['model']}: the model folder the targets of {spec['file']} are judged on is missing")
-    shipped, recorded = pipeline_info(model), data.get("pipeline")
-    recorded = recorded if isinstance(recorded, dict) else {}
-    if recorded.get("model_sha256"):
-        if recorded["model_sha256"] != shipped["model_sha256"]:
-            raise TargetsError(f"{spec['file']} was measured on another model (model sha256 "
-                               f"{recorded['model_sha256'][:12]}, {spec['model']}: {shipped['model_sha256'][:12]}): "
-                               f"run `{command}`")
-        return data, f"model hash {shipped['model_sha256'][:12]}, the shipped one", True
-    if recorded.get("unet_sha256_16"):
-        if recorded["unet_sha256_16"] != shipped["unet_sha256_16"]:
-            raise TargetsError(f"{spec['file']} was measured on other UNet weights (sha256 "
-                               f"{recorded['unet_sha256_16']}, {spec['model']}: {shipped['unet_sha256_16']}): "
-                               f"run `{command}`")
-        return data, (f"model hash not recorded (its UNet weights hash, {recorded['unet_sha256_16']}, is the shipped "
-                      "one's)"), False
-    return data, "model hash not recorded", False
+def best_ratio(rows: list[dict], reference: dict, bound: float | None) -> tuple[str, bool | None]:
+    """The row with the smallest sprite-FID relative to DDPM-500 from its own prior (in ``reference``)."""
+    scored = [(fid(r) / fid(row(reference, f"ddpm_{prior(r)}", 500)), r) for r in rows]
+    ratio, best = min(scored, key=lambda s: s[0])
+    ref = fid(row(reference, f"ddpm_{prior(best)}", 500))
+    text = f"{ratio:.2f}x: {best.get('label', best.get('id'))}, {best['nfe']} NFE, {fid(best):.3f} against {ref:.3f}"
+    return text, None if bound is None else ratio <= bound
 
 
-# ---------------------------------------------------------------------------------------------- judging
-
-
-def unit_of(target: dict) -> str:
-    """The unit shown after a target's numbers: its ``unit``, else "x" for a ratio (``over``), else none."""
-    return target.get("unit", "x" if "over" in target else "")
-
-
-def fmt(value: float, target: dict, unit: bool = True) -> str:
-    return f"{value:{target.get('format', '.3f')}}" + (unit_of(target) if unit else "")
-
-
-def label(row: dict) -> str:
-    return str(row.get("label") or row.get("name") or row.get("id"))
-
-
-def row_fields(row: dict) -> dict[str, Any]:
-    """What ``{...}`` in an ``over`` path may name: the row's prior, NFE and id."""
-    kwargs = row.get("kwargs") or {}
-    return {"prior": kwargs.get("prior", "standard"), "nfe": row.get("nfe"), "id": row.get("id")}
-
-
-def meets(target: dict, value: float) -> bool:
-    return COMPARE[target["compare"]](value, float(target["threshold"]))
-
-
-def judge_value(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
-    """One number or several (a list of paths, or rows selected by a path), each against the threshold; with
-    ``over``, each divided by that number (read from ``over``: the results named by ``over_results``)."""
-    paths = target["value"] if isinstance(target["value"], list) else [target["value"]]
-    values = [float(v) for p in paths for v in resolve(data, p)]
-    if "over" in target:
-        ref = number(over, target["over"])
-        ratios = [v / ref for v in values]
-        text = ", ".join(f"{r:.2f}{unit_of(target)}" for r in ratios) + \
-            f" ({', '.join(fmt(v, target, False) for v in values)} against {fmt(ref, target, False)})"
-        values = ratios
-    else:
-        text = (" / " if len(paths) > 1 else ", ").join(fmt(v, target) for v in values)
-    return text, all(meets(target, v) for v in values) if "threshold" in target else None
-
-
-def judge_best(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
-    """The best row of ``rows`` by ``value`` (divided by ``over`` of the same prior, when given, read from
-    ``over``: the results named by ``over_results``)."""
-    scored = []
-    for row in resolve(data, target["rows"]):
-        v = number(row, target["value"])
-        ref = number(over, target["over"].format(**row_fields(row))) if "over" in target else None
-        scored.append((v / ref if ref else v, v, ref, row))
-    pick = max if target.get("compare") == ">=" else min
-    score, v, ref, row = pick(scored, key=lambda s: s[0])
-    where = f"{label(row)}, {row.get('nfe')} NFE"
-    text = f"{score:.2f}{unit_of(target)}: {where}, {fmt(v, target, False)} against {fmt(ref, target, False)}" \
-        if ref else f"{fmt(v, target)}: {where}"
-    return text, meets(target, score) if "threshold" in target else None
-
-
-def judge_pairs(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
-    """Ours no worse than diffusers' same method (``pairs`` of setting ids) at every NFE both ran."""
-    rows = resolve(data, target.get("rows", "rows[*]"))
+def no_worse(data: dict, pairs: list[tuple[str, str]]) -> tuple[str, bool]:
+    """Each first setting's sprite-FID at most the second's at every NFE both ran."""
     worse, compared = [], 0
-    for ours, theirs in target["pairs"]:
-        for stock in (r for r in rows if r.get("id") == theirs):
-            mine = next((r for r in rows if r.get("id") == ours and r.get("nfe") == stock.get("nfe")), None)
-            if mine is None:
-                continue
-            compared += 1
-            a, b = number(mine, target["value"]), number(stock, target["value"])
-            if a > b:
-                worse.append(f"{label(mine)} at {mine['nfe']}: {fmt(a, target)} > {fmt(b, target)}")
+    for mine, theirs in pairs:
+        for other in (r for r in data["rows"] if r.get("id") == theirs):
+            same = [r for r in data["rows"] if r.get("id") == mine and r["nfe"] == other["nfe"]]
+            compared += len(same)
+            worse += [f"{r.get('label', r.get('id'))} at {r['nfe']}: {fid(r):.4f} > {fid(other):.4f}"
+                      for r in same if fid(r) > fid(other)]
     if not compared:
-        raise TargetsError(f"target {target['id']}: no pair of rows ran at the same NFE")
-    return "; ".join(worse) or f"ours <= stock in all {compared} comparisons", not worse
+        raise KeyError(f"a pair of rows at the same NFE among {pairs}")
+    return "; ".join(worse) or f"no worse in all {compared} comparisons", not worse
 
 
-def judge_best_per_nfe(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
-    """At each NFE where ``against`` ran, the best of ``rows`` no worse than the best of ``against``."""
-    ours, stock = resolve(data, target["rows"]), resolve(data, target["against"])
+def best_per_nfe(data: dict) -> tuple[str, bool]:
+    """At each NFE a stock scheduler ran, our best sprite-FID at most the best stock one."""
+    stock = [r for r in data["rows"] if r["sampler"].startswith("stock")]
     behind = []
-    for n in sorted({r.get("nfe") for r in stock}):
-        mine = [number(r, target["value"]) for r in ours if r.get("nfe") == n]
-        if mine:
-            best_stock = min(number(r, target["value"]) for r in stock if r.get("nfe") == n)
-            if min(mine) > best_stock:
-                behind.append(f"{n} NFE: {fmt(min(mine), target)} > {fmt(best_stock, target)}")
+    for n in sorted({r["nfe"] for r in stock}):
+        mine = [fid(r) for r in ours(data, lambda k, n=n: k == n)]
+        theirs = min(fid(r) for r in stock if r["nfe"] == n)
+        if mine and min(mine) > theirs:
+            behind.append(f"{n} NFE: {min(mine):.4f} > {theirs:.4f}")
     return "; ".join(behind) or "yes at every NFE both ran", not behind
 
 
-def judge_smallest_meeting(target: dict, data: dict, over: dict) -> tuple[str, bool | None]:
-    """The smallest ``by`` among ``rows`` whose value meets the threshold (else the best value)."""
-    rows = [(number(r, target["value"]), r) for r in resolve(data, target["rows"])]
-    meeting = [vr for vr in rows if meets(target, vr[0])]
-    pick = max if target["compare"] == ">=" else min
-    v, row = min(meeting, key=lambda vr: vr[1][target["by"]]) if meeting else pick(rows, key=lambda vr: vr[0])
-    return f"{fmt(v, target)} at {target.get('by_text', target['by'] + ' =')} {row[target['by']]:g}", bool(meeting)
+def ratio_text(value: float, ref: float) -> str:
+    return f"{value / ref:.2f}x ({value:.3f} against {ref:.3f})"
 
 
-KINDS = {"value": judge_value, "best": judge_best, "pairs": judge_pairs, "best_per_nfe": judge_best_per_nfe,
-         "smallest_meeting": judge_smallest_meeting}
+def quality(res: dict[str, dict]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, results, met) of the quality targets at N = 1,000."""
+    t, pri, cand, first, dvd = THRESHOLDS, res["priors"], res["shipped_candidates"], res["first_model"], \
+        res["ddpm_vs_ddim"]
+    slug = {r["slug"]: r for r in dvd["rows"]}
+    d_std, d_mom = row(pri, "ddpm_standard", 500), row(pri, "ddpm_moments", 500)
+    i_std, i_mom = row(pri, "ddim_eta0_standard", 50), row(pri, "ddim_eta0_moments", 50)
+    c_std, f_std = row(cand, "ddpm_standard", 500), row(first, "ddpm_standard", 500)
+    mem_i, mem_d = memorised(row(cand, "ddim_eta0_moments", 50)), memorised(row(cand, "ddpm_moments", 500))
+    floor = pri["floor"]["sprite_fid"]
+    out = [
+        (f"sprite-FID, DDPM-500 from N(0, I) <= {t['ddpm500_standard']:g} (aim 0.1)",
+         f"{fid(d_std):.3f}; memorised {memorised(slug['ddpm_500'])}", "priors", fid(d_std) <= t["ddpm500_standard"]),
+        ("sprite-FID, DDPM-500 from N(0, I), relative to the first model's measured now (same z and N) <= "
+         f"{t['ddpm500_standard_vs_first_model']:g}x",
+         f"{ratio_text(fid(c_std), fid(f_std))}; first model memorised {memorised(f_std)}", "shipped_candidates",
+         fid(c_std) / fid(f_std) <= t["ddpm500_standard_vs_first_model"]),
+        (f"sprite-FID, DDPM-500 from the moments prior <= {t['ddpm500_moments']:g}",
+         f"{fid(d_mom):.3f}; memorised {mem_d}", "priors", fid(d_mom) <= t["ddpm500_moments"]),
+        ("sprite-FID, DDPM-500 from the moments prior, relative to the real-vs-real floor <= "
+         f"{t['ddpm500_moments_floor']:g}x", ratio_text(fid(d_mom), floor), "priors",
+         fid(d_mom) / floor <= t["ddpm500_moments_floor"]),
+        ("DDIM-50 eta 0 relative to DDPM-500, both from the moments prior <= "
+         f"{t['ddim50_moments_vs_ddpm500_moments']:g}x", f"{ratio_text(fid(i_mom), fid(d_mom))}; memorised {mem_i}",
+         "priors", fid(i_mom) / fid(d_mom) <= t["ddim50_moments_vs_ddpm500_moments"]),
+        ("DDIM-50 eta 0 relative to DDPM-500, both from N(0, I) <= "
+         f"{t['ddim50_standard_vs_ddpm500_standard']:g}x",
+         f"{ratio_text(fid(i_std), fid(d_std))}; memorised {memorised(slug['ddim_050_eta0'])}", "priors",
+         fid(i_std) / fid(d_std) <= t["ddim50_standard_vs_ddpm500_standard"]),
+    ]
+    for name, r, mem in (("DDIM-50 eta 0", i_mom, mem_i), ("DDPM-500", d_mom, mem_d)):
+        p, rec = r["scores"]["precision"], r["scores"]["recall"]
+        out.append((f"precision / recall, {name} from the moments prior, each >= {t['precision_recall']:g}",
+                    f"{p:.2f} / {rec:.2f}; memorised {mem}", "priors", min(p, rec) >= t["precision_recall"]))
+    gap = i_mom["scores"]["class_gap_points"]
+    out.append(("largest gap between the class shares of DDIM-50 eta 0 samples (moments prior) and the data's, "
+                f"points <= {t['ddim50_moments_class_gap']:g}", f"{gap:.1f}", "priors",
+                gap <= t["ddim50_moments_class_gap"]))
+    return out
 
 
-def target_text(target: dict) -> str:
-    """The target's text with its comparison, threshold and aim."""
-    if "threshold" not in target:
-        return target["text"]
-    percent = target.get("format", "").endswith("%")
-    unit = "" if percent else unit_of(target)
+def fast_sampling(res: dict[str, dict]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, results, met) of the fast-sampling targets, ratios against DDPM-500 from the same prior."""
+    t, sam, learned, pri = THRESHOLDS, res["sampling"], res["learned"], res["priors"]
+    same = "sprite-FID relative to DDPM-500 from the same prior"
+    out = [(f"best of ours at <= 10 NFE, {same} <= {t['fast_best_at_10_nfe']:g}x",
+            *best_ratio(ours(sam, lambda n: n <= 10), sam, t["fast_best_at_10_nfe"]))]
+    for n in (4, 5):
+        out.append((f"what {n} NFE reach (best of ours, {same}; reported)",
+                    *best_ratio(ours(sam, lambda k, n=n: k == n), sam, None)))
+    out.append(("each of our samplers at least as good as diffusers' same method at every NFE both ran (sprite-FID)",
+                *no_worse(sam, [("dpmpp_2m_karras_moments", "stock_dpmpp_2m_karras_moments"),
+                                ("dpmpp_2m_sde_discrete_moments", "stock_dpmpp_2m_sde_moments"),
+                                ("euler_ancestral_discrete_moments", "stock_euler_ancestral_moments"),
+                                ("heun_spaced_moments", "stock_heun_karras_moments")])))
+    out.append(("our best at each NFE at least as good as the best stock scheduler there (sprite-FID)",
+                *best_per_nfe(sam)))
+    out = [(text, measured, "sampling", met) for text, measured, met in out]
+    for where, nfe, key in (("at 5 NFE", lambda n: n == 5, "learned_best_at_5_nfe"),
+                            ("at 4 NFE or fewer", lambda n: n <= 4, "learned_best_at_4_nfe"),
+                            ("at 10 NFE", lambda n: n == 10, "learned_best_at_10_nfe")):
+        measured, met = best_ratio(ours(learned, nfe), pri, t[key])
+        out.append((f"best of ours {where}, learned schedules among them, {same} <= {t[key]:g}x", measured, "learned",
+                    met))
+    measured, met = no_worse(learned, [("dpmpp_2m_learned_moments", "dpmpp_2m_spaced_moments"),
+                                       ("dpmpp_2m_sde_learned_moments", "dpmpp_2m_sde_spaced_moments"),
+                                       ("heun_learned_moments", "heun_spaced_moments"),
+                                       ("euler_learned_moments", "euler_spaced_moments"),
+                                       ("ddim_learned_moments", "ddim_eta0_moments")])
+    out.append(("each learned schedule at least as good as the schedule its fit started from, at every NFE "
+                "(sprite-FID)", measured, "learned", met))
+    speedup = res["presets"]["speedup"]
+    out.append((f"--preset fast against --preset quality, wall time side by side >= {t['fast_preset_speedup']:g}x",
+                f"{speedup:.1f}x", "presets", speedup >= t["fast_preset_speedup"]))
+    rows = sorted((r for r in res["guidance"]["rows"] if 0 < r["scale"] <= 3), key=lambda r: r["scale"])
+    bound = t["conditional_class_match"]
+    pick = next((r for r in rows if r["match"]["match"] >= bound), max(rows, key=lambda r: r["match"]["match"]))
+    out.append(("conditional model, at some guidance scale w <= 3, the share of samples in the requested class >= "
+                f"{bound:g}", f"{pick['match']['match']:.2f} at w = {pick['scale']:g}", "guidance",
+                pick["match"]["match"] >= bound))
+    return out
 
-    def show(x: float) -> str:
-        return f"{x:{target['format']}}" if percent else f"{x:g}{unit}"
-    aim = f" (aim {show(target['aim'])})" if "aim" in target else ""
-    return f"{target['text']} {target['compare']} {show(target['threshold'])}{aim}"
+
+def speed(res: dict[str, dict]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, results, met) of the timing targets, on the CPU clock, every setting."""
+    t, cpu = THRESHOLDS, res["timing"]["cpu"]
+    over = [r["ours_over_bare_pct"] for r in cpu["rows"]]
+    stock = [r["ours_over_stock"] for r in cpu["rows"]]
+    share = [s["ours"]["fraction_of_step_ratio"] for s in cpu["speedups"]]
+    return [
+        (f"our pipelines' time over a bare loop of the same UNet calls, percent <= {t['timing_overhead_pct']:g}",
+         ", ".join(f"{v:.1f}" for v in over), "timing", max(over) <= t["timing_overhead_pct"]),
+        (f"our pipelines' time over the stock ones' (bench.sampling_time) <= {t['timing_ours_over_stock']:g}",
+         ", ".join(f"{v:.3f}" for v in stock), "timing", max(stock) <= t["timing_ours_over_stock"]),
+        (f"DDIM's speed-up over DDPM as a share of the step-count ratio >= {t['timing_speedup_fraction']:.0%}",
+         ", ".join(f"{v:.0%}" for v in share), "timing", min(share) >= t["timing_speedup_fraction"]),
+    ]
 
 
-def check_config(cfg: dict) -> None:
-    ids = set()
-    for t in cfg["targets"]:
-        missing = {"id", "text", "results", "value"} - t.keys()
-        if missing:
-            raise TargetsError(f"target {t.get('id', t)}: needs {', '.join(sorted(missing))}")
-        if t["id"] in ids:
-            raise TargetsError(f"target id {t['id']!r} appears twice")
-        ids.add(t["id"])
-        for key in ("results", "over_results"):
-            if key in t and t[key] not in cfg["results"]:
-                raise TargetsError(f"target {t['id']}: {key} {t[key]!r} is not one of {', '.join(cfg['results'])}")
-        if t.get("kind", "value") not in KINDS:
-            raise TargetsError(f"target {t['id']}: kind must be one of {', '.join(KINDS)}, got {t['kind']!r}")
-        if ("threshold" in t or t.get("kind") == "smallest_meeting") and t.get("compare") not in COMPARE:
-            raise TargetsError(f"target {t['id']}: compare must be one of {', '.join(COMPARE)}")
+SECTIONS = {"Quality, 1,000 samples against real half B": quality, "Fast sampling": fast_sampling,
+            "Speed on a CPU": speed}
 
 
-def judge(cfg: dict, root: Path = ROOT) -> str:
-    """The Markdown of every target of ``cfg`` judged from the results files under ``root``."""
-    check_config(cfg)
-    loaded = {name: load_results(name, spec, root) for name, spec in cfg["results"].items()
-              if any(name in (t["results"], t.get("over_results"), *(b.get("results") for b in t.get("beside", [])))
-                     for t in cfg["targets"])}
-    unrecorded: dict[str, list[str]] = {}
-    sections: dict[str, list[str]] = {}
-    for t in cfg["targets"]:
-        data = loaded[t["results"]][0]
-        try:
-            measured, met = KINDS[t.get("kind", "value")](t, data, loaded[t.get("over_results", t["results"])][0])
-        except NotRecorded as e:
-            raise TargetsError(f"{cfg['results'][t['results']]['file']} lacks {e} (target {t['id']}): run "
-                               f"`{cfg['results'][t['results']]['command']}`") from None
-        for b in t.get("beside", []):
-            source = b.get("results", t["results"])
-            try:
-                values = [float(v) for v in resolve(loaded[source][0], b["value"])]
-                measured += f"; {b['text']} " + ", ".join(fmt(v, b) for v in values)
-            except NotRecorded:
-                measured += f"; {b['text']}: not recorded"
-                unrecorded.setdefault(source, []).append(b["text"])
-        ok = "n/a" if met is None else ("yes" if met else "no")
-        sections.setdefault(t.get("section", "Targets"), []).append(
-            f"| {target_text(t)} | {measured} | {ok} | {t['results']} |")
+# ---------------------------------------------------------------------------------------------- results files
+
+
+def with_setting_ids(data: dict, config: Path) -> dict:
+    """``data`` with every row of a bench.sampler_frontier results file carrying its setting id: rows written
+    before ids were recorded get the id of the config's setting with the same sampler, NFE and arguments."""
+    from bench.sampler_frontier import load_frontier_config, runs_of
+
+    runs = runs_of(load_frontier_config(config))
+    for r in data.get("rows", []):
+        if r.get("id") is None:
+            r["id"] = next((run["id"] for run in runs if (run["sampler"], run["nfe"], run["kwargs"]) ==
+                            (r.get("sampler"), r.get("nfe"), r.get("kwargs"))), None)
+    return data
+
+
+def load_results(name: str, spec: Results, root: Path) -> tuple[dict, str, bool]:
+    """``(data, model status, hash recorded)`` of one results file; :class:`TargetsError` when it is missing or
+    records another model than the one it is judged for."""
+    file = root / spec.file
+    if not file.is_file():
+        raise TargetsError(f"{spec.file} ({name}) is missing: run `{spec.command}`")
+    data = json.loads(file.read_text())
+    if spec.config:
+        data = with_setting_ids(data, root / spec.config)
+    recorded = data.get("pipeline") if isinstance(data.get("pipeline"), dict) else {}
+    if spec.model_sha256:  # a reference model that is not shipped (its folder need not exist): a pinned hash
+        if recorded.get("model_sha256") != spec.model_sha256:
+            raise TargetsError(f"{spec.file} ({name}) records model hash {str(recorded.get('model_sha256'))[:12]}, "
+                               f"not the pinned {spec.model_sha256[:12]}: run `{spec.command}`")
+        return data, f"model hash {spec.model_sha256[:12]}, the pinned one", True
+    if not (root / spec.model / "unet").is_dir():
+        raise TargetsError(f"{spec.model}: the model folder the targets of {spec.file} are judged on is missing")
+    shipped = pipeline_info(root / spec.model)
+    for key, what in (("model_sha256", "model sha256"), ("unet_sha256_16", "UNet weights sha256")):
+        if recorded.get(key):
+            if recorded[key] != shipped[key]:
+                raise TargetsError(f"{spec.file} was measured on another model ({what} {recorded[key][:12]}, "
+                                   f"{spec.model}: {shipped[key][:12]}): run `{spec.command}`")
+            if key == "model_sha256":
+                return data, f"model hash {shipped[key][:12]}, the shipped one", True
+            return data, (f"model hash not recorded (its UNet weights hash, {recorded[key]}, is the shipped "
+                          "one's)"), False
+    return data, "model hash not recorded", False
+
+
+def judge(root: Path | None = None, results: dict[str, Results] | None = None) -> str:
+    """The Markdown of every target judged from the results files under ``root`` (default: the project's)."""
+    root, results = root or ROOT, results or RESULTS
+    loaded = {name: load_results(name, spec, root) for name, spec in results.items()}
+    data = {name: d for name, (d, _, _) in loaded.items()}
     out = []
-    for section, rows in sections.items():
-        out += [f"**{section}**", "", "| target | measured | met | results |", "| --- | --- | --- | --- |", *rows, ""]
+    for section, check in SECTIONS.items():
+        try:
+            rows = check(data)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise TargetsError(f"a results file of the section {section!r} lacks {e}: run the commands of "
+                               f"{', '.join(sorted(results))} in bench/targets.py RESULTS") from None
+        out += [f"**{section}**", "", "| target | measured | met | results |", "| --- | --- | --- | --- |"]
+        out += [f"| {text} | {measured} | {'n/a' if met is None else 'yes' if met else 'no'} | {name} |"
+                for text, measured, name, met in rows]
+        out.append("")
     out += ["Results files (`python -m bench.targets` stops when one is missing or records another model's hash):", ""]
-    for name, (data, status, recorded) in loaded.items():
-        spec = cfg["results"][name]
-        lacks = sorted(set(unrecorded.get(name, [])))
-        judged = spec.get("model", "a reference model")
-        line = f"- `{name}`: {spec['file']} ({str(data.get('date', '?'))[:10]}), judged for {judged}: {status}"
-        if lacks:
-            line += f"; does not record: {', '.join(lacks)}"
-        if not recorded or lacks:
-            line += f"; regenerate with `{spec['command']}`"
-        out.append(line)
+    for name, (d, status, recorded) in loaded.items():
+        spec = results[name]
+        judged = "a reference model" if spec.model_sha256 else spec.model
+        line = f"- `{name}`: {spec.file} ({str(d.get('date', '?'))[:10]}), judged for {judged}: {status}"
+        out.append(line + ("" if recorded else f"; regenerate with `{spec.command}`"))
     return "\n".join(out) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", default=str(TARGETS_CONFIG), help="the targets (default configs/bench/targets.yaml)")
-    p.add_argument("--out", default=str(FIGURES / "targets.md"))
+    p.add_argument("--out", default=str(ROOT / "docs" / "figures" / "targets.md"))
     args = p.parse_args(argv)
     try:
-        text = judge(load_targets(args.config))
+        text = judge()
     except TargetsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -10,8 +10,7 @@ feature sets, the real floor, class predictions and class match), :mod:`evaluati
 sample set in one call), :mod:`evaluation.inception` (FID Inception-v3, local weights only),
 :mod:`evaluation.dinov2` (DINOv2 through transformers, local weights only), :mod:`evaluation.feature_spaces` (the
 sprite, Inception and DINOv2 spaces of ``python -m evaluation.score``), :mod:`evaluation.export` (PNG folders for
-pytorch-fid), :mod:`evaluation.tm_metrics` (torchmetrics classes),
-:mod:`evaluation.calibrate` (floor and sanity numbers), :mod:`evaluation.splits` (mirror-pair splits); for the
+pytorch-fid), :mod:`evaluation.splits` (mirror-pair splits); for the
 benchmarks: :mod:`evaluation.sampling` (seeded, timed sampling), :mod:`evaluation.neighbours` (memorisation),
 :mod:`evaluation.plots` (figures) and :mod:`evaluation.output` (output folders).
 """

@@ -4,7 +4,7 @@
     unet = prepare_unet(pipe.unet, channels_last=True)   # or compile=True
     pipe = SpritesDDPMPipeline(unet=OnnxUNet(pipe.unet), scheduler=pipe.scheduler)   # onnxruntime
 
-All are off by default: ``python -m bench.speed`` measures each against the plain UNet on this machine and
+All are off by default: ``python -m experiments.speed`` measures each against the plain UNet on this machine and
 ``docs/speed.md`` holds what they gave. The pipelines themselves already run under ``torch.inference_mode``
 and precompute their per-step coefficients in float64 once per call (no ``scheduler.step``). Samples do not
 depend on any option beyond float rounding (``tests/test_speed_options.py``).

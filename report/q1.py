@@ -25,14 +25,14 @@ def theory(hw: Homework) -> None:
 
 
 def es_ddpm_measured(hw: Homework) -> None:
-    """Q1.5's measurement on the reported model, from the committed bench.es_ddpm results (when they are its)."""
+    """Q1.5's measurement on the reported model, from the committed experiments.es_ddpm results (when they are its)."""
     result = ROOT / "docs" / "figures" / "es_ddpm" / "results.json"
     if not result.is_file():
         return
     info = json.loads(result.read_text())
     if info.get("pipeline", {}).get("unet_sha256_16") != pipeline_hash(hw.pipeline):
         hw.r.text("The ES-DDPM measurement of docs/figures/es_ddpm/ was made on another model than the one this "
-                  "report is about, so it is not quoted here (`python -m bench.es_ddpm` remakes it).")
+                  "report is about, so it is not quoted here (`python -m experiments.es_ddpm` remakes it).")
         return
     r, num = hw.r, hw.r.num
     cmd = info["command"]

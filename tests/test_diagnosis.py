@@ -1,11 +1,11 @@
-"""bench.diagnosis: the ideal denoiser of a finite data set (Tweedie's formula) and the per-timestep table."""
+"""experiments.diagnosis: the ideal denoiser of a finite data set (Tweedie's formula) and the per-timestep table."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from bench.diagnosis import eps_mse_table, ideal_eps, markdown
+from experiments.diagnosis import eps_mse_table, ideal_eps, markdown
 
 
 def test_ideal_eps_of_one_point_is_exact_and_of_two_picks_the_near_one():
@@ -34,7 +34,7 @@ def test_the_ideal_beats_any_other_predictor_and_the_table_shows_the_excess():
 def test_gap_table_orders_checkpoints_and_takes_the_ratio(tmp_path):
     import json
 
-    from bench.diagnosis import gap_table
+    from experiments.diagnosis import gap_table
 
     def write(name, step, fids):
         rows = [{"label": k, "nfe": 50, "scores": {"sprite_fid": v}} for k, v in fids.items()]

@@ -112,7 +112,7 @@ def test_sampling_a_saved_pipeline_folder(tmp_path):
 @pytest.mark.filterwarnings("ignore:The ``compute`` method of metric")
 def test_sprite_fid_metric_matches_the_function(sprites_arrays):
     pytest.importorskip("torchmetrics")  # the wrappers' optional third-party base
-    from evaluation import tm_metrics as tm
+    from experiments import tm_metrics as tm
     images = sprites_arrays[0]
     real, fake = images[::4], images[1::4][:200]
     metric = tm.SpriteFID()
@@ -134,7 +134,7 @@ def test_sprite_fid_metric_matches_the_function(sprites_arrays):
 
 def test_sprite_kid_metric_matches_the_function(sprites_arrays):
     pytest.importorskip("torchmetrics")  # the wrappers' optional third-party base
-    from evaluation import tm_metrics as tm
+    from experiments import tm_metrics as tm
     images = sprites_arrays[0]
     metric = tm.SpriteKID(subset_size=100, n_subsets=5, seed=2)
     metric.update(images[:400], real=True)

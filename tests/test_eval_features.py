@@ -150,9 +150,9 @@ def test_train_classifier_rejects_bad_config(capsys):
 
 
 def test_calibrate_orders_corruptions_above_the_floor(tmp_path):
-    """A small run of ``python -m evaluation.calibrate``: mirrors stay at the floor, damage scores far above; its
+    """A small run of ``python -m experiments.calibrate``: mirrors stay at the floor, damage scores far above; its
     tables and numbers are written for the docs to quote."""
-    from evaluation.calibrate import calibrate, to_markdown, write_outputs
+    from experiments.calibrate import calibrate, to_markdown, write_outputs
 
     names = ("uniform noise images", "Gaussian blur sigma=1 px", "10 sprites repeated", "mirrored (hflip)")
     result = calibrate(seeds=1, sizes=(100,), kid_subsets=5, only=names)

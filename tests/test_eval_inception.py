@@ -90,7 +90,7 @@ def test_inception_fid_metric_collects_inception_features(random_net, sprites_ba
     """torchmetrics wrapper: the features it stores are the extractor's (its compute is SpriteFID's code path;
     a 2048-d Frechet distance costs about 10 s on a loaded CPU, so it is not run here)."""
     pytest.importorskip("torchmetrics")  # the wrappers' optional third-party base
-    from evaluation import tm_metrics as tm
+    from experiments import tm_metrics as tm
     metric = tm.InceptionFID(net=random_net)
     metric.update(torch.from_numpy(sprites_batch), real=True)
     metric.update(sprites_batch[::-1].copy(), real=False)

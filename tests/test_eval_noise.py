@@ -1,4 +1,4 @@
-"""bench.eval_noise (issue 21, item 1): the spread of small-subset scores of cached sample sets. Real half A stands
+"""experiments.eval_noise: the spread of small-subset scores of cached sample sets. Real half A stands
 in for a model's samples: the full set's numbers equal SpriteScorer's, small subsets score worse than the full set
 (the distance's bias in N), and a clearly corrupted copy is ordered behind the real one in every subset."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from bench.eval_noise import disjoint_subsets, main, order_agreement
 from evaluation.quality import SpriteScorer
 from evaluation.splits import halves_by_pairs
+from experiments.eval_noise import disjoint_subsets, main, order_agreement
 from tests.test_measures import cache_file
 
 SETTING = {"sampler": "ddim", "nfe": 50, "prior": None, "eta": 0.0}

@@ -42,7 +42,7 @@ def test_predicted_classes_of_real_sprites(sprites_arrays):
 
 def test_label_helpers(sprites_arrays):
     _, labels = sprites_arrays
-    req = guidance.proportional_labels(labels, 100, seed=0)
+    req = guidance.labels_in_shares(np.bincount(labels, minlength=5) / len(labels), 100, seed=0)
     assert len(req) == 100 and np.bincount(req, minlength=5).tolist() == [9, 36, 7, 39, 9]
     assert guidance.mix_weights("hero", "food", 0.75) == [0.75, 0.0, 0.25, 0.0, 0.0]
     shares = guidance.mix_shares(np.array([0, 0, 2, 3]), "hero", "food")

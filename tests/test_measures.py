@@ -1,4 +1,4 @@
-"""bench.measures (issue 21, item 3): sample sets found in a sample cache by model and setting, scored in several
+"""experiments.measures: sample sets found in a sample cache by model and setting, scored in several
 feature spaces; on real sprites standing in for samples the numbers equal the metrics computed directly."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from bench.measures import find_samples, main
 from evaluation.features import extract_sprite_features, load_sprite_feature_net
 from evaluation.metrics import fid_from_features, precision_recall
 from evaluation.splits import halves_by_pairs
+from experiments.measures import find_samples, main
 
 SETTING = {"sampler": "ddpm", "nfe": 500, "prior": None}
 

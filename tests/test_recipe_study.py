@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.recipe_study import load_study, overrides
+from experiments.recipe_study import load_study, overrides
 from training.config import load_config
 
 

@@ -1,11 +1,11 @@
-"""bench.slow_tests reads pytest's JUnit XML into rows (outcome, seconds) and its table; the default test command
+"""tests.slow_tests reads pytest's JUnit XML into rows (outcome, seconds) and its table; the default test command
 leaves the slow tests out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.slow_tests import markdown, read_junit
+from tests.slow_tests import markdown, read_junit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def test_rows_and_table_from_junit(tmp_path):
 
 
 def test_default_run_leaves_the_slow_tests_out_and_bench_selects_them():
-    """pyproject's addopts deselect the ``slow`` mark; bench.slow_tests selects it (``-m slow``, which pytest lets
+    """pyproject's addopts deselect the ``slow`` mark; tests.slow_tests selects it (``-m slow``, which pytest lets
     override the addopts' ``-m``); the torch.compile test carries the mark."""
     import re
     import shlex
@@ -38,11 +38,11 @@ def test_default_run_leaves_the_slow_tests_out_and_bench_selects_them():
     addopts = shlex.split(re.search(r'^addopts = "(.*)"$', (ROOT / "pyproject.toml").read_text(), re.M)[1])
     assert addopts[addopts.index("-m") + 1] == "not slow"
     assert any(m.name == "slow" for m in compile_test.pytestmark)
-    assert '"-m", "slow"' in (ROOT / "bench" / "slow_tests.py").read_text()
+    assert '"-m", "slow"' in (ROOT / "tests" / "slow_tests.py").read_text()
 
 
 def test_ci_runs_the_slow_tests_after_the_default_command_and_they_include_the_two_process_launches():
-    """.ci/run: the default command first (it must pass on its own), then bench.slow_tests, whose set holds the
+    """.ci/run: the default command first (it must pass on its own), then tests.slow_tests, whose set holds the
     two-process training equality and the refused two-process launch (both multi-process: accelerate launch
     --multi_gpu with ACCELERATE_USE_CPU=1, two gloo processes)."""
     import subprocess
@@ -50,7 +50,7 @@ def test_ci_runs_the_slow_tests_after_the_default_command_and_they_include_the_t
 
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    assert lines.index("bash scripts/test.sh") < lines.index("python -m bench.slow_tests") == len(lines) - 1
+    assert lines.index("bash scripts/test.sh") < lines.index("python -m tests.slow_tests") == len(lines) - 1
     assert "set -euo pipefail" in lines  # a failing default command stops CI before the slow tests
     listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow", "-p",
                              "no:cacheprovider", "tests/test_train_faults.py", "tests/test_train_settings.py"],

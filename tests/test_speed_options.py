@@ -1,5 +1,5 @@
-"""Speed options (issue 9) do not change the samples: the same seed with the option on and off gives the same
-images within float tolerance; and bench.speed --quick runs end to end.
+"""Speed options do not change the samples: the same seed with the option on and off gives the same
+images within float tolerance; and experiments.speed --quick runs end to end.
 
 Our update rule with precomputed coefficients against ``scheduler.step`` is tested in test_pipeline_ddim.py
 and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)."""
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import speed
+from experiments import speed
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 from pipelines.unet_runtime import prepare_unet

@@ -19,7 +19,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.utils.torch_utils import randn_tensor
 from scipy.special import log_ndtr, logsumexp
 
-from bench import es_ddpm
+from experiments import es_ddpm
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.pipeline_sprites_ddpm import ddpm_steps, ddpm_update

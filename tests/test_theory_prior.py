@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from bench.theory_prior import AB, M, S, T, kl_gauss, kl_to_data, measure, q_T, sample
+from experiments.theory_prior import AB, M, S, T, kl_gauss, kl_to_data, measure, q_T, sample
 from pipelines.prior import DataMoments, GaussianPrior
 
-N = 200_000  # Monte Carlo samples, as bench.theory_prior's default
+N = 200_000  # Monte Carlo samples, as experiments.theory_prior's default
 
 
 def test_the_standard_prior_misses_q_xT():
@@ -67,7 +67,7 @@ def test_the_committed_table_is_what_the_benchmark_measures():
     import json
     from pathlib import Path
 
-    from bench.theory_prior import markdown
+    from experiments.theory_prior import markdown
 
     root = Path(__file__).resolve().parents[1]
     recorded = json.loads((root / "docs/figures/theory/prior_check.json").read_text())

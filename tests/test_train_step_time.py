@@ -1,4 +1,4 @@
-"""bench.train_step_time: each config's real training step (its UNet, dropout, loss and optimizer), timed in turns."""
+"""experiments.train_step_time: each config's real training step (UNet, dropout, loss, optimizer), timed in turns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bench.train_step_time import StepTimer, main
+from experiments.train_step_time import StepTimer, main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 """ES-DDPM (early-stopped DDPM): sampling time and sprite-FID against the start step T'.
 
-    python -m bench.es_ddpm --pipeline runs/sprites_ddpm/pipeline --t_prime 50 100 200 300 500 --num_images 200 \
+    python -m experiments.es_ddpm --pipeline runs/sprites_ddpm/pipeline --t_prime 50 100 200 300 500 --num_images 200 \
         [--prior ddim gaussian] [--prior_steps 10] [--seed 0] [--threads 2] [--json out.json] [--grids DIR]
-    python -m bench.es_ddpm --random_unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
+    python -m experiments.es_ddpm --random_unet configs/tiny.yaml ...     (a smoke run with an untrained UNet)
 
 For each prior and each T', ``SpritesESDDPMPipeline`` samples ``--num_images`` sprites (one batch, one seed) and
 the script records the wall and CPU time and the sprite-FID / sprite-KID (our sprite feature network, not
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(result)
     print(table)
     if args.json:
-        result = {**result_envelope("bench.es_ddpm", argv, args.pipeline), **result, "table_markdown": table}
+        result = {**result_envelope("experiments.es_ddpm", argv, args.pipeline), **result, "table_markdown": table}
         print(f"wrote {write_json(args.json, result)}", file=sys.stderr)
         write_text_atomic(Path(args.json).with_suffix(".md"), table + "\n")  # the table the docs quote
     return 0

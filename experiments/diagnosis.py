@@ -1,7 +1,7 @@
-"""Why deterministic DDIM lags (issue 13): the model's epsilon error per timestep, against the best possible.
+"""Why deterministic DDIM lags: the model's epsilon error per timestep, against the best possible.
 
-    python -m bench.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw RAW_PIPELINE_DIR] [--json PATH]
-    python -m bench.diagnosis gap [--folder docs/figures/diagnosis]   # -> FOLDER/gap_over_training.md
+    python -m experiments.diagnosis eps-mse --pipeline pretrained/sprites_ddpm [--raw RAW_PIPELINE_DIR] [--json PATH]
+    python -m experiments.diagnosis gap [--folder docs/figures/diagnosis]   # -> FOLDER/gap_over_training.md
 
 For timesteps across 0..T-1, x_t is drawn from q(x_t | x_0) for every training sprite (fixed noise) and the
 model's epsilon-MSE is measured beside the error of the *ideal* denoiser of the training set: for the empirical
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     images = fit_images(images_to_tensor(read_sprites_arrays()[0]), dict(pipe.unet.config))
     _, ab = read_schedule(pipe.scheduler)
     rows = eps_mse_table(unets, images, ab)
-    result = {**result_envelope("bench.diagnosis", argv, args.pipeline), "raw_pipeline": args.raw,
+    result = {**result_envelope("experiments.diagnosis", argv, args.pipeline), "raw_pipeline": args.raw,
               "images": len(images), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")

@@ -1,6 +1,6 @@
 """torchmetrics versions of sprite-FID, sprite-KID and Inception FID, computed by :mod:`evaluation.metrics`.
 
-    from evaluation.tm_metrics import SpriteFID
+    from experiments.tm_metrics import SpriteFID
     metric = SpriteFID()
     metric.update(real_images, real=True)    # uint8 (N, 16, 16, 3) or float in [-1, 1], tensor or array
     metric.update(generated_images, real=False)

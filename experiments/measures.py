@@ -1,6 +1,6 @@
-"""Do the measures agree? Sample sets scored in several feature spaces (issue 21, item 3).
+"""Do the measures agree? Sample sets scored in several feature spaces.
 
-    python -m bench.measures [--config configs/bench/measures.yaml] [--out DIR]
+    python -m experiments.measures [--config configs/bench/measures.yaml] [--out DIR]
 
 Reads sample sets that ``bench.sampler_frontier`` drew into its sample cache (found by model hash and setting;
 nothing is sampled here) and scores each against real half B in every feature space of the config: the sprite
@@ -20,13 +20,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
-from bench.common import ROOT, config_and_out, result_envelope, write_json
+from bench.common import ROOT, result_envelope, write_json
 from pipelines.atomic import write_text_atomic
 from sprites.cli import rel
 
 CONFIG = ROOT / "configs" / "bench" / "measures.yaml"
 PIXELS = "pixels"
+
+
+def config_and_out(prog: str, description: str, default: Path,
+                   argv: list[str] | None) -> tuple[Path, dict[str, Any], Path]:
+    """``--config`` (``default``) and ``--out`` of a benchmark that reads one YAML config: the config's path, its
+    contents and the output folder (``--out``, else the config's ``out`` under the project root)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--config", type=Path, default=default)
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: the config's out)")
+    args = p.parse_args(argv)
+    try:
+        cfg = yaml.safe_load(args.config.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"error: {args.config}: {' '.join(str(exc).split())}") from None
+    return args.config, cfg, args.out or ROOT / cfg["out"]
 
 
 def find_samples(caches: list[Path], model: str, setting: dict, num_images: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -134,7 +152,7 @@ def markdown(res: dict) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, cfg, out = config_and_out("python -m bench.measures", __doc__.split("\n\n")[0], CONFIG, argv)
+    config, cfg, out = config_and_out("python -m experiments.measures", __doc__.split("\n\n")[0], CONFIG, argv)
     from evaluation.features import extract_sprite_features
     from evaluation.scoring import predict_classes
     from evaluation.splits import halves_by_pairs
@@ -182,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                               "fd_ratio": {sp: sa[sp]["fd"] / sb[sp]["fd"] for sp in spaces},
                               **{f"{m}_{k}": v for m in ("precision", "recall")
                                  for k, v in difference(sa, sb, m, spaces).items()}})
-    res = {**result_envelope("bench.measures", argv), "config": rel(config), "spaces": spaces,
+    res = {**result_envelope("experiments.measures", argv), "config": rel(config), "spaces": spaces,
            "networks": {name: {"file": rel(path), "version": net.version,
                                "widths": list(net.config.widths), "feature_dim": net.config.feature_dim,
                                "held_out_accuracy": load_sprite_feature_meta(path)["held_out_accuracy"]}

@@ -1,6 +1,6 @@
 """Training step time of several configs, measured side by side: does a recipe change cost CPU per step?
 
-    python -m bench.train_step_time --configs configs/sprites_ddpm.yaml configs/candidates/sprites_dropout.yaml \
+    python -m experiments.train_step_time --configs configs/sprites_ddpm.yaml configs/candidates/sprites_dropout.yaml \
         [--threads 1] [--steps 10] [--rounds 5] [--json docs/figures/training/step_time.json]
 
 Each config's UNet (its ``unet`` block and conditioning), loss (:class:`training.loss.DiffusionLoss` with its
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     print(text)
     if args.json:
-        result = {**result_envelope("bench.train_step_time", argv), "threads": args.threads, "steps": args.steps,
+        result = {**result_envelope("experiments.train_step_time", argv), "threads": args.threads, "steps": args.steps,
                   "rounds": args.rounds, "rows": rows}
         write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
         write_text_atomic(args.json.with_suffix(".md"), text)

@@ -1,7 +1,7 @@
-"""Recipe study: quality per CPU-hour of short training runs, one change at a time (issue 13).
+"""Recipe study: quality per CPU-hour of short training runs, one change at a time.
 
-    python -m bench.recipe_study train    [--config configs/recipe_study.yaml] [--only NAME ...]
-    python -m bench.recipe_study evaluate [--config configs/recipe_study.yaml] [--json PATH] [--plot PATH]
+    python -m experiments.recipe_study train    [--config configs/recipe_study.yaml] [--only NAME ...]
+    python -m experiments.recipe_study evaluate [--config configs/recipe_study.yaml] [--json PATH] [--plot PATH]
 
 ``train`` runs ``python -m training.train --config BASE --output_dir ROOT/NAME <common> <variant>`` for every
 variant in turn; a finished run (its ``pipeline/`` exists) is skipped and an interrupted one resumes from its
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     study = load_study(args.config)
     if args.phase == "train":
         return train(study, args.only)
-    from bench.recipe_eval import evaluate
+    from experiments.recipe_eval import evaluate
 
     return evaluate(study, args.only, Path(args.json), Path(args.plot), argv)
 

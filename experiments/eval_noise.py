@@ -1,10 +1,10 @@
-"""How far to trust one evaluation row: the spread of the scores of small sample sets (issue 21, item 1).
+"""How far to trust one evaluation row: the spread of the scores of small sample sets.
 
-    python -m bench.eval_noise [--config configs/bench/eval_noise.yaml] [--out DIR]
+    python -m experiments.eval_noise [--config configs/bench/eval_noise.yaml] [--out DIR]
 
 An evaluation during training scores ``eval_samples`` sprites (100 by default) per sample set. This reads a model's
 1,000-sample sets that ``bench.sampler_frontier`` drew (found in the sample cache by model hash and setting, as
-``bench.measures`` finds them; nothing is sampled here), cuts each, after one seeded permutation, into disjoint
+``experiments.measures`` finds them; nothing is sampled here), cuts each, after one seeded permutation, into disjoint
 subsets of n sprites for every n of ``subset_sizes``, and scores every subset against real half B with
 ``evaluation.quality.SpriteScorer`` (sprite-FID, KID, precision/recall). Per setting and n it reports the median and
 range over the subsets beside the score of all 1,000; per pair of settings (``pairs``), in how many subsets the two
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import ROOT, config_and_out, result_envelope
-from bench.measures import find_samples
+from bench.common import ROOT, result_envelope
+from experiments.measures import config_and_out, find_samples
 from pipelines.atomic import write_text_atomic
 from sprites.cli import rel
 
@@ -71,7 +71,7 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, cfg, out = config_and_out("python -m bench.eval_noise", __doc__.split("\n\n")[0], CONFIG, argv)
+    config, cfg, out = config_and_out("python -m experiments.eval_noise", __doc__.split("\n\n")[0], CONFIG, argv)
     caches = [ROOT / c for c in cfg["cache"]]
     samples = {name: find_samples(caches, cfg["model"]["sha256"], setting, cfg["num_images"], cfg["seed"])
                for name, setting in cfg["settings"].items()}
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.scoring import predict_classes
 
     scorer = SpriteScorer()
-    res: dict[str, Any] = {**result_envelope("bench.eval_noise", argv, None), "config": rel(config),
+    res: dict[str, Any] = {**result_envelope("experiments.eval_noise", argv, None), "config": rel(config),
                            "model": cfg["model"], "num_images": cfg["num_images"], "settings": {}, "pairs": []}
     fids: dict[int, dict[str, list[float]]] = {n: {} for n in cfg["subset_sizes"]}
     for name, (images, source) in samples.items():

@@ -3,7 +3,7 @@ multi-process launch) are left out of the default test command (``bash scripts/t
 slow"`` in pyproject.toml) so the suite stays under 10 minutes; this runs them, prints a table of outcome and
 seconds per test and writes it as JSON (and Markdown beside it).
 
-    python -m bench.slow_tests [--json docs/figures/tests/slow_tests.json] [-- extra pytest arguments]
+    python -m tests.slow_tests [--json docs/figures/tests/slow_tests.json] [-- extra pytest arguments]
 
 Exit status: pytest's (0 when every slow test passed).
 """
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, total)
     print(table)
     if args.json:
-        write_json(args.json, {**result_envelope("bench.slow_tests", argv), "pytest_exit": code, "seconds": total,
+        write_json(args.json, {**result_envelope("tests.slow_tests", argv), "pytest_exit": code, "seconds": total,
                                "tests": rows})
         write_text_atomic(Path(args.json).with_suffix(".md"), table + "\n")
     return code

@@ -1,4 +1,4 @@
-"""The evaluate phase of bench.recipe_study: sprite-FID of every finished variant, and the loss curves.
+"""The evaluate phase of experiments.recipe_study: sprite-FID of every finished variant, and the loss curves.
 
 For each variant whose run has a ``pipeline/``: ``num_images`` samples of DDPM-500 (standard prior) and of
 DDIM-``ddim_steps`` with eta 0 from the standard and the data prior, from the same seeds, scored by
@@ -34,7 +34,7 @@ def variant_runs(settings: dict[str, Any], T: int) -> list[dict[str, Any]]:
 def training_record(run: Path, unet) -> dict[str, Any]:
     """Steps, wall time, final loss and the loss curve of a run, and the FLOPs of its training (forward and
     backward per image, torch.utils.flop_counter): a cost that the machine's load does not change."""
-    from bench.speed import unet_flops
+    from experiments.speed import unet_flops
 
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
     batch = int(yaml.safe_load((run / "config.yaml").read_text())["train_batch_size"])
@@ -107,7 +107,7 @@ def evaluate(study: dict[str, Any], only: list[str] | None, json_path: Path, plo
                         "training": training_record(run, pipes["ddpm"].unet), "scores": scores, "pipeline": info})
     table = markdown(results, floor)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    envelope = result_envelope("bench.recipe_study", argv)  # each variant's model: its "pipeline"
+    envelope = result_envelope("experiments.recipe_study", argv)  # each variant's model: its "pipeline"
     write_text_atomic(json_path, json.dumps({**envelope, "study": study, "floor": floor, "results": results},
                                             indent=1) + "\n")
     write_text_atomic(json_path.with_suffix(".md"), table)

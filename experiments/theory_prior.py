@@ -1,7 +1,7 @@
 """docs/theory.md, item 10, measured: what a deterministic and a stochastic sampler do with the error of their
 prior at T, on Gaussian data where the exact epsilon is known in closed form.
 
-    python -m bench.theory_prior [--samples 200000] [--json docs/figures/theory/prior_check.json]
+    python -m experiments.theory_prior [--samples 200000] [--json docs/figures/theory/prior_check.json]
 
 Data N(M, S^2) per pixel (M = 0.6, S = 0.5), the perfect network E[eps | x_t] in closed form, the project's own
 ``ddim_update`` (eta = 0) and ``ddpm_update`` over all 500 trailing steps of the course's schedule, from N(0, 1)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(args.samples)
     table = markdown(rows)
     out = Path(args.json)
-    write_json(out, {**result_envelope("bench.theory_prior", argv), "data": {"mean": M, "std": S},
+    write_json(out, {**result_envelope("experiments.theory_prior", argv), "data": {"mean": M, "std": S},
                      "samples": args.samples, "steps": T, "spacing": "trailing", "rows": rows})
     write_text_atomic(out.with_suffix(".md"), table)
     print(table)

@@ -1,6 +1,6 @@
 """Calibrate sprite-FID and sprite-KID: the real-vs-real floor and known corruptions of real sprites.
 
-    python -m evaluation.calibrate [--data_path DIR] [--weights FILE] [--seeds 5] [--json out.json] [--out DIR]
+    python -m experiments.calibrate [--data_path DIR] [--weights FILE] [--seeds 5] [--json out.json] [--out DIR]
 
 Prints Markdown tables; ``--out DIR`` also writes them (``floor.md``, ``sanity.md``) and the numbers
 (``results.json``) into DIR, which docs/evaluation.md quotes (``--out docs/figures/calibration``):
