@@ -1,4 +1,4 @@
-"""Evaluate the kept checkpoints of a run, as evaluation during training would have (issue 21).
+"""Evaluate the kept checkpoints of a run, as evaluation during training would have.
 
     python -m training.evaluate_run runs/NAME [--eval_samples 200] [--eval_samplers [ddpm]] [--eval_best KEY]
                                                [--num_threads 1]

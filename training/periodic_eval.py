@@ -1,4 +1,4 @@
-"""Evaluation during training (issue 21): the quality of the EMA weights every ``eval_every`` steps.
+"""Evaluation during training: the quality of the EMA weights every ``eval_every`` steps.
 
 Each evaluation samples ``eval_samples`` sprites from the EMA weights with DDIM-50 eta 0 from both priors at T
 (N(0, I) and the data moments, :mod:`pipelines.prior`) and with every sampler of ``eval_samplers``, on the same

@@ -3,7 +3,7 @@ pipelines' code, ``model_index.json``, the model card's usage lines) and keeping
 
     python -m training.resave pretrained/sprites_ddpm pretrained/sprites_conditional
 
-For folders saved before the code went in (issue 24), and after a change to ``pipelines/`` (the shipped folders'
+For folders saved before they carried the pipelines' code, and after a change to ``pipelines/`` (the shipped folders'
 code is checked against the package by ``tests/test_remote_code.py``). The folder is rebuilt beside itself and
 renamed into place only when its weights, scheduler, data moments, fitted solvers and training record come out
 byte-identical; otherwise it is left as it was and the command stops with one line (exit code 2).
