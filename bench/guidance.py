@@ -178,9 +178,10 @@ def load_conditional_pipeline(args: argparse.Namespace):
     except PipelineFolderError as exc:
         raise SystemExit(f"error: {exc}") from None
     n_embeds = pipe.unet.config.get("num_class_embeds")
-    if n_embeds is None or n_embeds <= len(SPRITE_CLASSES):
-        raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet with a null class "
-                         f"(num_class_embeds = {len(SPRITE_CLASSES) + 1}); this one has {n_embeds}")
+    if n_embeds != len(SPRITE_CLASSES) + 1:
+        raise SystemExit(f"error: {args.pipeline}: guidance needs a class-conditional UNet of the sprites' classes "
+                         f"with a null class (num_class_embeds = {len(SPRITE_CLASSES) + 1}: the sprite network scores "
+                         f"class match); this one has {n_embeds}")
     if args.prior == "moments":
         try:
             pipe.data_moments()

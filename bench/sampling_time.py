@@ -28,7 +28,6 @@ import torch
 from bench.common import load_unet, result_envelope, write_json
 from bench.targets import THRESHOLDS
 from pipelines.atomic import write_text_atomic
-from pipelines.labels import NUM_CLASSES
 from sprites.cli import ArgumentParser
 
 CLOCKS = ("wall", "cpu")
@@ -57,7 +56,7 @@ def make_runners(unet, scheduler, num_images: int, seed: int, variants: dict | N
     from pipelines.schedule import spaced_timesteps
 
     conditional = unet.config.num_class_embeds is not None
-    labels = [i % NUM_CLASSES for i in range(num_images)] if conditional else None
+    labels = [i % (unet.config.num_class_embeds - 1) for i in range(num_images)] if conditional else None
     T = scheduler.config.num_train_timesteps
     ours = {"ddpm": SpritesDDPMPipeline(unet=unet, scheduler=scheduler),
             "ddim": SpritesDDIMPipeline(unet=unet, scheduler=scheduler)}

@@ -25,7 +25,6 @@ import torch
 
 from bench.common import load_unet, result_envelope, write_json
 from pipelines.atomic import write_text_atomic
-from pipelines.labels import NUM_CLASSES
 from pipelines.pipeline_sprites_es_ddpm import X0_PRIORS
 from sprites.cli import ArgumentParser
 
@@ -81,7 +80,8 @@ def run(args: argparse.Namespace) -> dict:
     net = load_sprite_feature_net()
     real_features = extract_sprite_features(real, net)
     n = args.num_images
-    extra = {"class_labels": [i % NUM_CLASSES for i in range(n)]} if unet.config.num_class_embeds is not None else {}
+    classes = (unet.config.num_class_embeds or 1) - 1  # the last class embedding is the null class
+    extra = {"class_labels": [i % classes for i in range(n)]} if unet.config.num_class_embeds is not None else {}
     grids = Path(args.grids) if args.grids else None
 
     rows = []

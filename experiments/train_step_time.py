@@ -41,7 +41,8 @@ class StepTimer:
         self.optimizer = torch.optim.AdamW(self.unet.parameters(), lr=cfg.learning_rate)
         n, size = cfg.train_batch_size, cfg.unet["sample_size"]
         self.x0 = torch.randn(n, cfg.unet["in_channels"], size, size)
-        self.labels = torch.randint(0, 5, (n,)) if cfg.conditional else None
+        classes = (self.unet.config.num_class_embeds or 1) - 1  # the last class embedding is the null class
+        self.labels = torch.randint(0, classes, (n,)) if cfg.conditional else None
         self.unet.train()
 
     def step(self) -> None:
