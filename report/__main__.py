@@ -1,10 +1,11 @@
 """``python -m report``: the whole homework answer from one command (Markdown, HTML and, with --pdf, PDF).
 
-In the assignment's order: Q1 (diffusion) theory, then each implementation item with its figure or table and a
-paragraph of analysis filled in from the numbers of this run; Q2 (score-based models) the same, on the
-student's own mixture. The theory is docs/theory.md itself (one source). Every part runs as the command a user
-would type, and the report shows that command under its figure or table. Numbers that need hours of CPU (the
-N = 1,000 tables of the fast samplers and of the prior) are read from the committed results, and say so.
+One heading per question of the course, in its order (report/course.py): Q1 theory 1-5 and implementation
+1-7, Q2 theory 1-5 and implementation 1-5; each opens with its direct answer, then its derivation, figure or
+table. The derivations are docs/theory.md itself (one source); the extras are appendices. Every part runs as the
+command a user would type, and the report shows that command under its figure or table; the run's results files
+are kept beside the report (results/). Numbers that need hours of CPU (the N = 1,000 tables of the fast samplers
+and of the prior, ES-DDPM) are read from the committed results when they were measured on the same model.
 
     python -m report [--pipeline pretrained/sprites_ddpm] [--student_id N] [--out outputs/report] [--quick]
         [--retrain] [--pdf]
@@ -66,20 +67,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     hw.r.text(f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} from `{rel(hw.pipeline)}`, student number "
               f"{args.student_id}{q2.student_note(args.student_id)}"
-              f"{' (quick mode: tiny sample counts, numbers not meaningful)' if args.quick else ''}."
-              " Every figure and table names the command that made it; the commands are in the appendix.")
-    hw.run(*q1.timing_command(hw))  # first and alone: a timing shares the CPU with nothing
+              f"{' (quick mode: tiny sample counts, numbers not meaningful)' if args.quick else ''}. One heading "
+              "per question of the course, in its order, each opening with its answer; terms the course does not "
+              "define are in @app:glossary, and every figure and table names the command that made it "
+              "(@app:commands).")
+    hw.run(*q1.timing_command(hw))  # first and alone: a timing shares the CPU with nothing of the report
     hw.run.start(*q1.fid_command(hw))  # the longest part, on one core while the others run on the other
     try:
         q2.score_toy_run(hw)  # Q2's runs first, so that all the other work shares the FID run's time
         hw.run(*q2.why_noise_command(hw))
-        for part in (glossary, q1.theory, q1.schedule, q1.forward, q1.training, q1.sampling, q1.timing, q1.fid,
-                     q2.theory, q2.implementation):
+        hw.r.heading("Q1. Diffusion models")
+        for part in (q1.theory, q1.schedule, q1.forward, q1.training, q1.ddpm_sampling, q1.ddim_sampling,
+                     q1.timing, q1.fid):
             part(hw)
+        hw.r.heading("Q2. Score-based models")
+        q2.theory(hw)
+        q2.implementation(hw)
+        appendices(hw)
     finally:
         hw.run.stop()
     hw.environment(start)
     md, page = hw.r.write(args.out)
+    keep_results(work, args.out / "results")
     unsourced = hw.r.unsourced_numbers()
     write_text_atomic(work / "numbers.json", json.dumps({"unsourced": unsourced}, indent=1))
     if unsourced:  # tests/test_report.py keeps this empty; a user sees it rather than a silent typo
@@ -96,7 +105,69 @@ def main(argv: list[str] | None = None) -> int:
                       f"{'quick' if args.quick else 'full'} | {'yes' if args.pdf else 'no'} | {took:,.0f} s "
                       f"({took / 60:.0f} min) |\n")  # the README quotes it (bench/doc_tables.py)
     print(f"wrote {rel(md)}, {rel(page)}{' and report.pdf' if args.pdf else ''} in {took:.0f} s")
+    print(last_lines(args.student_id))
     return 0
+
+
+def appendices(hw: Homework) -> None:
+    """Everything beside the course's questions: the glossary, the checks, the prior at T, the extras."""
+    glossary(hw)
+    checks(hw)
+    prior_appendix(hw)
+    q1.fast_samplers(hw)
+    q2.appendices(hw)
+    editing_appendix(hw)
+
+
+def checks(hw: Homework) -> None:
+    hw.r.appendix("checks and extensions of the derivations", "checks")
+    hw.r.text("What the theory answers leave out: further steps of some derivations, and the tests that check each "
+              "numerically with the package's own code (`pytest tests/test_theory_diffusion.py "
+              "tests/test_theory_score.py`).")
+    for label, text in hw.checks:
+        hw.r.markdown(f"**{label}.** {text}", hw.docs, source_dir=ROOT / "docs")
+
+
+def prior_appendix(hw: Homework) -> None:
+    from report.homework import MOVED, item_references, move_out, split_checks
+
+    title, body = hw.theory[10]
+    hw.r.appendix(title[0].lower() + title[1:], "prior")
+    derivation, _ = move_out(split_checks(body)[0], MOVED["prior"])
+    hw.r.markdown(item_references(derivation), hw.docs, source_dir=ROOT / "docs")
+
+
+def editing_appendix(hw: Homework) -> None:
+    """Image editing with the same model (docs/editing.md), when that page exists."""
+    page = ROOT / "docs" / "editing.md"
+    if not page.is_file():
+        return
+    text = page.read_text()
+    title, _, rest = text.partition("\n")
+    hw.r.appendix(title.lstrip("# ").strip()[0].lower() + title.lstrip("# ").strip()[1:], "editing")
+    hw.r.markdown(rest.strip(), hw.docs, source_dir=ROOT / "docs")
+
+
+RESULTS = ("schedule.json", "forward.json", "no_noise.json", "timing.json", "why_noise.json", "fid/results.json",
+           "score_toy/metrics.json")
+
+
+def keep_results(work: Path, dest: Path) -> None:
+    """Copy this run's results files beside the report (every number of the report has its file there)."""
+    import shutil
+
+    for name in RESULTS:
+        src = work / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / name)
+
+
+def last_lines(student_id: int) -> str:
+    """What the main job says last: the student number Q2 used, and how to use yours."""
+    note = (" (the placeholder of configs/score_toy.yaml, not a student's)" if q2.student_note(student_id) else "")
+    return (f"Q2 used student number {student_id}{note}. For your own: bash scripts/demo.sh --student_id "
+            "YOUR_NUMBER")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from sprites.machine import cpu_model
 
 @dataclass
 class Item:
-    kind: str  # "figure" | "table" | "text" | "heading" | "subheading" | "markdown" | "command" (appendix)
+    kind: str  # "figure" | "table" | "text" | "heading" | "appendix" | "subheading" | "markdown" | "command"
     body: str = ""  # markdown text, or a table as markdown
     caption: str = ""
     command: str = ""
@@ -40,7 +40,7 @@ class ReportError(ValueError):
     """A report that would contradict itself: a reference to no figure or table, or a label used twice."""
 
 
-REF = re.compile(r"@(fig|tab|cmd):([\w-]+)")
+REF = re.compile(r"@(fig|tab|cmd|app):([\w-]+)")
 
 
 @dataclass
@@ -58,6 +58,15 @@ class Report:
 
     def heading(self, text: str) -> None:
         self.items.append(Item("heading", text))
+
+    def appendix(self, title: str, label: str) -> str:
+        """Start the next appendix (lettered A, B, ... in order; the commands are the last); return ``@app:label``,
+        which prose anywhere may use to name it."""
+        if any(i.kind == "appendix" and i.label == label for i in self.items):
+            raise ReportError(f"appendix label @app:{label} is used twice")
+        n = sum(i.kind == "appendix" for i in self.items)
+        self.items.append(Item("appendix", title, label=label, number=n))
+        return f"@app:{label}"
 
     def text(self, markdown: str) -> None:
         self.items.append(Item("text", markdown))
@@ -109,6 +118,9 @@ class Report:
                 f"{'Figure' if i.kind == 'figure' else 'Table'} {i.number}"
                 for i in self.items if i.kind in ("figure", "table")}
         refs.update({f"@cmd:C{k}": f"command C{k}" for k in range(1, len(self.commands()) + 1)})
+        refs.update({f"@app:{i.label}": f"Appendix {letter(i.number)}" for i in self.items if i.kind == "appendix"})
+        if self.commands():
+            refs["@app:commands"] = f"Appendix {letter(sum(i.kind == 'appendix' for i in self.items))}"
         return refs
 
     def resolve(self, text: str) -> str:
@@ -148,9 +160,10 @@ class Report:
         commands = {c: f"C{k}" for k, c in enumerate(self.commands(), start=1)}
         for item in [*self.items, *self._appendix(commands)]:
             item = dataclasses.replace(item, body=self.resolve(item.body), caption=self.resolve(item.caption))
-            if item.kind == "heading":
-                md += [f"## {item.body}", ""]
-                body.append(f"<h2>{html.escape(item.body)}</h2>")
+            if item.kind in ("heading", "appendix"):
+                title = f"Appendix {letter(item.number)}: {item.body}" if item.kind == "appendix" else item.body
+                md += [f"## {title}", ""]
+                body.append(f"<h2>{html.escape(title)}</h2>")
             elif item.kind == "subheading":
                 md += [f"### {item.body}", ""]
                 body.append(f"<h3>{html.escape(item.body)}</h3>")
@@ -190,10 +203,16 @@ class Report:
         """The appendix of commands: each command once, named C1, C2, ... as the captions link to them."""
         if not commands:
             return []
-        return [Item("heading", "Appendix: the commands"),
+        n = sum(i.kind == "appendix" for i in self.items)
+        return [Item("appendix", "the commands", label="commands", number=n),
                 Item("text", "Each figure and table names the command that made it; run from the project folder "
                              "with its virtual environment active."),
                 *(Item("command", cmd, label=name) for cmd, name in commands.items())]
+
+
+def letter(n: int) -> str:
+    """The letter of the ``n``-th appendix (0: A)."""
+    return chr(ord("A") + n)
 
 
 def _command_link_md(item: Item, commands: dict[str, str]) -> str:

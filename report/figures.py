@@ -4,6 +4,8 @@
     python -m report.figures forward --out DIR                        # perturb_input on sprites at several t
     python -m report.figures no-noise --pipeline P --out DIR [--n 50] [--grid G]  # with and without sigma_t z
     python -m report.figures why-noise --student_id N --out DIR        # learned scores fail where data are scarce
+    python -m report.figures loss --pipeline P --out DIR              # the training loss, named as trained
+    python -m report.figures frontier --results R --out DIR           # sprite-FID against NFE, 10 series a panel
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ def schedule(out: Path) -> dict:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].plot(beta, label="beta_t")
-    axes[0].set(xlabel="t", title="beta_t: linear from 1e-4 to 0.02")
+    axes[0].set(xlabel="step t", ylabel="beta_t", title="beta_t: linear from 1e-4 to 0.02")
     for v, name in ((alpha, "alpha_t"), (ab, "alpha_bar_t"), (np.sqrt(ab), "sqrt(alpha_bar_t): the image's share")):
         axes[1].plot(v, label=name)
     axes[1].annotate(f"sqrt(alpha_bar_T) = {np.sqrt(ab[-1]):.3f}", (len(ab) - 1, np.sqrt(ab[-1])), (250, 0.35),
                      arrowprops={"arrowstyle": "->"}, fontsize=8)
-    axes[1].set(xlabel="t", title="alpha_t and alpha_bar_t")
+    axes[1].set(xlabel="step t", ylabel="value", title="alpha_t and alpha_bar_t")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out / "schedule.png")
@@ -61,11 +63,14 @@ def forward(out: Path, n: int = 8) -> dict:
     ax.set_yticks([(i + 0.5) * grid.shape[0] / len(FORWARD_STEPS) for i in range(len(FORWARD_STEPS))])
     ax.set_yticklabels([f"t = {t}" for t in FORWARD_STEPS], fontsize=8)
     ax.set_xticks([])
+    ax.set_xlabel(f"{n} sprites x_0, each noised with the same eps at every t")
     fig.tight_layout()
     save_figure(fig, out / "forward.png")
     corr = [float(np.corrcoef(r.flatten(), images.flatten())[0, 1]) for r in rows]
-    return {"timesteps": list(FORWARD_STEPS), "correlation_with_x0": corr,
-            "sqrt_alpha_bar": [float(ab[t].sqrt()) for t in FORWARD_STEPS]}
+    s0 = float(images.double().std())  # corr(x_t, x_0) = sqrt(ab) s0 / sqrt(ab s0^2 + 1 - ab) for pixels of std s0
+    predicted = [float(ab[t].sqrt() * s0 / math.sqrt(float(ab[t]) * s0**2 + 1 - float(ab[t]))) for t in FORWARD_STEPS]
+    return {"timesteps": list(FORWARD_STEPS), "correlation_with_x0": corr, "x0_std": s0,
+            "predicted_correlation": predicted, "sqrt_alpha_bar": [float(ab[t].sqrt()) for t in FORWARD_STEPS]}
 
 
 def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None, grid: Path | None = None) -> dict:
@@ -129,6 +134,7 @@ def why_noise(student_id: int, out: Path, steps: int = 2000) -> dict:
                        cmap="magma", vmin=-3, vmax=1)
         ax.contour(xs, xs, log_p.reshape(121, 121), levels=[-8, -5, -3], colors="w", linewidths=0.6)
         ax.set_title(f"log10 relative score error, sigma = {sigma:g}", fontsize=9)
+        ax.set(xlabel="x_1", ylabel="x_2")
         axes[2].scatter(log_p[::7], np.log10(err[::7] + 1e-4), s=2, label=f"sigma = {sigma:g}", alpha=0.5)
     fig.colorbar(im, ax=axes[:2], shrink=0.8)
     axes[2].set(xlabel="log p(x)", ylabel="log10 relative error", title="error against density")
@@ -137,9 +143,63 @@ def why_noise(student_id: int, out: Path, steps: int = 2000) -> dict:
     return result
 
 
+def loss(pipeline: str, out: Path) -> dict:
+    """The training loss of ``pipeline`` from its training record, its axis named by the loss it trained."""
+    import yaml
+
+    from training.train import loss_label, plot_loss
+
+    card = Path(pipeline) / "training"
+    cfg = yaml.safe_load((card / "config.yaml").read_text())
+    weighting = cfg.get("loss_weighting") or "none"
+    label = loss_label(weighting)
+    plot_loss(card / "stats.jsonl", out / "loss.png", ylabel=label)
+    return {"loss_weighting": weighting, "ylabel": label, "stats": str(card / "stats.jsonl")}
+
+
+FRONTIER_SERIES = 10  # at most this many series (distinct colours) per panel
+LABELLED_NFE = (4, 5, 10, 20, 50, 100, 500)  # the NFE ticks that carry a label (the others would collide on a log axis)
+
+
+def frontier(results: Path, out: Path) -> dict:
+    """sprite-FID against NFE of a sampler_frontier results file: our samplers and diffusers' in separate panels,
+    each of at most FRONTIER_SERIES series, so that no colour is used twice in a panel."""
+    from bench.sampler_frontier import plain_log_ticks
+
+    info = json.loads(Path(results).read_text())
+    rows = info["rows"]
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    groups = [[x for x in labels if not x.startswith("stock")], [x for x in labels if x.startswith("stock")]]
+    panels = [g[i:i + FRONTIER_SERIES] for g in groups for i in range(0, len(g), FRONTIER_SERIES) if g]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.2), squeeze=False, sharey=True)
+    for ax, names in zip(axes[0], panels, strict=True):
+        for i, label in enumerate(names):
+            rr = sorted((r for r in rows if r["label"] == label), key=lambda r: r["nfe"])
+            ax.plot([r["nfe"] for r in rr], [r["scores"]["sprite_fid"] for r in rr], marker="o" if len(rr) > 1 else
+                    "*", ms=5 if len(rr) > 1 else 11, ls="-" if len(rr) > 1 else "none", color=f"C{i}",
+                    label=label.replace("stock ", "diffusers' "))
+        ax.axhline(info["floor"]["sprite_fid"], color="grey", ls=":", label="real against real sprites")
+        nfes = sorted({r["nfe"] for r in rows})
+        ax.set(xscale="log", yscale="log", xlabel="UNet calls per sample (NFE, log scale)")
+        ax.set_xticks(nfes)
+        ax.set_xticklabels([str(n) if n in LABELLED_NFE else "" for n in nfes], fontsize=7)
+        ax.minorticks_off()
+        plain_log_ticks(ax.yaxis)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+        ax.set_title("diffusers' schedulers" if names[0].startswith("stock") else "this package's samplers",
+                     fontsize=9)
+    axes[0][0].set_ylabel("sprite-FID (log scale)")
+    fig.tight_layout()
+    save_figure(fig, out / "frontier.png")
+    return {"results": str(results), "panels": panels}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("figure", choices=["schedule", "forward", "no-noise", "why-noise"])
+    p.add_argument("figure", choices=["schedule", "forward", "no-noise", "why-noise", "loss", "frontier"])
+    p.add_argument("--results", type=Path, default=None, help="frontier: a bench.sampler_frontier results.json")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm")
     p.add_argument("--n", type=int, default=50)
@@ -160,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         result = forward(args.out)
     elif args.figure == "no-noise":
         result = no_noise(args.pipeline, args.out, args.n, args.ddpm_steps, args.grid)
+    elif args.figure == "loss":
+        result = loss(args.pipeline, args.out)
+    elif args.figure == "frontier":
+        if args.results is None:
+            p.error("frontier needs --results, a bench.sampler_frontier results.json")
+        result = frontier(args.results, args.out)
     else:
         if args.student_id is None:
             from score_toy.config import load_config

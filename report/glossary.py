@@ -1,4 +1,4 @@
-"""The report's glossary: each term it uses that the course does not define, once, near the top."""
+"""The report's glossary: each term it uses that the course does not define, once, in an appendix."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ TERMS = (
     ("precision, recall", "k-nearest-neighbour precision and recall (Kynkaanniemi et al. 2019): the share of "
                           "generated sprites inside the real data's feature manifold (fidelity), and the share of "
                           "real sprites inside the generated one (coverage)."),
-    ("class gap", "the largest difference, in percentage points, between a class's share of the samples (by "
-                  "the sprite network's predicted label) and its share of the data: 0 when the five classes come "
-                  "out in the data's proportions."),
-    ("half A, half B, floor", "the 1,788 sprites split in two halves that keep mirror pairs together; samples are "
-                              "scored against half B, and half A against half B gives the floor a perfect model "
-                              "would reach at that N. The model trained on both halves."),
+    ("class mix off by", "the largest difference, in percentage points, between a class's share of the samples "
+                         "(by the sprite network's predicted label) and its share of the data: 0 when the five "
+                         "classes come out in the data's proportions."),
+    ("reference sprites", "the 1,788 sprites split in two halves that keep mirror pairs together; samples are "
+                          "scored against one half, and the other half against it gives what a perfect model "
+                          "would reach at that N. The model trained on both halves."),
     ("prior (at T)", "the distribution x_T is drawn from. standard: N(0, I), as in the course; moments: the "
                      "Gaussian with the mean and covariance of the noised data at T (pipelines/prior.py)."),
-    ("memorisation share", "the share of samples closer in pixels to a training sprite than 95% of real sprites "
+    ("near-copies", "the share of samples closer in pixels to a training sprite than 95% of real sprites "
                            "are to their nearest other sprite (q0.05 of the real nearest-neighbour distances): 5% "
                            "for real data; above that, samples copy."),
     ("eta", "DDIM's noise level: 0 is deterministic, 1 adds DDPM's posterior noise at every step."),
@@ -32,5 +32,5 @@ TERMS = (
 
 
 def glossary(hw: Homework) -> None:
-    hw.r.heading("Glossary")
+    hw.r.appendix("glossary", "glossary")
     hw.r.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in TERMS))

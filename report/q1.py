@@ -10,103 +10,136 @@ import json
 
 import yaml
 
-from report.homework import ROOT, Homework, pipeline_hash, rel
-
-THEORY_DOC = "docs/theory.md"
+from report import claims
+from report.answers import THEORY
+from report.homework import THEORY_QUESTIONS, Homework, rel
 
 
 def theory(hw: Homework) -> None:
-    hw.r.heading("Q1. Diffusion models: theory")
-    hw.r.text(f"The answers below are items 1 to 5 of {THEORY_DOC} (one source for the project's docs and this "
-              "report), each linked to the test that checks it with the package's own code.")
-    for n, q in zip((1, 2, 3, 4, 5), ("Q1.1", "Q1.2", "Q1.3", "Q1.4", "Q1.5"), strict=True):
-        hw.theory_answer(n, q)
+    """Q1 theory 1-5: docs/theory.md's items 1 to 5, each after its direct answer; ES-DDPM's measurement."""
+    for n in (1, 2, 3, 4):
+        hw.theory_answer(n, THEORY[THEORY_QUESTIONS[n]])
+    body = hw.theory[5][1]
+    derivation, pipeline = body.split("**The pipeline.**", 1)
+    pipeline = pipeline.split("**Measured.**", 1)[0]
+    hw.theory_answer(5, THEORY["Q1 theory 5"], derivation)
+    hw.checks.append(("Q1 theory 5, the pipeline", pipeline.strip()))
     es_ddpm_measured(hw)
 
 
 def es_ddpm_measured(hw: Homework) -> None:
-    """Q1.5's measurement on the reported model, from the committed experiments.es_ddpm results (when they are its)."""
-    result = ROOT / "docs" / "figures" / "es_ddpm" / "results.json"
-    if not result.is_file():
-        return
-    info = json.loads(result.read_text())
-    if info.get("pipeline", {}).get("unet_sha256_16") != pipeline_hash(hw.pipeline):
-        hw.r.text("The ES-DDPM measurement of docs/figures/es_ddpm/ was made on another model than the one this "
-                  "report is about, so it is not quoted here (`python -m experiments.es_ddpm` remakes it).")
+    """Q1 theory 5's measurement on this report's model, from the committed experiments.es_ddpm results (when they are
+    this model's): the table without wall times, and a reading computed from its rows."""
+    info = hw.committed("es_ddpm")
+    if info is None:
+        hw.r.text("ES-DDPM has not been measured on this model (the command of @app:commands, "
+                  "`python -m bench.es_ddpm`, measures it in about an hour).")
         return
     r, num = hw.r, hw.r.num
-    cmd = info["command"]
-    r.table(info["table_markdown"], f"ES-DDPM against its start step T' on the reported model: sprite-FID and KID "
-            f"of {info['num_images']} samples against real half B, from the committed "
-            f"docs/figures/es_ddpm/results.json (measured {info['date']}).", cmd, label="es-ddpm")
     rows = [x for x in info["rows"] if x["prior"] is not None or x["t_prime"]]
+    table = [{"setting": x["setting"].replace("ES-DDPM ", ""), "T'": x["t_prime"], "UNet calls": x["unet_calls"],
+              "CPU s": f"{x['cpu_s']:.1f}", "sprite-FID": f"{x['sprite_fid']:.3f}",
+              "sprite-KID": f"{x['sprite_kid']:.4f}"} for x in rows]
+    machine = info.get("machine") or {}
+    busy = (machine.get("load_average") or [0])[0] > (machine.get("cpu_count") or 1)
+    if not busy:
+        for row, x in zip(table, rows, strict=True):
+            row["wall s"] = f"{x['wall_s']:.1f}"
+    tab = r.table(table, f"ES-DDPM against its start step T': sprite-FID and KID of {info['num_images']} samples "
+                  "per setting against 894 of the real sprites, all from seed 0; the last row is DDPM from noise "
+                  "on the same seeds." + (" CPU seconds only: the run shared its machine (@tab:machines), so its "
+                                          "wall times include waiting for the CPU." if busy else ""),
+                  info["command"], label="es-ddpm")
+    hw.source(tab, "docs/figures/es_ddpm/results.json", info)
     ddpm = next((x for x in rows if x["prior"] is None), None)
-    best = min((x for x in rows if x["prior"] is not None and x["t_prime"]), key=lambda x: x["sprite_fid"])
-    text = (f"Measured (@tab:es-ddpm): the best ES-DDPM setting, {best['setting']}, reaches sprite-FID "
-            f"{num(best['sprite_fid'], '.3f')} with {best['unet_calls']} UNet calls")
-    if ddpm is not None:
-        text += (f", against {num(ddpm['sprite_fid'], '.3f')} for DDPM from noise with {ddpm['unet_calls']}, on the "
-                 "same seeds and the same N")
-    r.text(text + ".")
+    parts = []
+    for prior in dict.fromkeys(x["prior"] for x in rows if x["prior"] is not None):
+        steps = sorted((x for x in rows if x["prior"] == prior and x["t_prime"]), key=lambda x: x["t_prime"])
+        points = [(f"T' = {x['t_prime']}", x["sprite_fid"]) for x in steps]
+        parts.append(f"with the {PRIORS.get(prior, prior)}, sprite-FID {claims.trend(points, num)}")
+    text = f"Measured (@tab:es-ddpm): {'; '.join(parts)}."
+    es = [x for x in rows if x["prior"] is not None and x["t_prime"]]
+    if es and ddpm is not None:
+        best = claims.best_of(es, lambda x: x["sprite_fid"])
+        text += (f" The best ES-DDPM setting, {best['setting'].replace('ES-DDPM ', '')} with {best['unet_calls']} "
+                 f"UNet calls, has a sprite-FID {claims.comparison(best['sprite_fid'], ddpm['sprite_fid'])} DDPM's "
+                 f"from noise with {ddpm['unet_calls']} ({num(best['sprite_fid'], '.3f')} against "
+                 f"{num(ddpm['sprite_fid'], '.3f')}), so on this model and with these priors ES-DDPM "
+                 f"{'pays' if best['sprite_fid'] <= ddpm['sprite_fid'] else 'does not pay'}.")
+    r.text(text)
+
+
+PRIORS = {"ddim": "DDIM prior (a 10-step DDIM sample)", "gaussian": "per-pixel Gaussian prior"}
 
 
 def schedule(hw: Homework) -> None:
     r, num = hw.r, hw.r.num
-    r.heading("Q1. Diffusion models: implementation")
-    r.subheading("1. The linear noise schedule")
     cmd = hw.run("python", "-m", "report.figures", "schedule", "--out", rel(hw.work))
     sch = hw.json("schedule.json")
-    fig = r.figure(hw.work / "schedule.png", "The course's schedule: beta_t linear over T steps (left); alpha_t = "
-                   "1 - beta_t, alpha_bar_t = prod alpha_s and sqrt(alpha_bar_t), the share of the image left in "
-                   "x_t (right).", cmd, label="schedule")
-    r.text(f"beta runs from {num(sch['beta_1'], '.4g')} to {num(sch['beta_T'], '.4g')} over T = {sch['T']} steps "
-           f"({fig}; pipelines/schedule.py: diffusers' DDPMScheduler with beta_schedule='linear'). At t = T the "
-           f"product alpha_bar_T is {num(sch['alpha_bar_T'], '.4f')}, so x_T still holds sqrt(alpha_bar_T) = "
-           f"{num(sch['sqrt_alpha_bar_T'], '.3f')} of the image: the chain does not quite reach pure noise, which "
-           "is why the distribution x_T is drawn from (the prior at T) matters (section 7).")
+    hw.question("Q1 implementation 1",
+                f"`pipelines.schedule.make_scheduler` builds diffusers' `DDPMScheduler` with beta_t linear from "
+                f"{num(sch['beta_1'], '.4g')} to {num(sch['beta_T'], '.4g')} over T = {sch['T']} steps, "
+                f"alpha_t = 1 - beta_t and alpha_bar_t their running product (@fig:schedule). At t = T, "
+                f"alpha_bar_T = {num(sch['alpha_bar_T'], '.4f')}, so x_T still holds sqrt(alpha_bar_T) = "
+                f"{num(sch['sqrt_alpha_bar_T'], '.3f')} of the image: the chain does not quite reach pure noise, "
+                "which is why the law x_T is drawn from matters (@app:prior).")
+    fig = r.figure(hw.work / "schedule.png", "The course's schedule: beta_t linear over T steps (left); alpha_t, "
+                   "alpha_bar_t and sqrt(alpha_bar_t), the share of the image left in x_t (right).", cmd,
+                   label="schedule")
+    hw.source(fig, rel(hw.out_results / "schedule.json"), {})
 
 
 def forward(hw: Homework) -> None:
     r, num = hw.r, hw.r.num
-    r.subheading("2. The forward process in one step: perturb_input")
     cmd = hw.run("python", "-m", "report.figures", "forward", "--out", rel(hw.work))
     fw = hw.json("forward.json")
-    rows = ", ".join(f"t = {t}: {num(c, '.2f')} (sqrt(alpha_bar_t) = {num(s, '.2f')})" for t, c, s in
-                     zip(fw["timesteps"], fw["correlation_with_x0"], fw["sqrt_alpha_bar"], strict=True))
-    fig = r.figure(hw.work / "forward.png", "perturb_input(x_0, t, eps) = sqrt(alpha_bar_t) x_0 + sqrt(1 - "
-                   "alpha_bar_t) eps on 8 sprites, one row per t, the same eps in every row.", cmd, label="forward")
-    r.text("x_t is drawn in one shot from q(x_t | x_0) (Q1.1; tests/test_noise.py checks it against t single "
-           f"steps). In {fig} the correlation of x_t with x_0 falls with t: {rows}. It follows sqrt(alpha_bar_t) "
-           "divided by the standard deviation of x_t: at t = T the sprites are no longer visible, though their mean "
-           "colour is still in x_T.")
+    gap = [abs(c - p) for c, p in zip(fw["correlation_with_x0"], fw["predicted_correlation"], strict=True)]
+    rows = [{"t": t, "sqrt(alpha_bar_t)": f"{s:.3f}", "correlation of x_t with x_0": f"{c:.3f}",
+             "closed form": f"{p:.3f}"} for t, c, p, s in zip(fw["timesteps"], fw["correlation_with_x0"],
+                                                               fw["predicted_correlation"], fw["sqrt_alpha_bar"],
+                                                               strict=True)]
+    hw.question("Q1 implementation 2",
+                "`pipelines.schedule.perturb_input(x_0, t, eps)` returns sqrt(alpha_bar_t) x_0 + sqrt(1 - "
+                "alpha_bar_t) eps for a batch of steps at once, the one-shot law of Q1 theory 1 (@fig:forward). "
+                "For pixels of standard deviation s, the correlation of x_t with x_0 is sqrt(alpha_bar_t) s / "
+                "sqrt(alpha_bar_t s^2 + 1 - alpha_bar_t); with the sprites' s = "
+                f"{num(fw['x0_std'], '.3f')}, the measured correlations differ from it by "
+                f"{claims.at_most(gap, num)} (@tab:forward). At t = T the sprites are no longer visible, though "
+                "a trace of the image is still in x_T.")
+    fig = r.figure(hw.work / "forward.png", "perturb_input on 8 sprites, one row per t, the same eps in every row.",
+                   cmd, label="forward")
+    tab = r.table(rows, "The correlation of x_t with x_0 over the 8 sprites of @fig:forward, against its closed "
+                  "form.", cmd, label="forward")
+    hw.source(f"{fig}, {tab}", rel(hw.out_results / "forward.json"), {})
 
 
 def training(hw: Homework) -> None:
     r, num = hw.r, hw.r.num
-    r.subheading("3. Training")
     card = hw.pipeline / "training"
     rows = [json.loads(line) for line in (card / "stats.jsonl").read_text().splitlines() if line.strip()]
     cfg = yaml.safe_load((card / "config.yaml").read_text())
-    loss = ("the epsilon-prediction MSE weighted by min(SNR_t, gamma) / SNR_t with gamma = "
-            f"{num(cfg['min_snr_gamma'], 'g')} (min-SNR weighting, Hang et al. 2023)"
-            if cfg.get("loss_weighting") == "min_snr" else "the plain epsilon-prediction MSE (Ho et al. eq. 14)")
-    cmd = "accelerate launch --quiet --config_file accelerate_config.yaml training/train.py --config " \
-          "configs/sprites_ddpm.yaml"
-    fig = r.figure(card / "loss.png", f"Training loss (log scale) of the reported model against steps and training "
-                   f"time: {loss}. From its training record, {rel(card)}/stats.jsonl.", cmd, label="loss")
+    simple = (cfg.get("loss_weighting") or "none") == "none"
+    loss = ("L_simple, the plain epsilon-prediction MSE of Ho et al. (eq. 14), with t uniform" if simple else
+            f"the epsilon-prediction MSE weighted by min(SNR_t, gamma) / SNR_t with gamma = "
+            f"{num(cfg['min_snr_gamma'], 'g')} (min-SNR weighting, Hang et al. 2023), not the course's L_simple")
+    cmd = hw.run("python", "-m", "report.figures", "loss", "--pipeline", rel(hw.pipeline), "--out", rel(hw.work))
     first = next(x for x in rows if x["step"] >= 100)
-    r.text(f"The UNet ({', '.join(map(str, cfg['unet']['block_out_channels']))} channels, attention at 8x8) "
-           f"was trained for {rows[-1]['step']:,} steps of {cfg['train_batch_size']} sprites with AdamW "
-           f"(learning rate {num(cfg['learning_rate'], 'g')}, warm-up and cosine decay), an EMA of the weights and "
-           f"{loss}, in {rows[-1]['time_s'] / 60:.0f} min on this machine ({fig}). The loss falls from "
-           f"{num(first['loss'], '.3f')} at step {first['step']} to {num(rows[-1]['loss'], '.4f')}: most of the "
-           "fall is in the first few hundred steps; the rest is the slow part of the fit that sample quality "
-           "depends on (docs/training.md).")
+    hw.question("Q1 implementation 3",
+                f"`training/train.py` trained the UNet ({', '.join(map(str, cfg['unet']['block_out_channels']))} "
+                f"channels, attention at 8x8) for {rows[-1]['step']:,} steps of {cfg['train_batch_size']} sprites "
+                f"with {loss}, AdamW (learning rate {num(cfg['learning_rate'], 'g')}, warm-up and cosine decay) and "
+                f"an EMA of the weights, in {rows[-1]['time_s'] / 60:.0f} min on 2 CPU cores (@fig:loss). The loss "
+                f"falls from {num(first['loss'], '.3f')} at step {first['step']} to {num(rows[-1]['loss'], '.4f')} "
+                f"at the end ({claims.at_most([x['loss'] for x in rows[len(rows) // 2:]], num, 3)} over the "
+                "second half of training): the first few hundred steps learn most of it.")
+    fig = r.figure(hw.work / "loss.png", f"Training loss against step (bottom axis) and training time (top axis): "
+                   f"{'L_simple (epsilon MSE)' if simple else 'the weighted epsilon MSE'}, log scale, from the "
+                   "model's training record.", cmd, label="loss")
+    hw.source(fig, f"{rel(card)}/stats.jsonl", {"date": cfg.get("date", "")})
 
 
-def sampling(hw: Homework) -> None:
+def ddpm_sampling(hw: Homework) -> None:
     r, s, p, num = hw.r, hw.s, rel(hw.pipeline), hw.r.num
-    r.subheading("4. Sampling with DDPM (Algorithm 2)")
     n = s["grid_images"]
     if s["no_noise_images"] != n:
         raise ValueError("configs/report.yaml: no_noise_images must equal grid_images (the DDPM grid is the "
@@ -114,47 +147,52 @@ def sampling(hw: Homework) -> None:
     cmd = hw.run("python", "-m", "report.figures", "no-noise", "--pipeline", p, "--n", str(n),
                  *hw.ddpm_steps("--ddpm_steps"), "--threads", str(s["threads"]), "--grid",
                  rel(hw.work / "ddpm_grid.png"), "--out", rel(hw.work))
-    r.figure(hw.work / "ddpm_grid.png", f"{n} sprites from the DDPM pipeline (Ho et al. 2020, Algorithm 2, all "
-             "500 steps, sigma_t^2 = beta_t, x_T from N(0, I) as in the course), seed 0.", cmd, label="ddpm-grid")
     nn = hw.json("no_noise.json")
     with_z, without = nn["noise_scale_1"], nn["noise_scale_0"]
-    fig = r.figure(hw.work / "no_noise.png", "The same starts with Algorithm 2 as written (top) and with the "
-                   "sigma_t z term removed from every step (bottom; noise_scale = 0).", cmd, label="no-noise")
-    r.text("Why Algorithm 2 adds sigma_t z. Each reverse step should draw x_{t-1} from p(x_{t-1} | x_t), a "
-           "Gaussian whose mean the network predicts; sigma_t z is the draw around that mean. Without it every "
-           "step takes the mean of the posterior over x_{t-1}, an average over all the images still compatible "
-           "with x_t, and averaging 500 times in a row washes the sample out: the chain is no longer a sampler "
-           f"of q(x_0) but a smoother. Measured on {without['n']} samples from the same x_T ({fig}): the mean "
-           f"per-sprite pixel standard deviation is {num(with_z['pixel_std'], '.3f')} with the noise and "
-           f"{num(without['pixel_std'], '.3f')} without; sprite-FID {num(with_z['sprite_fid'], '.2f')} against "
-           f"{num(without['sprite_fid'], '.2f')} (precision {num(with_z['precision'], '.2f')} against "
-           f"{num(without['precision'], '.2f')}). The noise also keeps the samples apart: it is what makes DDPM a "
-           "stochastic sampler that can recover from its own errors, where a deterministic one carries every "
-           "error to the end (docs/theory.md, item 10).")
+    spread = claims.comparison(without["pixel_std"], with_z["pixel_std"])
+    fid = claims.comparison(with_z["sprite_fid"], without["sprite_fid"])
+    hw.question("Q1 implementation 4",
+                f"`SpritesDDPMPipeline` runs Algorithm 2 of Ho et al. (2020): x_T from N(0, I), then for t = T, "
+                "..., 1, x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) / sqrt(alpha_t) + "
+                f"sigma_t z with sigma_t^2 = beta_t (@fig:ddpm-grid). The term sigma_t z makes each step a draw from "
+                "the Gaussian p(x_{t-1} | x_t) instead of its mean; without it every step averages over all the "
+                "images still compatible with x_t, and the chain becomes a smoother rather than a sampler. "
+                f"Measured on {without['n']} samples from the same x_T (@fig:no-noise): without the noise the mean "
+                f"pixel standard deviation of a sprite is {spread} with it ({num(without['pixel_std'], '.3f')} "
+                f"against {num(with_z['pixel_std'], '.3f')}), and the sprite-FID with the noise is {fid} without "
+                f"({num(with_z['sprite_fid'], '.2f')} against {num(without['sprite_fid'], '.2f')}).")
+    fig = r.figure(hw.work / "ddpm_grid.png", f"{n} sprites from the DDPM pipeline (all "
+                   f"{s.get('ddpm_steps') or 500} steps, sigma_t^2 = beta_t, x_T from N(0, I)), seed 0.", cmd,
+                   label="ddpm-grid")
+    fig2 = r.figure(hw.work / "no_noise.png", "The same starts with Algorithm 2 as written (top) and with the "
+                    "sigma_t z term removed from every step (bottom).", cmd, label="no-noise")
+    hw.source(f"{fig}, {fig2}", rel(hw.out_results / "no_noise.json"), {})
 
-    r.subheading("5. Sampling with DDIM")
+
+def ddim_sampling(hw: Homework) -> None:
+    r, s, p = hw.r, hw.s, rel(hw.pipeline)
+    n = s["grid_images"]
     cmd = hw.run("python", "-m", "training.sample", "--pipeline", p, "--sampler", "ddim", "--nfe",
                  str(s["ddim_steps"]), "--num_images", str(n), "--no_caption", "--out",
                  rel(hw.work / "ddim_grid.png"))
-    std = r.figure(hw.work / "ddim_grid.png", f"{n} sprites from the DDIM pipeline (Song et al. 2021, eq. 12, eta "
-                   f"= 0, {s['ddim_steps']} steps, trailing spacing), seed 0: the same z as the DDPM grid.", cmd,
-                   label="ddim-grid")
-    cmd = hw.run("python", "-m", "training.sample", "--pipeline", p, "--sampler", "ddim", "--nfe",
-                 str(s["ddim_steps"]), "--prior", "moments", "--num_images", str(n), "--out",
-                 rel(hw.work / "ddim_moments_grid.png"), "--no_caption")
-    mom = r.figure(hw.work / "ddim_moments_grid.png", "The same DDIM sampler and z, with x_T drawn from the data's "
-                   "Gaussian at T (the moments prior, pipelines/prior.py) instead of N(0, I).", cmd,
-                   label="ddim-moments-grid")
-    sch = hw.json("schedule.json")
-    r.text("DDIM with eta = 0 is deterministic: one x_T gives one sprite, so it needs the right x_T distribution. "
-           f"The course's schedule leaves sqrt(alpha_bar_T) = {num(sch['sqrt_alpha_bar_T'], '.3f')} of the image "
-           f"in x_T; starting from N(0, I) misses that mean and covariance, and the deterministic sampler carries "
-           f"the error into every sample ({std}: colour casts, blotches); starting from the data's moment-matched "
-           f"Gaussian at T fixes most of it ({mom}; the numbers are in section 7).")
+    cmd2 = hw.run("python", "-m", "training.sample", "--pipeline", p, "--sampler", "ddim", "--nfe",
+                  str(s["ddim_steps"]), "--prior", "moments", "--num_images", str(n), "--out",
+                  rel(hw.work / "ddim_moments_grid.png"), "--no_caption")
+    hw.question("Q1 implementation 5",
+                f"`SpritesDDIMPipeline` runs eq. 12 of Song et al. (2021) on {s['ddim_steps']} of the {500} steps "
+                "(trailing spacing): it predicts x_0 from eps_theta, then moves to the next step along the same "
+                "noise direction, with eta = 0 adding no fresh noise (@fig:ddim-grid). Being deterministic, it maps "
+                "each x_T to one sprite, so it depends on the law of x_T more than DDPM does: @fig:ddim-moments-grid "
+                "starts the same sampler from the Gaussian with the mean and covariance of the noised data at T "
+                "(@app:prior).")
+    r.figure(hw.work / "ddim_grid.png", f"{n} sprites from the DDIM pipeline (eta = 0, {s['ddim_steps']} steps), "
+             "x_T from N(0, I) with the same z as the DDPM grid, seed 0.", cmd, label="ddim-grid")
+    r.figure(hw.work / "ddim_moments_grid.png", "The same DDIM sampler and z, with x_T drawn from the data's "
+             "Gaussian at T (pipelines/prior.py) instead of N(0, I).", cmd2, label="ddim-moments-grid")
 
 
 def timing_command(hw: Homework) -> tuple[str, ...]:
-    """The course's timing (section 6): the report runs it first, alone, so nothing else shares the CPU."""
+    """The course's timing: the report runs it first, alone, so nothing else of the report shares the CPU."""
     s = hw.s
     return ("python", "-m", "bench.sampling_time", "--pipeline", rel(hw.pipeline), "--num_images",
             str(s["timing_images"]), "--repeats", str(s["timing_repeats"]), "--ddim_steps", str(s["ddim_steps"]),
@@ -163,7 +201,7 @@ def timing_command(hw: Homework) -> tuple[str, ...]:
 
 
 def fid_command(hw: Homework) -> tuple[str, ...]:
-    """The FID run (section 7), the longest part: the report starts it in the background after the timing."""
+    """The FID run, the longest part: the report starts it in the background after the timing."""
     s = hw.s
     return ("python", "-m", "bench.fid_vs_steps", "--pipeline", rel(hw.pipeline), "--num_images",
             str(s["fid_images"]), "--batch_size", str(s["fid_batch_size"]), "--ddim_steps",
@@ -173,86 +211,99 @@ def fid_command(hw: Homework) -> tuple[str, ...]:
 
 def timing(hw: Homework) -> None:
     r, s, num = hw.r, hw.s, hw.r.num
-    r.subheading("6. Sampling time")
     n = s["timing_images"]
     cmd = hw.run(*timing_command(hw))
     timing = hw.json("timing.json")
     rows = {row["sampler"]: row for row in timing["wall"]["rows"]}
     ddpm, ddim = rows["ddpm"], rows["ddim"]
-    r.table(timing["wall"]["table_markdown"], f"The course's `%timeit -r 1` of sample_ddpm against sample_ddim: "
-                  f"wall time of sampling the same {n} sprites with all {ddpm['steps']} DDPM steps and with "
-                  f"{ddim['steps']} DDIM steps, each run in full (median of {s['timing_repeats']}, "
-                  f"{s['timing_threads']} torch threads, nothing else running), as a bare loop "
-                  "of UNet calls (the floor any sampler pays) and our pipelines on the same model and inputs; below, "
-                  "the speed-up of DDIM over DDPM against the ratio of the step counts (diffusers' stock pipelines "
-                  "against ours: docs/speed.md).",
-                  cmd, label="timing")
     speed = next(x for x in timing["wall"]["speedups"] if x["ddim"] == ddim["setting"])
+    ratio = speed["ours"]["speedup"] / speed["step_ratio"]
     cost = timing["sampler_cost_ms_per_step"]
     own = max(100 * cost[row["setting"]]["ours"] / (1e3 * row["median_s"]["bare"] / row["steps"])
               for row in (ddpm, ddim))
-    r.text(f"Sampling {n} sprites took {num(ddpm['median_s']['ours'], '.1f')} s with DDPM's {ddpm['steps']} steps "
-           f"and {num(ddim['median_s']['ours'], '.1f')} s with DDIM's {ddim['steps']} (@tab:timing): DDIM is "
-           f"{num(speed['ours']['speedup'], '.1f')} times faster, against a step ratio of "
-           f"{num(speed['step_ratio'], '.0f')}, since the UNet is nearly all of the cost. Measured end to end, our "
-           f"pipelines ran {num(ddpm['ours_over_bare_pct'], '+.1f')}% (DDPM) and "
-           f"{num(ddim['ours_over_bare_pct'], '+.1f')}% (DDIM) over the bare loop of the same run, one repeat each "
-           "as the course's `%timeit -r 1`. Timed alone, with a stub in place of the UNet, the pipelines' own work "
-           f"is at most {num(own, '.2f')}% of a UNet call per step (the sampler cost table of the same run, in "
-           "commands.log), so whatever part of those differences exceeds that is the machine's timing noise in a "
-           "single repeat, not the pipelines' cost (medians of interleaved repeats: `python -m bench.sampling_time`, "
-           "docs/speed.md).")
+    beyond = max(abs(row["ours_over_bare_pct"]) for row in (ddpm, ddim)) > own
+    noise = ": the rest of the differences is the timing noise of a single run" if beyond else ""
+    hw.question("Q1 implementation 6",
+                f"Sampling {n} sprites took {num(ddpm['median_s']['ours'], '.1f')} s with DDPM's {ddpm['steps']} "
+                f"steps and {num(ddim['median_s']['ours'], '.1f')} s with DDIM's {ddim['steps']} (@tab:timing), "
+                f"one run each as the course's `%timeit -r 1`: DDIM was {num(speed['ours']['speedup'], '.1f')} times "
+                f"faster, {num(100 * ratio, '.0f')}% of the ratio of the step counts, "
+                f"{num(speed['step_ratio'], '.0f')}. The network is nearly all of the cost: against a loop of the "
+                "same network calls alone, the pipelines took "
+                f"{num(ddpm['ours_over_bare_pct'], '+.1f')}% (DDPM) and {num(ddim['ours_over_bare_pct'], '+.1f')}% "
+                f"(DDIM) more, while their own work, timed with a stub network, is {claims.at_most([own], num)}% "
+                f"of a network call per step{noise}.")
+    table = [{"sampler": x["setting"], "network calls only (s)": f"{x['median_s']['bare']:.2f}",
+              "pipeline (s)": f"{x['median_s']['ours']:.2f}", "difference": f"{x['ours_over_bare_pct']:+.1f}%"}
+             for x in (ddpm, ddim)]
+    tab = r.table(table, f"Wall time of sampling the same {n} sprites with DDPM and DDIM, one run each, "
+                  f"{claims.load_note(timing.get('machine'), num)}: the pipeline, and a loop of the same network "
+                  "calls alone.", cmd, label="timing")
+    hw.source(tab, rel(hw.out_results / "timing.json"), timing)
 
 
 def fid(hw: Homework) -> None:
     r, s, num = hw.r, hw.s, hw.r.num
-    r.subheading("7. FID: DDPM against DDIM")
     out = hw.work / "fid"
     cmd = hw.run(*fid_command(hw))
     res = json.loads((out / "results.json").read_text())
-    n, floor = s["fid_images"], res["floor"]
-    rows = [fid_row(x) for x in res["rows"]]
-    rows.append({"setting": "real half A vs half B (floor)", "NFE": "", "sprite-FID": f"{floor['sprite_fid']:.3f}",
-                 "KID": f"{floor['sprite_kid']:.4f}", "precision": f"{floor['precision']:.2f}",
-                 "recall": f"{floor['recall']:.2f}", "class gap (points)": "0.0", "closer than real q0.05": "5%"})
-    r.table(rows, f"{n} samples per sampler, x_T from N(0, I) as in the course, scored against real half B: "
-                  "894 of the 1,788 sprites, which the model trained on (it trained on all of them), so these "
-                  "numbers reward closeness to the training set, and a model that copied it would score near the "
-                  "floor row; the last column (the share of samples closer to a training sprite than 95% of real "
-                  "sprites are to their nearest other sprite) is the check for copying. Glossary: sprite-FID, KID, "
-                  "precision, recall, class gap.", cmd, label="fid")
+    n, real = s["fid_images"], res["floor"]
     by = {x["name"]: x for x in res["rows"]}
     ddpm = next(v for k, v in by.items() if k.startswith("DDPM"))
     eta0 = sorted((v for v in res["rows"] if v["sampler"] == "ddim" and not v.get("eta")), key=lambda v: v["steps"])
     eta1 = sorted((v for v in res["rows"] if v["sampler"] == "ddim" and v.get("eta")), key=lambda v: v["steps"])
     f = fid_of
-    text = (f"In @tab:fid, at N = {n} and from the same prior N(0, I), DDPM-{ddpm['steps']} reaches sprite-FID "
-            f"{num(f(ddpm), '.3f')}. Two sets of real sprites of this size already score "
-            f"{num(floor['sprite_fid'], '.3f')} against each other (the floor row): at this N every estimate carries "
-            "a bias of about that size, so the table resolves only differences well above it; the N = 1,000 tables "
-            "below are the comparison to read. ")
+    text = (f"At N = {n} per sampler, with x_T from N(0, I) as in the course, DDPM-{ddpm['steps']} reaches "
+            f"sprite-FID {num(f(ddpm), '.3f')} (@tab:fid)")
     if eta0:
         last = eta0[-1]
-        text += (f"Deterministic DDIM (eta = 0) at {last['steps']} steps reaches {num(f(last), '.3f')}, "
-                 f"{num(f(last) / f(ddpm), '.1f')} times DDPM's distance")
-        if eta1:
-            same = next((v for v in eta1 if v["steps"] == last["steps"]), eta1[-1])
-            text += f", and stochastic DDIM (eta = 1) at {same['steps']} steps {num(f(same), '.3f')}"
-            text += (": lower than eta = 0, as the noise that DDPM and eta = 1 add corrects the error a deterministic "
-                     "chain started from the wrong x_T distribution carries to the end (the prior, below)"
-                     if f(same) < f(last) else ": no lower than eta = 0 here, so this run does not show the noise "
-                     "correcting the deterministic chain's error")
-        text += ". "
+        text += (f", and deterministic DDIM-{last['steps']} {num(f(last), '.3f')}, "
+                 f"{num(f(last) / f(ddpm), '.1f')} times DDPM's")
+    text += (f". Two sets of {n} real sprites already score {num(real['sprite_fid'], '.3f')} against each other: at "
+             "this N every estimate carries a bias of that size, so only differences well above it count. "
+             + standard_fid_note(hw))
+    hw.question("Q1 implementation 7", text)
+    rows = [fid_row(x) for x in res["rows"]]
+    rows.append({"setting": "real sprites (other half)", "NFE": "", "sprite-FID": f"{real['sprite_fid']:.3f}",
+                 "KID": f"{real['sprite_kid']:.4f}", "precision": f"{real['precision']:.2f}",
+                 "recall": f"{real['recall']:.2f}", "class mix off by (points)": "0.0",
+                 "near-copies": "5%"})
+    tab = r.table(rows, f"{n} samples per sampler, x_T from N(0, I), scored against 894 of the 1,788 sprites (the "
+                  "model trained on all of them); the last row is the other 894 real sprites. The columns are "
+                  "defined in @app:glossary; near-copies is 5% for real data.", cmd, label="fid")
+    hw.source(tab, rel(hw.out_results / "fid" / "results.json"), res)
+    parts = []
+    if eta0 and eta1:
+        last = eta0[-1]
+        same = next((v for v in eta1 if v["steps"] == last["steps"]), eta1[-1])
+        parts.append(f"At {same['steps']} steps, stochastic DDIM (eta = 1) has a sprite-FID "
+                     f"{claims.comparison(f(same), f(last))} deterministic DDIM's at this N "
+                     f"({num(f(same), '.3f')} against {num(f(last), '.3f')})")
     share = 100 * ddpm["memorisation"]["pixel"]["share_below_real_quantile"]["0.05"]
-    text += (f"The share of samples closer to a training sprite than the real 5% quantile is {num(share, '.1f')}% "
-             "for DDPM against 5% for real sprites")
-    best = min(res["rows"], key=f)
-    text += (": above the real rate, so part of DDPM's lead in this table is closeness to the training set "
-             "(docs/ddpm_vs_ddim.md shows the closest pairs)" if share > 5 and best is ddpm else
-             " (the memorisation column of every row is in the table; docs/ddpm_vs_ddim.md shows the closest pairs)")
-    text += ". FID estimates move with N, so compare rows within one table, not these with the N = 1,000 tables."
-    r.text(text)
-    committed_tables(hw)
+    parts.append(f"{num(share, '.1f')}% of DDPM's samples are near-copies, "
+                 f"{'more than' if share > 5 else 'no more than'} the 5% of real sprites")
+    r.text(". ".join(parts) + ".")
+    committed_priors(hw, eta0, eta1)
+
+
+def standard_fid_note(hw: Homework) -> str:
+    """The one line on standard FID: why sprite-FID stands in here, and the command for the standard number."""
+    from importlib.util import find_spec
+
+    try:
+        from evaluation.inception import find_fid_inception_weights
+
+        weights = find_fid_inception_weights()
+    except Exception:  # noqa: BLE001 - any failure to find the file means: no weights here
+        weights = None
+    if weights is not None and find_spec("pytorch_fid") is not None:
+        return (f"Inception weights are on this machine ({weights}); the standard FID of the same samples is "
+                "`python -m evaluation.score` with `--features inception` (@app:glossary).")
+    return ("Standard FID needs Inception-v3 weights, which this offline machine cannot download, so the sprite-FID "
+            "of a network trained on the sprites stands in (@app:glossary); on a connected machine, "
+            "`python -m evaluation.export --real fid/real && python -m evaluation.export --generated fid/ddpm "
+            f"--generated_from {rel(hw.pipeline)} --sampler ddpm --num_images 1788 && python -m pytorch_fid "
+            "fid/real fid/ddpm --device cpu` gives it.")
 
 
 def fid_of(row: dict) -> float:
@@ -264,71 +315,84 @@ def fid_row(x: dict) -> dict:
     v = x["vs_half_b"]
     return {"setting": x["name"], "NFE": x["steps"], "sprite-FID": f"{v['sprite_fid']:.3f}",
             "KID": f"{v['sprite_kid']:.4f}", "precision": f"{v['precision']:.2f}", "recall": f"{v['recall']:.2f}",
-            "class gap (points)": f"{v['class_gap_points']:.1f}",
-            "closer than real q0.05": f"{100 * x['memorisation']['pixel']['share_below_real_quantile']['0.05']:.1f}%"}
+            "class mix off by (points)": f"{v['class_gap_points']:.1f}",
+            "near-copies": f"{100 * x['memorisation']['pixel']['share_below_real_quantile']['0.05']:.1f}%"}
 
 
-def committed_tables(hw: Homework) -> None:
-    """The N = 1,000 results of the prior and of the fast samplers, read from the committed results (hours of
-    CPU), summarised; only when they were measured on the reported model."""
+def committed_priors(hw: Homework, eta0: list[dict], eta1: list[dict]) -> None:
+    """The N = 1,000 comparison of the prior at T (hours of CPU), from the committed results when they are this
+    model's: DDPM and DDIM from N(0, I) and from the data's Gaussian at T, like with like."""
     r, num = hw.r, hw.r.num
-    loaded = {}
-    for folder in ("priors", "sampling"):
-        result = ROOT / "docs" / "figures" / folder / "results.json"
-        if result.is_file():
-            info = json.loads(result.read_text())
-            if info["pipeline"].get("unet_sha256_16") == pipeline_hash(hw.pipeline):
-                loaded[folder] = info
-    if "priors" in loaded:
-        info = loaded["priors"]
-        keep = [x for x in info["rows"] if prior_of(x) in ("standard", "moments") and x["nfe"] in (10, 50, 100, 500)]
-        rows = [{"sampler": setting_name(x), "prior": prior_of(x), "NFE": x["nfe"],
-                 "sprite-FID": f"{x['scores']['sprite_fid']:.3f}", "precision": f"{x['scores']['precision']:.2f}",
-                 "recall": f"{x['scores']['recall']:.2f}"} for x in keep]
-        cmd = "python -m bench.sampler_frontier --config configs/bench/priors.yaml"
-        r.table(rows, f"The prior at T: DDPM and DDIM from N(0, I) (standard) and from the data's Gaussian at T "
-                f"(moments), 1,000 samples each against real half B, from the committed "
-                f"docs/figures/priors/results.json (measured {info['date']}; the low-rank and diagonal priors are in "
-                "docs/ddpm_vs_ddim.md).", cmd, label="priors")
-        get = {(x["sampler"], x["nfe"], prior_of(x), (x["kwargs"] or {}).get("eta")): x["scores"] for x in keep}
-        d_std, d_mom = get[("ddpm", 500, "standard", None)], get[("ddpm", 500, "moments", None)]
-        i_std, i_mom = get[("ddim", 50, "standard", 0.0)], get[("ddim", 50, "moments", 0.0)]
-        r.text(f"Same prior, same N (@tab:priors): from N(0, I), DDIM-50 (eta = 0) is "
-               f"{num(i_std['sprite_fid'] / d_std['sprite_fid'], '.2f')} times DDPM-500's sprite-FID "
-               f"({num(i_std['sprite_fid'], '.3f')} against {num(d_std['sprite_fid'], '.3f')}); from the moments "
-               f"prior it is {num(i_mom['sprite_fid'] / d_mom['sprite_fid'], '.2f')} times "
-               f"({num(i_mom['sprite_fid'], '.3f')} against {num(d_mom['sprite_fid'], '.3f')}). The right prior "
-               "shrinks deterministic DDIM's distance by a factor "
-               f"{num(i_std['sprite_fid'] / i_mom['sprite_fid'], '.1f')} and DDPM's by "
-               f"{num(d_std['sprite_fid'] / d_mom['sprite_fid'], '.1f')}: most of DDIM's lag from "
-               "N(0, I) is the prior, and what is left under the same prior is the cost of a deterministic chain "
-               "with a tenth of the steps (docs/theory.md, item 10, explains why the deterministic sampler is the "
-               "one that needs the right prior).")
-    if "sampling" in loaded:
-        info = loaded["sampling"]
-        cmd = "python -m bench.sampler_frontier --config configs/bench/frontier.yaml"
-        best = best_per_nfe(info["rows"])
-        rows = [{"NFE": x["nfe"], "best setting": setting_name(x), "sprite-FID": f"{x['scores']['sprite_fid']:.3f}",
-                 "precision": f"{x['scores']['precision']:.2f}", "recall": f"{x['scores']['recall']:.2f}"}
-                for x in best]
-        r.table(rows, "Fast samplers, moments prior: the best setting at each number of UNet calls (NFE) among "
-                f"the {len(info['rows'])} settings of the committed docs/figures/sampling/results.json (measured "
-                f"{info['date']}; the full table, ours and diffusers' schedulers on the same model and z, is in "
-                "docs/sampling.md), 1,000 samples each against real half B.", cmd, label="fast")
-        fig = r.figure(ROOT / "docs" / "figures" / "sampling" / "frontier.png", "sprite-FID against NFE for every "
-                       "setting of the fast-sampler benchmark (log axes).", cmd, label="frontier")
-        ref = next(x for x in info["rows"] if x["sampler"] == "ddpm" and prior_of(x) == "moments")
-        few = [x for x in best if x["nfe"] <= 10 and x["sampler"] != "ddpm"]
-        if few:
-            top = min(few, key=lambda x: x["scores"]["sprite_fid"])
-            r.text(f"With the moments prior (@tab:fast, {fig}), the best setting within 10 UNet calls, "
-                   f"{setting_name(top)} at {top['nfe']}, reaches sprite-FID "
-                   f"{num(top['scores']['sprite_fid'], '.3f')}, "
-                   f"{num(top['scores']['sprite_fid'] / ref['scores']['sprite_fid'], '.2f')} times DDPM-500 from the "
-                   f"same prior ({num(ref['scores']['sprite_fid'], '.3f')}), for "
-                   f"{num(ref['nfe'] / top['nfe'], '.0f')} times fewer UNet calls. At the fewest calls measured, "
-                   f"{best[0]['nfe']}, the best setting ({setting_name(best[0])}) is at "
-                   f"{num(best[0]['scores']['sprite_fid'], '.3f')}.")
+    info = hw.committed("priors")
+    if info is None:
+        return
+    keep = [x for x in info["rows"] if prior_of(x) in ("standard", "moments") and x["nfe"] in (10, 50, 100, 500)]
+    rows = [{"sampler": setting_name(x), "prior": "N(0, I)" if prior_of(x) == "standard" else "data's Gaussian",
+             "NFE": x["nfe"], "sprite-FID": f"{x['scores']['sprite_fid']:.3f}",
+             "precision": f"{x['scores']['precision']:.2f}", "recall": f"{x['scores']['recall']:.2f}"}
+            for x in keep]
+    cmd = "python -m bench.sampler_frontier --config configs/bench/priors.yaml"
+    tab = r.table(rows, f"The same comparison at N = 1,000 per setting, from N(0, I) and from the data's Gaussian at T "
+                  f"(a run of its own, measured {info['date']}: @tab:machines).", cmd, label="priors")
+    hw.source(tab, "docs/figures/priors/results.json", info)
+    get = {(x["sampler"], x["nfe"], prior_of(x), (x["kwargs"] or {}).get("eta")): x["scores"]["sprite_fid"]
+           for x in keep}
+    d_std, d_mom = get[("ddpm", 500, "standard", None)], get[("ddpm", 500, "moments", None)]
+    i_std, i_mom = get[("ddim", 50, "standard", 0.0)], get[("ddim", 50, "moments", 0.0)]
+    text = (f"At N = 1,000 (@tab:priors), DDIM-50 (eta = 0) has {num(i_std / d_std, '.2f')} times DDPM-500's "
+            f"sprite-FID from N(0, I) ({num(i_std, '.3f')} against {num(d_std, '.3f')}) and "
+            f"{num(i_mom / d_mom, '.2f')} times from the data's Gaussian ({num(i_mom, '.3f')} against "
+            f"{num(d_mom, '.3f')}): the better prior divides DDIM's distance by {num(i_std / i_mom, '.1f')} and "
+            f"DDPM's by {num(d_std / d_mom, '.1f')}, as a deterministic chain carries the error of its start to "
+            "the end (@app:prior).")
+    e1 = get.get(("ddim", 50, "standard", 1.0))
+    if e1 is not None:
+        text += (f" Here stochastic DDIM-50 (eta = 1) from N(0, I) has a sprite-FID "
+                 f"{claims.comparison(e1, i_std)} eta = 0's ({num(e1, '.3f')} against {num(i_std, '.3f')})")
+        at50 = [fid_of(v) for rows in (eta1, eta0) for v in rows if v["steps"] == 50]
+        if len(at50) == 2:
+            small, big = claims.comparison(*at50), claims.comparison(e1, i_std)
+            text += (f", as at N = {hw.s['fid_images']}" if small == big else
+                     f", where at N = {hw.s['fid_images']} it was {small}: the smaller sample is the one to doubt")
+        text += "."
+    r.text(text)
+
+
+def fast_samplers(hw: Homework) -> None:
+    """Appendix: the fast samplers at N = 1,000, from the committed results when they are this model's."""
+    r, num = hw.r, hw.r.num
+    info = hw.committed("sampling")
+    if info is None:
+        return
+    r.appendix("fast samplers", "fast")
+    cmd = "python -m bench.sampler_frontier --config configs/bench/frontier.yaml"
+    best = best_per_nfe(info["rows"])
+    rows = [{"NFE": x["nfe"], "best setting": display_name(setting_name(x)),
+             "sprite-FID": f"{x['scores']['sprite_fid']:.3f}", "precision": f"{x['scores']['precision']:.2f}",
+             "recall": f"{x['scores']['recall']:.2f}"} for x in best]
+    tab = r.table(rows, f"The best setting at each number of UNet calls (NFE), x_T from the data's Gaussian at T, "
+                  f"among the {len(info['rows'])} settings of a run of its own (measured {info['date']}), 1,000 "
+                  "samples each.", cmd, label="fast")
+    fcmd = hw.run("python", "-m", "report.figures", "frontier", "--results", "docs/figures/sampling/results.json",
+                  "--out", rel(hw.work))
+    fig = r.figure(hw.work / "frontier.png", "sprite-FID against NFE for every setting of the same run, this "
+                   "package's samplers (left) and diffusers' schedulers (right), log axes.", fcmd,
+                   label="frontier")
+    hw.source(f"{tab}, {fig}", "docs/figures/sampling/results.json", info)
+    ref = next(x for x in info["rows"] if x["sampler"] == "ddpm" and prior_of(x) == "moments")
+    few = [x for x in best if x["nfe"] <= 10 and x["sampler"] != "ddpm"]
+    if few:
+        top = claims.best_of(few, lambda x: x["scores"]["sprite_fid"])
+        r.text(f"Within 10 UNet calls (@tab:fast, {fig}), the best setting, {display_name(setting_name(top))} at "
+               f"{top['nfe']}, reaches sprite-FID {num(top['scores']['sprite_fid'], '.3f')}, "
+               f"{num(top['scores']['sprite_fid'] / ref['scores']['sprite_fid'], '.2f')} times DDPM-500's from the "
+               f"same prior ({num(ref['scores']['sprite_fid'], '.3f')}), with "
+               f"{num(ref['nfe'] / top['nfe'], '.0f')} times fewer calls.")
+
+
+def display_name(label: str) -> str:
+    """A setting's label as the report prints it (diffusers' schedulers by that name)."""
+    return label.replace("stock ", "diffusers' ")
 
 
 def setting_name(row: dict) -> str:

@@ -481,6 +481,7 @@ def figure_song_ermon(exp: Experiment) -> dict[str, Any]:
     ax[0, 3].bar(labels, vals, yerr=errs, color=["gray", "tab:blue", "tab:red", "tab:green"], capsize=3)
     ax[0, 3].axhline(song["true_weights"][0], color="gray", lw=0.8, ls="--")
     ax[0, 3].set_ylim(0, 1)
+    ax[0, 3].set(xlabel="sampler", ylabel="weight found")
     ax[0, 3].tick_params(labelsize=8)
     ax[0, 3].set_title(f"weight of the mode at {_point(se['means'][0])}", fontsize=9)
     exp.save(fig, "song_ermon", "toy-song-ermon", f"Song & Ermon (2019), Fig. 3, reproduced with exact scores: p = "

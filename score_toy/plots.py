@@ -37,6 +37,7 @@ def draw_density(ax: Axes, mixture: GaussianMixture2D, extent: Extent, n: int = 
     levels = p.max() * np.array(DENSITY_LEVELS)
     ax.contourf(gx, gy, p, levels=[*levels, 1.001 * p.max()], cmap="Blues", vmin=-0.2 * p.max(), vmax=1.4 * p.max())
     ax.contour(gx, gy, p, levels=levels, colors="steelblue", linewidths=0.4)
+    ax.fill_between([], [], color=plt.get_cmap("Blues")(0.55), label="density (darker: more mass)")
     _square(ax, extent)
 
 
@@ -59,6 +60,7 @@ def draw_score_field(ax: Axes, score_fn, sigma: float | None, extent: Extent, n:
     u, v = (direction * length[:, None]).T
     ax.quiver(gx.ravel(), gy.ravel(), u, v, angles="xy", scale_units="xy", scale=1, color=color, width=0.004,
               headwidth=4, headlength=4.5, headaxislength=4)
+    ax.plot([], [], ls="none", marker=r"$\rightarrow$", ms=9, color=color, label="score (arrow: direction)")
     _square(ax, extent)
     return scale
 
@@ -66,7 +68,7 @@ def draw_score_field(ax: Axes, score_fn, sigma: float | None, extent: Extent, n:
 def draw_samples(ax: Axes, x: Tensor, extent: Extent, color: str = "tab:orange") -> None:
     """A scatter of the points (those outside the square are not drawn)."""
     x = x.detach().double().numpy()
-    ax.scatter(x[:, 0], x[:, 1], s=3, color=color, alpha=0.6, linewidths=0)
+    ax.scatter(x[:, 0], x[:, 1], s=3, color=color, alpha=0.6, linewidths=0, label="samples")
     _square(ax, extent)
 
 
@@ -78,6 +80,8 @@ def draw_trajectories(ax: Axes, path: Tensor, extent: Extent) -> None:
         ax.plot(p[:, j, 0], p[:, j, 1], color=c, lw=0.7, alpha=0.8)
         ax.plot(p[0, j, 0], p[0, j, 1], "o", color=c, ms=4, mec="black", mew=0.5)
         ax.plot(p[-1, j, 0], p[-1, j, 1], "*", color=c, ms=9, mec="black", mew=0.5)
+    ax.plot([], [], "o-", color="grey", ms=4, mec="black", mew=0.5, lw=0.7, label="path from its start (circle)")
+    ax.plot([], [], "*", color="grey", ms=9, mec="black", mew=0.5, label="end of the path")
     _square(ax, extent)
 
 
@@ -89,6 +93,19 @@ def _square(ax: Axes, extent: Extent) -> None:
     ax.set_yticks(ticks)
     ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
+    ax.set_xlabel("x_1", fontsize=8, labelpad=1)
+    ax.set_ylabel("x_2", fontsize=8, labelpad=1)
+
+
+def figure_legend(fig: Figure) -> None:
+    """One legend under the panels for every labelled artist of the figure (each label once)."""
+    seen: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=min(len(seen), 4), fontsize=8,
+                   frameon=False)
 
 
 def panels(rows: int, cols: int, size: float = 3.2) -> tuple[Figure, np.ndarray]:
@@ -103,6 +120,7 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 72) -> Path:
     caption under them."""
     path = Path(path)
     try:
+        figure_legend(fig)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=dpi)
         buffer.seek(0)

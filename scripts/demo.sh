@@ -10,5 +10,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # shellcheck disable=SC1091
 . "${SPRITEDIFF_VENV:-.venv}/bin/activate"
-python -m report "$@"
-echo "Open outputs/report/report.html (or read outputs/report/report.md)."
+python -m report "$@"   # its last line names the student number Q2 used and how to use yours
+echo "Open outputs/report/report.html (or report.pdf with --pdf, or report.md)."

@@ -152,26 +152,34 @@ def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> 
     save_grid(to_uint8(images), path, caption)
 
 
-def plot_loss(stats_file: Path, out: Path) -> None:
-    """The training-loss curve (the course asks for it) from stats.jsonl."""
+def loss_label(weighting: str | None) -> str:
+    """The name of the loss a config trains, for the loss plot's axis."""
+    return "L_simple (epsilon MSE)" if weighting in (None, "none") else f"epsilon MSE weighted by {weighting}"
+
+
+def plot_loss(stats_file: Path, out: Path, ylabel: str = "training loss") -> None:
+    """The training-loss curve (the course asks for it) from stats.jsonl; ``ylabel`` names the loss trained."""
     import matplotlib
     import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = [json.loads(line) for line in stats_file.read_text().splitlines() if line.strip()]
     if not rows:
         return
     steps, minutes = [r["step"] for r in rows], [r.get("time_s", 0.0) / 60 for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     ax.plot(steps, [r["loss"] for r in rows], lw=1)
-    ax.set(xlabel="step", ylabel="MSE loss (epsilon)", yscale="log")
+    ax.set(xlabel="training step", ylabel=f"{ylabel} (log scale)", yscale="log")
+    ax.xaxis.set_major_locator(MaxNLocator(6, integer=True))
     if len(rows) > 1 and minutes[-1] > minutes[0]:  # training time on the top axis (time_s is monotone)
         top = ax.secondary_xaxis("top", functions=(lambda s: np.interp(s, steps, minutes),
                                                    lambda m: np.interp(m, minutes, steps)))
-        top.set_xlabel("training time (min)")
-    ax.set_title("Training loss", fontsize=10, loc="left")
+        top.xaxis.set_major_locator(MaxNLocator(6, integer=True))
+        top.tick_params(labelsize=8)
+        top.set_xlabel("training time (min)", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     try:
@@ -446,7 +454,7 @@ def save_final(run: TrainingRun, step: int, status: str) -> int:
     run.ema.copy_to(final_unet.parameters())
     final_unet.eval()
     stats = out / "stats.jsonl"
-    plot_loss(stats, out / "loss.png")
+    plot_loss(stats, out / "loss.png", loss_label(cfg.loss_weighting))
     sample_grid(final_unet, run.scheduler, cfg, out / "samples" / "final.png",
                 f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
     rows = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
