@@ -145,7 +145,7 @@ def editing_appendix(hw: Homework) -> None:
     text = page.read_text()
     title, _, rest = text.partition("\n")
     hw.r.appendix(title.lstrip("# ").strip()[0].lower() + title.lstrip("# ").strip()[1:], "editing")
-    hw.r.markdown(rest.strip(), hw.docs, source_dir=ROOT / "docs")
+    hw.r.markdown(rest.strip(), hw.docs, source_dir=ROOT / "docs", quoted=True)  # its numbers: tests/test_doc_*
 
 
 RESULTS = ("schedule.json", "forward.json", "no_noise.json", "timing.json", "why_noise.json", "fid/results.json",

@@ -34,6 +34,7 @@ class Item:
     label: str = ""  # figures and tables: the name prose refers to them by (@fig:label, @tab:label)
     link_base: str = ""  # "markdown" items: the prefix of their relative links
     source_dir: Path | None = None  # "markdown" items: the folder their relative image paths start from
+    quoted: bool = False  # "markdown" items quoted whole from a page whose numbers its own tests check
 
 
 class ReportError(ValueError):
@@ -74,12 +75,13 @@ class Report:
     def subheading(self, text: str) -> None:
         self.items.append(Item("subheading", text))
 
-    def markdown(self, text: str, docs_link_base: str = "", source_dir: str | Path | None = None) -> None:
+    def markdown(self, text: str, docs_link_base: str = "", source_dir: str | Path | None = None,
+                 quoted: bool = False) -> None:
         """A block of Markdown with TeX math (e.g. an item of docs/theory.md); its relative links point into
         docs/, so they are prefixed with ``docs_link_base``; its images (relative to ``source_dir``) are copied
         into the report's figures, so the folder stays self-contained."""
         self.items.append(Item("markdown", text, link_base=docs_link_base,
-                               source_dir=Path(source_dir) if source_dir else None))
+                               source_dir=Path(source_dir) if source_dir else None, quoted=quoted))
 
     def figure(self, image: str | Path, caption: str, command: str = "", label: str = "") -> str:
         """Add the next figure; return the reference ``@fig:label`` (a label is made up when none is given)."""
@@ -138,7 +140,7 @@ class Report:
     def prose(self) -> list[str]:
         """The report's prose as written (text, theory Markdown and captions; not tables nor commands)."""
         return [self.resolve(i.caption if i.kind in ("figure", "table") else i.body)
-                for i in self.items if i.kind in ("text", "markdown", "figure", "table")]
+                for i in self.items if i.kind in ("text", "markdown", "figure", "table") and not i.quoted]
 
     def unsourced_numbers(self) -> list[str]:
         """Decimal numbers in the prose that this run did not write and that are no declared constant."""

@@ -91,6 +91,7 @@ class Runner:
         log.write_text("")  # this run's commands only
         self.pending: dict[tuple[str, ...], tuple[subprocess.Popen, Path, float]] = {}
         self.done: set[tuple[str, ...]] = set()
+        self.output: dict[tuple[str, ...], str] = {}  # what each command printed
 
     @staticmethod
     def shown(args: tuple[str, ...]) -> str:
@@ -129,6 +130,7 @@ class Runner:
             tail = output.strip().splitlines()[-1:] or ["(no output)"]
             raise SystemExit(f"error: `{shown}` failed: {tail[0]} (full log: {self.log})")
         self.done.add(args)
+        self.output[args] = output
         return shown
 
     def stop(self) -> None:

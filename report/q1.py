@@ -7,12 +7,14 @@ from the committed results a part reuses, never from typing. Figures and tables 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import yaml
 
 from report import claims
 from report.answers import THEORY
-from report.homework import THEORY_QUESTIONS, Homework, rel
+from report.homework import ROOT, THEORY_QUESTIONS, Homework, rel
 
 
 def theory(hw: Homework) -> None:
@@ -32,8 +34,8 @@ def es_ddpm_measured(hw: Homework) -> None:
     this model's): the table without wall times, and a reading computed from its rows."""
     info = hw.committed("es_ddpm")
     if info is None:
-        hw.r.text("ES-DDPM has not been measured on this model (the command of @app:commands, "
-                  "`python -m bench.es_ddpm`, measures it in about an hour).")
+        hw.r.text(f"ES-DDPM has not been measured on this model: `python -m {module_of('es_ddpm')} --pipeline "
+                  f"{rel(hw.pipeline)}` measures it.")
         return
     r, num = hw.r, hw.r.num
     rows = [x for x in info["rows"] if x["prior"] is not None or x["t_prime"]]
@@ -67,6 +69,11 @@ def es_ddpm_measured(hw: Homework) -> None:
                  f"{num(ddpm['sprite_fid'], '.3f')}), so on this model and with these priors ES-DDPM "
                  f"{'pays' if best['sprite_fid'] <= ddpm['sprite_fid'] else 'does not pay'}.")
     r.text(text)
+
+
+def module_of(study: str) -> str:
+    """The module of a study: experiments/ holds the studies, bench/ the benchmarks."""
+    return f"experiments.{study}" if (ROOT / "experiments" / f"{study}.py").is_file() else f"bench.{study}"
 
 
 PRIORS = {"ddim": "DDIM prior (a 10-step DDIM sample)", "gaussian": "per-pixel Gaussian prior"}
@@ -253,6 +260,7 @@ def fid(hw: Homework) -> None:
     eta0 = sorted((v for v in res["rows"] if v["sampler"] == "ddim" and not v.get("eta")), key=lambda v: v["steps"])
     eta1 = sorted((v for v in res["rows"] if v["sampler"] == "ddim" and v.get("eta")), key=lambda v: v["steps"])
     f = fid_of
+    inception = standard_fid(hw, res["rows"])
     text = (f"At N = {n} per sampler, with x_T from N(0, I) as in the course, DDPM-{ddpm['steps']} reaches "
             f"sprite-FID {num(f(ddpm), '.3f')} (@tab:fid)")
     if eta0:
@@ -261,9 +269,12 @@ def fid(hw: Homework) -> None:
                  f"{num(f(last) / f(ddpm), '.1f')} times DDPM's")
     text += (f". Two sets of {n} real sprites already score {num(real['sprite_fid'], '.3f')} against each other: at "
              "this N every estimate carries a bias of that size, so only differences well above it count. "
-             + standard_fid_note(hw))
+             + standard_fid_note(hw, bool(inception)))
     hw.question("Q1 implementation 7", text)
     rows = [fid_row(x) for x in res["rows"]]
+    if inception:
+        for row, x in zip(rows, res["rows"], strict=True):
+            row["Inception FID"] = f"{inception[x['name']]:.2f}" if x["name"] in inception else ""
     rows.append({"setting": "real sprites (other half)", "NFE": "", "sprite-FID": f"{real['sprite_fid']:.3f}",
                  "KID": f"{real['sprite_kid']:.4f}", "precision": f"{real['precision']:.2f}",
                  "recall": f"{real['recall']:.2f}", "class mix off by (points)": "0.0",
@@ -286,24 +297,60 @@ def fid(hw: Homework) -> None:
     committed_priors(hw, eta0, eta1)
 
 
-def standard_fid_note(hw: Homework) -> str:
-    """The one line on standard FID: why sprite-FID stands in here, and the command for the standard number."""
+def standard_fid_available() -> Path | None:
+    """pytorch-fid's Inception weights where pytorch-fid finds them, when pytorch-fid is installed: then the report
+    computes standard FID with it; else None (nothing is ever downloaded)."""
     from importlib.util import find_spec
 
-    try:
-        from evaluation.inception import find_fid_inception_weights
+    from evaluation.inception import InceptionWeightsNotFound, find_fid_inception_weights
 
-        weights = find_fid_inception_weights()
-    except Exception:  # noqa: BLE001 - any failure to find the file means: no weights here
-        weights = None
-    if weights is not None and find_spec("pytorch_fid") is not None:
-        return (f"Inception weights are on this machine ({weights}); the standard FID of the same samples is "
-                "`python -m evaluation.score` with `--features inception` (@app:glossary).")
+    if find_spec("pytorch_fid") is None:
+        return None
+    try:
+        return find_fid_inception_weights()
+    except InceptionWeightsNotFound:
+        return None
+
+
+def parse_pytorch_fid(output: str) -> float:
+    """The number of ``python -m pytorch_fid``'s ``FID:  12.34`` line."""
+    m = re.search(r"^FID:\s*([-+0-9.eE]+)\s*$", output, re.M)
+    if m is None:
+        raise ValueError(f"no 'FID: <number>' line in pytorch-fid's output: {output[-200:]!r}")
+    return float(m.group(1))
+
+
+def standard_fid(hw: Homework, rows: list[dict]) -> dict[str, float]:
+    """Inception FID (pytorch-fid) of DDPM's and of DDIM's samples of the FID table, from the same seed and N,
+    against all the real sprites; empty when pytorch-fid or its weights are not on this machine."""
+    if standard_fid_available() is None:
+        return {}
+    folder, s, out = hw.work / "fid_png", hw.s, {}
+    hw.run("python", "-m", "evaluation.export", "--real", rel(folder / "real"), "--overwrite")
+    for x in rows:
+        if x["sampler"] == "ddim" and x.get("eta"):
+            continue
+        dest = folder / x["slug"]
+        hw.run("python", "-m", "evaluation.export", "--generated", rel(dest), "--generated_from", rel(hw.pipeline),
+               "--sampler", x["sampler"], "--steps", str(x["steps"]), "--num_images", str(s["fid_images"]),
+               "--seed", "0", "--overwrite")
+        args = ("python", "-m", "pytorch_fid", rel(folder / "real"), rel(dest), "--device", "cpu")
+        hw.run(*args)
+        out[x["name"]] = parse_pytorch_fid(hw.run.output[args])
+    return out
+
+
+def standard_fid_note(hw: Homework, measured: bool) -> str:
+    """The one line on standard FID: measured here (pytorch-fid and its weights are on this machine), or why
+    sprite-FID stands in and the command for the standard number."""
+    if measured:
+        return ("The table's Inception FID column is pytorch-fid's standard FID of the same samples against all "
+                "1,788 sprites (biased upwards at this N, far below the 2,048 features).")
     return ("Standard FID needs Inception-v3 weights, which this offline machine cannot download, so the sprite-FID "
             "of a network trained on the sprites stands in (@app:glossary); on a connected machine, "
             "`python -m evaluation.export --real fid/real && python -m evaluation.export --generated fid/ddpm "
             f"--generated_from {rel(hw.pipeline)} --sampler ddpm --num_images 1788 && python -m pytorch_fid "
-            "fid/real fid/ddpm --device cpu` gives it.")
+            "fid/real fid/ddpm --device cpu` gives it, and this report then adds it to the table.")
 
 
 def fid_of(row: dict) -> float:
@@ -325,13 +372,15 @@ def committed_priors(hw: Homework, eta0: list[dict], eta1: list[dict]) -> None:
     r, num = hw.r, hw.r.num
     info = hw.committed("priors")
     if info is None:
+        r.text("The N = 1,000 comparison of the prior at T has not been measured on this model: `python -m "
+               "bench.sampler_frontier --config configs/bench/priors.yaml` measures it.")
         return
     keep = [x for x in info["rows"] if prior_of(x) in ("standard", "moments") and x["nfe"] in (10, 50, 100, 500)]
     rows = [{"sampler": setting_name(x), "prior": "N(0, I)" if prior_of(x) == "standard" else "data's Gaussian",
              "NFE": x["nfe"], "sprite-FID": f"{x['scores']['sprite_fid']:.3f}",
              "precision": f"{x['scores']['precision']:.2f}", "recall": f"{x['scores']['recall']:.2f}"}
             for x in keep]
-    cmd = "python -m bench.sampler_frontier --config configs/bench/priors.yaml"
+    cmd = info.get("command") or "python -m bench.sampler_frontier --config configs/bench/priors.yaml"
     tab = r.table(rows, f"The same comparison at N = 1,000 per setting, from N(0, I) and from the data's Gaussian at T "
                   f"(a run of its own, measured {info['date']}: @tab:machines).", cmd, label="priors")
     hw.source(tab, "docs/figures/priors/results.json", info)
@@ -365,7 +414,7 @@ def fast_samplers(hw: Homework) -> None:
     if info is None:
         return
     r.appendix("fast samplers", "fast")
-    cmd = "python -m bench.sampler_frontier --config configs/bench/frontier.yaml"
+    cmd = info.get("command") or "python -m bench.sampler_frontier --config configs/bench/frontier.yaml"
     best = best_per_nfe(info["rows"])
     rows = [{"NFE": x["nfe"], "best setting": display_name(setting_name(x)),
              "sprite-FID": f"{x['scores']['sprite_fid']:.3f}", "precision": f"{x['scores']['precision']:.2f}",

@@ -215,8 +215,7 @@ $-\tfrac12\,\mathbb E_{p_\sigma}\lVert\nabla\log p_\sigma\rVert^2$.
 def implementation(hw: Homework) -> None:
     toy = score_toy_run(hw)
     add_implementation(hw.r, toy)
-    hw.source("@tab:toy-mixture to @fig:toy-noise-conditional", rel(hw.out_results / "score_toy" / "metrics.json"),
-              {})
+    hw.source("Q2 implementation 1-5 and @app:song-ermon", rel(hw.out_results / "score_toy" / "metrics.json"), {})
 
 
 def add_implementation(r: Report, toy: ToyRun) -> None:
