@@ -141,7 +141,8 @@ def test_the_committed_report_shows_every_figure(tmp_path):
     assert images == figures >= 8 and broken == 0
 
 
-SECTIONS = ("Q1. Diffusion models", "Q1 theory 1: the forward process in one shot", "Q1 implementation 6: sampling time",
+SECTIONS = ("Q1. Diffusion models", "Q1 theory 1: the forward process in one shot",
+            "Q1 implementation 6: sampling time",
             "Q1 implementation 7: FID of DDPM against DDIM", "Q2. Score-based models",
             "Q2 theory 3: noise perturbation", "Q2 implementation 5: the noise-conditional model",
             "Appendix A: glossary", "the commands")
