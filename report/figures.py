@@ -136,7 +136,7 @@ def why_noise(student_id: int, out: Path, steps: int = 2000) -> dict:
         ax.set_title(f"log10 relative score error, sigma = {sigma:g}", fontsize=9)
         ax.set(xlabel="x_1", ylabel="x_2")
         axes[2].scatter(log_p[::7], np.log10(err[::7] + 1e-4), s=2, label=f"sigma = {sigma:g}", alpha=0.5)
-    fig.colorbar(im, ax=axes[:2], shrink=0.8)
+    fig.colorbar(im, ax=axes[:2], shrink=0.8, label="log10 relative score error")
     axes[2].set(xlabel="log p(x)", ylabel="log10 relative error", title="error against density")
     axes[2].legend(fontsize=8)
     save_figure(fig, out / "why_noise.png")
