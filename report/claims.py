@@ -90,7 +90,7 @@ def load_note(machine: dict | None, num: Num = plain) -> str:
     """The machine a results file records, and whether it was busy: ``"on AMD EPYC (2 cores, 1 torch thread; load
     average 5.8 at the end, so its wall times include waiting for the CPU)"``."""
     if not machine:
-        return "the results file records no machine"
+        return "not recorded in the results file"
     cores = machine.get("cpu_count")
     threads = machine.get("torch_threads")
     text = f"on {machine.get('cpu') or machine.get('processor', 'an unnamed CPU')} ({cores} cores, {threads} torch " \

@@ -320,7 +320,7 @@ div.md {{ line-height: 1.45; }} div.md table td {{ text-align: right; }} math[di
 h2 {{ margin-top: 2.2rem; border-bottom: 1px solid #ddd; }}
 table {{ max-width: 100%; }} td, th {{ overflow-wrap: anywhere; }}
 @media print {{ body {{ max-width: none; margin: 0; }} figure, pre.cmd {{ break-inside: avoid; }}
-  p.cmdname {{ break-after: avoid; }}
+  p.cmdname, h2, h3 {{ break-after: avoid; }} h2 {{ break-before: auto; }}
   table {{ font-size: 0.72rem; }} td, th {{ padding: .15rem .3rem; }} }}
 </style></head><body>
 {body}

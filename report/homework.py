@@ -155,12 +155,13 @@ class Homework:
         self.checks: list[tuple[str, str]] = []  # (question, its "Checked by:" paragraph): the appendix of checks
         self.sources: list[tuple[str, str, dict]] = []  # (what, results file, its contents): the appendix of runs
 
-    def source(self, what: str, file: Path | str, info: dict) -> None:
-        """Record that ``what`` (a table or figure, by reference) quotes the results file ``file``."""
-        if not info.get("machine"):
+    def source(self, what: str, file: Path | str, info: dict | None = None) -> None:
+        """Record that ``what`` (a table or figure, by reference) quotes the results file ``file``, written by the
+        run ``info`` describes (its date and machine; None: this report's own run)."""
+        if info is None:
             from sprites.machine import machine_info
 
-            info = {"date": "this report's run", "machine": machine_info(), **info}
+            info = {"date": "this report's run", "machine": machine_info()}
         self.sources.append((what, rel(Path(file)) if Path(file).is_absolute() else str(file), info))
 
     def ddpm_steps(self, flag: str) -> list[str]:

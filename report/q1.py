@@ -93,7 +93,7 @@ def schedule(hw: Homework) -> None:
     fig = r.figure(hw.work / "schedule.png", "The course's schedule: beta_t linear over T steps (left); alpha_t, "
                    "alpha_bar_t and sqrt(alpha_bar_t), the share of the image left in x_t (right).", cmd,
                    label="schedule")
-    hw.source(fig, rel(hw.out_results / "schedule.json"), {})
+    hw.source(fig, rel(hw.out_results / "schedule.json"))
 
 
 def forward(hw: Homework) -> None:
@@ -117,7 +117,7 @@ def forward(hw: Homework) -> None:
                    cmd, label="forward")
     tab = r.table(rows, "The correlation of x_t with x_0 over the 8 sprites of @fig:forward, against its closed "
                   "form.", cmd, label="forward")
-    hw.source(f"{fig}, {tab}", rel(hw.out_results / "forward.json"), {})
+    hw.source(f"{fig}, {tab}", rel(hw.out_results / "forward.json"))
 
 
 def training(hw: Homework) -> None:
@@ -142,7 +142,7 @@ def training(hw: Homework) -> None:
     fig = r.figure(hw.work / "loss.png", f"Training loss against step (bottom axis) and training time (top axis): "
                    f"{'L_simple (epsilon MSE)' if simple else 'the weighted epsilon MSE'}, log scale, from the "
                    "model's training record.", cmd, label="loss")
-    hw.source(fig, f"{rel(card)}/stats.jsonl", {"date": cfg.get("date", "")})
+    hw.source(fig, f"{rel(card)}/stats.jsonl", {"date": "the model's training run (its machine: training/log.txt)"})
 
 
 def ddpm_sampling(hw: Homework) -> None:
@@ -173,7 +173,7 @@ def ddpm_sampling(hw: Homework) -> None:
                    label="ddpm-grid")
     fig2 = r.figure(hw.work / "no_noise.png", "The same starts with Algorithm 2 as written (top) and with the "
                     "sigma_t z term removed from every step (bottom).", cmd, label="no-noise")
-    hw.source(f"{fig}, {fig2}", rel(hw.out_results / "no_noise.json"), {})
+    hw.source(f"{fig}, {fig2}", rel(hw.out_results / "no_noise.json"))
 
 
 def ddim_sampling(hw: Homework) -> None:

@@ -138,7 +138,7 @@ def why_noise(hw: Homework) -> None:
                    f"{s_small} (nearly clean data) and sigma = {s_large}: the relative error of the learned score "
                    "against the exact score of p_sigma over the plane (left, middle; white lines: log p = -3, -5, "
                    "-8) and against log p(x) (right).", cmd, label="why-noise")
-    hw.source(fig, rel(hw.out_results / "why_noise.json"), {})
+    hw.source(fig, rel(hw.out_results / "why_noise.json"))
     sparse = claims.comparison(small["median_relative_error_sparse"], small["median_relative_error_dense"])
     r.text(f"Measured ({fig}): at sigma = {s_small} the median relative error of the learned score is "
            f"{r.num(small['median_relative_error_dense'], '.2f')} where p is highest and "
@@ -215,7 +215,7 @@ $-\tfrac12\,\mathbb E_{p_\sigma}\lVert\nabla\log p_\sigma\rVert^2$.
 def implementation(hw: Homework) -> None:
     toy = score_toy_run(hw)
     add_implementation(hw.r, toy)
-    hw.source("Q2 implementation 1-5 and @app:song-ermon", rel(hw.out_results / "score_toy" / "metrics.json"), {})
+    hw.source("Q2 implementation 1-5 and @app:song-ermon", rel(hw.out_results / "score_toy" / "metrics.json"))
 
 
 def add_implementation(r: Report, toy: ToyRun) -> None:

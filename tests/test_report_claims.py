@@ -59,7 +59,7 @@ def test_load_note_says_when_the_machine_was_busy():
     idle = claims.load_note({"cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 2, "load_average": [1.2, 1, 1]})
     assert "more than its cores" in busy and "waiting for the CPU" in busy and "5.8" in busy
     assert "no more than its cores" in idle and "2 torch threads" in idle
-    assert claims.load_note(None) == "the results file records no machine"
+    assert claims.load_note(None) == "not recorded in the results file"
 
 
 def test_numbers_in_claims_go_through_the_report_formatter():
