@@ -242,3 +242,19 @@ def test_evaluation_during_training_is_refused_on_other_data(tmp_path):
         fit_unet_to_data(cfg, load_training_data(cfg))
     sprites = load_config("configs/tiny.yaml", ["--eval_every", "10"])
     assert fit_unet_to_data(sprites, load_training_data(sprites)) == []
+
+
+def test_moments_command_reads_any_data_source(tmp_path, sprites_arrays):
+    """training.moments' data moments of an image folder are those of its decoded images; of the sprites, as before."""
+    import torch
+
+    from pipelines.prior import DataMoments
+    from training.moments import data_moments
+
+    write_folder(tmp_path / "d", {"a": random_images(3, 8, channels=1), "b": random_images(3, 8, channels=1, seed=5)})
+    unet = {"sample_size": 8, "in_channels": 1}
+    moments = data_moments(unet, str(tmp_path / "d"), hflip=False)
+    expected = DataMoments.from_images(images_to_tensor(read_image_folder(tmp_path / "d").images))
+    assert moments.shape == (1, 8, 8) and torch.equal(moments.cov, expected.cov)
+    sprites = data_moments({"sample_size": 16, "in_channels": 3}, None, hflip=True)
+    assert torch.equal(sprites.mean, DataMoments.from_images(images_to_tensor(sprites_arrays[0]), True).mean)

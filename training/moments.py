@@ -17,12 +17,14 @@ import yaml
 
 from pipelines.prior import DataMoments
 from sprites.cli import ArgumentParser
-from sprites.data import SpritesDataError, fit_images, images_to_tensor, read_sprites_arrays
+from sprites.data import SpritesDataError, fit_images, images_to_tensor
+from sprites.image_data import load_image_set
 
 
 def data_moments(unet_config: dict, data_path: str | None = None, hflip: bool = True) -> DataMoments:
-    """The moments of the sprites at ``data_path`` (default location) as a UNet of ``unet_config`` sees them."""
-    images, _ = read_sprites_arrays(data_path)
+    """The moments of the images at ``data_path`` (default: the sprites; any source ``--data_path`` takes, such as
+    an image folder or a ``.npz``) as a UNet of ``unet_config`` sees them."""
+    images = load_image_set(data_path).images
     return DataMoments.from_images(fit_images(images_to_tensor(images), unet_config), hflip)
 
 
@@ -38,7 +40,8 @@ def folder_moments(folder: Path, data_path: str | None = None, hflip: bool | Non
 def main(argv: list[str] | None = None) -> int:
     p = ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", required=True, help="a saved pipeline folder")
-    p.add_argument("--data", default=None, help="sprites folder or .npz (default: $SPRITEDIFF_DATA or ../shared)")
+    p.add_argument("--data", default=None, help="the training data: sprites folder, .npz/.npy or image folder "
+                   "(default: the sprites from $SPRITEDIFF_DATA or ../shared)")
     p.add_argument("--no_hflip", dest="hflip", action="store_false", default=None,
                    help="no mirror images (default: as the run's training/config.yaml says, else with them)")
     args = p.parse_args(argv)
