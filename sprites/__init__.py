@@ -2,7 +2,10 @@
 
 - :mod:`sprites.data`: the sprites data set (a ``datasets.Dataset``), read and checked from the course files, a
   ``.npz`` or the hub; where the loaders look for it;
+- :mod:`sprites.image_data`: any small image set (image folder, saved or hub data set, arrays) as uint8 arrays with
+  its class names, decoded once and checked;
 - :mod:`sprites.download`: ``python -m sprites download [--to DIR]``, the course files from the Hugging Face Hub;
+- :mod:`sprites.export`: ``python -m sprites export --to DIR``, an image set as a PNG folder of class subfolders;
 - :mod:`sprites.images`: uint8 images, captioned PNG grids, GIFs of the denoising, ``.npy`` arrays;
 - :mod:`sprites.errors`: ``ConfigError``, the error of a bad setting, shared by every command above.
 - :mod:`sprites.cli`: the flag style of every command (underscores; the dashed spelling a hidden alias).
