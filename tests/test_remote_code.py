@@ -28,7 +28,7 @@ from pipelines.schedule import make_scheduler
 from training.hub import usage_snippet
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = {"sprites_ddpm": False, "sprites_conditional": True}  # folder -> conditional
+SHIPPED = {"sprites_ddpm": False, "sprites_ddpm_minsnr5": False, "sprites_conditional": True}  # folder -> conditional
 PROJECT = ("pipelines", "sprites", "training", "evaluation", "bench", "report", "score_toy")
 
 # Runs with `python -I` from another folder; the project's packages are refused by a finder placed first, so that

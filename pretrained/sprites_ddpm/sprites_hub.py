@@ -7,9 +7,7 @@ pushed repo where this package is not installed."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
-from urllib.parse import urlparse
 
 from .sprites_remote_code import RemoteCodeMixin
 
@@ -19,15 +17,23 @@ class HubError(RuntimeError):
 
 
 def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
-    """None when the hub's host resolves and accepts a TCP connection, else a short reason."""
-    from huggingface_hub import constants
+    """None when the hub answers an HTTP request, else a short reason; no request at all in huggingface_hub's
+    offline mode (``HF_HUB_OFFLINE=1``).
 
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    The request goes through huggingface_hub's own HTTP session (the one its downloads and uploads use), so
+    ``HF_ENDPOINT`` and the proxy variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) apply as they do there. Any
+    answer counts, an error status included (401, 404, ...): the network path works, and the call that follows
+    reports its own error."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.is_offline_mode():
+        return "huggingface_hub's offline mode is on (HF_HUB_OFFLINE=1; unset it to use the hub)"
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"cannot reach {host} ({exc.strerror or type(exc).__name__})"
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - connect, DNS, proxy and timeout errors all mean the same here
+        return f"cannot reach {constants.ENDPOINT} ({type(exc).__name__})"
+    return None
 
 
 class HubPushMixin(RemoteCodeMixin):
@@ -37,6 +43,6 @@ class HubPushMixin(RemoteCodeMixin):
         """Upload the pipeline (``save_pretrained`` layout) to ``repo_id``; :class:`HubError` when offline."""
         reason = hub_unreachable_reason()
         if reason:
-            raise HubError(f"push_to_hub({repo_id!r}): {reason}; this machine looks offline. Save the pipeline with "
+            raise HubError(f"push_to_hub({repo_id!r}): {reason}. Save the pipeline with "
                            "save_pretrained(DIR) and upload DIR later with `hf upload`.")
         return super().push_to_hub(repo_id, *args, **kwargs)
