@@ -12,10 +12,19 @@ A decimal number in a page's prose (outside code, link targets, comments and the
   settings and the schedule's closed forms), as the report allows.
 
 And no page says that what it shows was measured on another model than the shipped one.
+
+A number may name its value: ``0.978<!-- evaluation/weights/sprite_features_v1.json:held_out_accuracy -->``, an
+HTML comment right after it holding a results file and a key path in it. For JSON the path is dotted keys and
+``[i]`` list indices, or ``[key=value]`` for the first dict of a list whose ``key`` is ``value`` (``rows[setting=DDIM
+50].fid``); for a Markdown table, ``[row]`` and a column header (``table.md:[DDIM 50 eta=0].precision``, the row whose
+first cell is ``DDIM 50 eta=0``). The number must equal that value at its written precision. On the pages of
+``STRICT`` every number of the prose outside quoted tables and course constants must name its value this way (a
+named file no longer vouches for it).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -36,7 +45,49 @@ NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
 # configs (the settings a run was made with).
 RESULTS = ("docs/figures/", "docs/speed/", "configs/", "evaluation/weights/")
 RESULT_SUFFIXES = {".json", ".jsonl", ".md", ".yaml", ".txt"}
+MARKED = re.compile(r"(?P<number>-?\d[\d,]*(?:\.\d+)?)%?<!-- (?P<path>[\w./-]+\.(?:json|md)):(?P<key>[^>]*?) -->")
+STRICT = {"docs/ddpm_vs_ddim.md", "docs/evaluation.md", "docs/guidance.md"}
 STALE = re.compile(r"previous (default )?model|not re-?measured|earlier (default )?model", re.I)
+
+
+def resolve(path: Path, key: str) -> float:
+    """The value at ``key`` of the results file ``path`` (see the module doc for the key syntax)."""
+    if path.suffix == ".md":
+        m = re.fullmatch(r"\[(?P<row>[^\]]+)\]\.(?P<col>.+)", key)
+        if not m:
+            raise ValueError(f"{path}:{key}: a table key is [first cell].column header")
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in path.read_text().splitlines()
+                if line.lstrip().startswith("|")]
+        header, body = rows[0], [r for r in rows[2:]]
+        row = next(r for r in body if r[0] == m.group("row"))
+        cell = row[header.index(m.group("col"))].strip("*%")
+        return float(cell.replace(",", ""))
+    value = json.loads(path.read_text())
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", key):
+        if part.startswith("[") and "=" in part:
+            field, want = part[1:-1].split("=", 1)
+            value = next(v for v in value if str(v.get(field)) == want)
+        elif part.startswith("["):
+            value = value[int(part[1:-1])]
+        else:
+            value = value[part]
+    return float(value)
+
+
+def wrong_marks(text: str, root: Path = ROOT) -> list[str]:
+    """The marked numbers of ``text`` that differ from their named value at their precision (or name none)."""
+    bad = []
+    for m in MARKED.finditer(text):
+        token, ref = m.group("number"), f"{m.group('path')}:{m.group('key')}"
+        try:
+            value = resolve(root / m.group("path"), m.group("key"))
+        except (OSError, KeyError, IndexError, StopIteration, ValueError, TypeError) as exc:
+            bad.append(f"{token} ({ref}: {type(exc).__name__} {exc})")
+            continue
+        number, decimals = _value_and_decimals(token)
+        if not _rounds_to(value * (100 if m.group(0)[len(token)] == "%" else 1), number, decimals):
+            bad.append(f"{token} ({ref} is {value})")
+    return bad
 
 
 def pages() -> list[Path]:
@@ -98,9 +149,14 @@ def named_results(text: str, page: Path, root: Path = ROOT) -> list[Path]:
     return sorted(found)
 
 
-def unsourced(page: Path, root: Path = ROOT) -> list[str]:
-    """The decimal numbers of the page's prose that no quoted table, named results file or constant holds."""
+def unsourced(page: Path, root: Path = ROOT, strict: bool | None = None) -> list[str]:
+    """The decimal numbers of the page's prose that no quoted table, named results file or constant holds (on a
+    strict page: no quoted table, constant or mark of its own)."""
     text = page.read_text()
+    if strict is None:
+        strict = page.resolve().relative_to(root.resolve()).as_posix() in STRICT
+    if strict:
+        text = MARKED.sub(" ", text)
     shown = {_canonical(m.group(0)) for q in QUOTED.finditer(text) for m in DECIMAL.finditer(q.group("body"))}
     constants = course_constants()
     bad = []
@@ -113,7 +169,8 @@ def unsourced(page: Path, root: Path = ROOT) -> list[str]:
                 continue
             value, decimals = _value_and_decimals(token)
             if sources is None:
-                sources = [x for p in named_results(para + "\n" + code_before, page, root) for x in numbers_of(p)]
+                sources = [] if strict else [x for p in named_results(para + "\n" + code_before, page, root)
+                                             for x in numbers_of(p)]
             if not any(_rounds_to(c, value, decimals) for c in (*constants, *sources)):
                 bad.append(token)
     return bad
@@ -135,6 +192,32 @@ def test_every_number_in_prose_is_quoted_or_from_a_named_results_file(page):
     bad = unsourced(page)
     assert not bad, (f"{page.relative_to(ROOT)}: numbers typed into prose, from no quoted table, named results "
                      f"file or course constant (quote the table, or name the file): {bad}")
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_marked_number_equals_its_named_value(page):
+    bad = wrong_marks(page.read_text())
+    assert not bad, f"{page.relative_to(ROOT)}: marked numbers that are not their named value: {bad}"
+
+
+def test_marks_resolve_json_paths_and_table_cells_at_the_quoted_precision(tmp_path):
+    """The markup on files made here: a JSON path, a list selection, a table cell; a right number at a coarser
+    precision passes, a number of the same file under another key fails, as does a key that is not there."""
+    folder = tmp_path / "docs" / "figures" / "b"
+    folder.mkdir(parents=True)
+    (folder / "r.json").write_text('{"rows": [{"setting": "DDIM 50", "fid": 1.83649}, {"setting": "DDPM", '
+                                   '"fid": 0.29812}], "acc": 0.97765}')
+    (folder / "t.md").write_text("| setting | FID | share |\n|---|---:|---:|\n| DDPM 500 | 0.298 | 14.5% |\n")
+    r, t = "docs/figures/b/r.json", "docs/figures/b/t.md"
+    good = (f"1.84<!-- {r}:rows[0].fid --> 0.298<!-- {r}:rows[setting=DDPM].fid --> 97.8%<!-- {r}:acc --> "
+            f"0.298<!-- {t}:[DDPM 500].FID --> 14.5<!-- {t}:[DDPM 500].share -->")
+    assert wrong_marks(good, tmp_path) == []
+    assert len(wrong_marks(f"0.298<!-- {r}:rows[0].fid -->", tmp_path)) == 1  # in the file, not at that key
+    assert len(wrong_marks(f"0.978<!-- {r}:accuracy -->", tmp_path)) == 1
+    page = tmp_path / "docs" / "p.md"
+    page.write_text(f"Named [r.json](figures/b/r.json): 1.836 and 0.978<!-- {r}:acc -->.\n")
+    assert unsourced(page, tmp_path, strict=False) == []  # the loose rule: the named file holds 1.836
+    assert unsourced(page, tmp_path, strict=True) == ["1.836"]  # the strict one: only a mark vouches
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
