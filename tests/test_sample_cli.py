@@ -216,3 +216,12 @@ def test_karras_range_reaches_the_pipeline(pipeline_dir, tmp_path):
     with pytest.raises(SystemExit, match="--karras_range does not apply to --sampler ddim"):
         main(["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--karras_range", "spaced", "--out",
               str(tmp_path / "d.png")])
+
+
+def test_the_device_defaults_to_cuda_where_torch_sees_one():
+    from training.sample import parse_args
+
+    args = parse_args(["--pipeline", "pretrained/sprites_ddpm", "--out", "x.png"])
+    assert args.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert parse_args(["--pipeline", "p", "--out", "x.png", "--runtime", "onnxruntime"]).device == "cpu"
+    assert parse_args(["--pipeline", "p", "--out", "x.png", "--device", "cpu"]).device == "cpu"

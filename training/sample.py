@@ -90,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ncols", type=int, default=None, help="grid columns (default 10)")
     p.add_argument("--no_caption", action="store_true",
                    help="a grid without the caption line (settings, seed, time) above the sprites")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if torch sees one, else cpu)")
     p.add_argument("--runtime", choices=RUNTIMES, default="torch",
                    help="how the UNet runs (docs/speed.md): torch (default); onnxruntime (CPU, unconditional models, "
                         "1.2-1.3x faster here; pip install -e '.[onnx]'); compile (torch.compile, 1.1x after about a "
@@ -100,8 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_edit_arguments(p, args)
     if args.num_images < 1:
         p.error(f"--num_images must be >= 1, got {args.num_images}")
-    if args.runtime == "onnxruntime" and args.device != "cpu":
+    if args.runtime == "onnxruntime" and args.device not in (None, "cpu"):
         p.error("--runtime onnxruntime runs on the CPU only; drop --device or use --runtime torch")
+    if args.device is None:
+        import torch
+
+        args.device = "cuda" if torch.cuda.is_available() and args.runtime != "onnxruntime" else "cpu"
     return args
 
 
