@@ -258,3 +258,11 @@ def test_moments_command_reads_any_data_source(tmp_path, sprites_arrays):
     assert moments.shape == (1, 8, 8) and torch.equal(moments.cov, expected.cov)
     sprites = data_moments({"sample_size": 16, "in_channels": 3}, None, hflip=True)
     assert torch.equal(sprites.mean, DataMoments.from_images(images_to_tensor(sprites_arrays[0]), True).mean)
+
+
+def test_a_local_data_folder_through_datasets_gives_what_the_folder_reader_gives(tmp_path):
+    write_folder(tmp_path / "d", {"x": random_images(3, 8), "y": random_images(2, 8, seed=6)})
+    mine, theirs = read_image_folder(tmp_path / "d"), load_image_set(dataset_name=str(tmp_path / "d"))
+    assert theirs.class_names == mine.class_names == ["x", "y"]
+    key = sorted((int(y), x.tobytes()) for x, y in zip(theirs.images, theirs.labels, strict=True))
+    assert key == sorted((int(y), x.tobytes()) for x, y in zip(mine.images, mine.labels, strict=True))
