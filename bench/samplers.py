@@ -10,8 +10,9 @@ from typing import Any
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
+from pipelines import SpritesSolverPipeline
 from pipelines.common import SpritesPipelineOutput, to_output
-from pipelines.loading import SAMPLERS, load_all_samplers, sampler_arguments
+from pipelines.loading import SAMPLERS, load_all_samplers, pipeline_class, sampler_arguments
 from pipelines.samplers import steps_for_nfe
 
 # name -> (diffusers scheduler class name, its settings, UNet calls per step: Heun 2 but 1 on the last)
@@ -74,6 +75,6 @@ def sampler_call(pipes: dict[str, Any], sampler: str, nfe: int, kwargs: dict[str
         return pipes[sampler], {"nfe": nfe, **kwargs}
     if sampler not in SAMPLERS:
         raise SystemExit(f"error: unknown sampler {sampler!r}; known: {', '.join([*SAMPLERS, *STOCK])}")
-    key = sampler if sampler in ("ddpm", "ddim") else "solver"
+    key = "solver" if pipeline_class(sampler, kwargs) is SpritesSolverPipeline else sampler
     return pipes[key], sampler_arguments(sampler, nfe, **kwargs)
 

@@ -20,6 +20,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from pipelines.schedule import TIMESTEP_SPACINGS, VARIANCE_TYPES
 
 OUTPUT_TYPES = ("pil", "np", "pt")
+OWN_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler")  # the schedulers whose schedule the written-out steps read
 
 
 @dataclass
@@ -117,6 +118,31 @@ def config_variance(scheduler, variance: str | None) -> str:
         return variance
     variance_type = scheduler.config.get("variance_type", "fixed_small")
     return VARIANCE_TYPES.get(variance_type, variance_type)
+
+
+def runs_own_steps(pipe, alternative: str | None = None) -> bool:
+    """True when ``pipe.scheduler`` is a DDPMScheduler or DDIMScheduler, whose schedule the pipeline's written-out
+    steps read. Another scheduler (``pipe.scheduler = X.from_config(pipe.scheduler.config)``): False, or with
+    ``alternative`` (a pipeline that runs its own method only) a one-line ``ValueError`` naming the pipelines that
+    sample with it."""
+    if type(pipe.scheduler).__name__ in OWN_SCHEDULERS:
+        return True
+    if alternative is not None:
+        name = type(pipe.scheduler).__name__
+        raise ValueError(f"{type(pipe).__name__} runs {alternative} and reads only a DDPMScheduler's or "
+                         f"DDIMScheduler's schedule, not a {name}; SpritesDDPMPipeline or SpritesDDIMPipeline sample "
+                         f"with {name} (assign it to their .scheduler)")
+    return False
+
+
+def refuse_own_settings(pipe, **settings: Any) -> None:
+    """A one-line ``ValueError`` for a setting of the written-out steps given while another scheduler samples."""
+    given = [k for k, v in settings.items() if v is not None]
+    if given:
+        name = type(pipe.scheduler).__name__
+        raise ValueError(f"{given[0]} is a setting of {type(pipe).__name__}'s own steps, not of {name}; set the "
+                         f"scheduler's own options instead: pipe.scheduler = {name}.from_config(pipe.scheduler.config, "
+                         "...)")
 
 
 # ------------------------------------------------------------------------------------------------- output

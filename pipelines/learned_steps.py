@@ -14,7 +14,7 @@ start exactly at a known schedule (the spaced Karras range, or DDIM's trailing t
 
 A fitted schedule is a JSON file in the pipeline folder, ``schedules/{solver}_nfe{N}_{prior}.json`` (N the UNet
 evaluations it spends), with the model's hash, the teacher, the seeds and the loss before and after the fit; the
-pipelines read it with ``sigma_schedule="learned"`` and refuse, in one line, a folder that has none for the
+solver pipeline reads it with ``sigma_schedule="learned"`` and refuses, in one line, a folder that has none for the
 solver, NFE and prior asked for, or one fitted to other UNet weights.
 """
 

@@ -43,16 +43,24 @@ class PipelineFolderError(ValueError):
     """A pipeline folder that is missing, incomplete or corrupt; the message says which and what to do."""
 
 
-def pipeline_class(sampler: str) -> type:
-    """The pipeline class that runs ``sampler``."""
+def pipeline_class(sampler: str, options: Any = ()) -> type:
+    """The pipeline class that runs ``sampler`` with ``options`` (names): DDIM on a ``sigma_schedule`` (Karras or
+    learned sigmas rather than the model's timesteps) is the solver pipeline's ``sampler="ddim"``."""
+    if sampler == "ddim" and "sigma_schedule" in options:
+        return SpritesSolverPipeline
     return PIPELINES[sampler]
 
 
 def sampler_arguments(sampler: str, nfe: int | None = None, **options: Any) -> dict[str, Any]:
     """Call arguments that sample with ``sampler`` in ``nfe`` UNet evaluations (None: the pipeline's default,
     all T steps for DDPM, 50 for DDIM, 10 for the solvers), plus ``options`` as they are."""
-    if PIPELINES[sampler] is not SpritesSolverPipeline:
+    if pipeline_class(sampler, options) is not SpritesSolverPipeline:
         return {**({} if nfe is None else {"num_inference_steps": nfe}), **options}
+    if sampler == "ddim":
+        options = dict(options)
+        if options.pop("eta", 0.0) != 0:
+            raise ValueError("DDIM on a sigma_schedule is DDIM with eta = 0 (Euler's rule); use eta=0, or the "
+                             "solver pipeline's euler_ancestral / dpmpp_2m_sde for a stochastic sampler")
     return {"sampler": sampler, **({} if nfe is None else {"nfe": nfe}), **options}
 
 
@@ -82,11 +90,12 @@ def check_folder(folder: str | Path) -> Path:
     return folder
 
 
-def load_pipeline(folder: str | Path, sampler: str = "ddpm", device: str = "cpu"):
-    """Our pipeline for ``sampler`` from a ``save_pretrained`` folder, in eval mode, progress bar off."""
+def load_pipeline(folder: str | Path, sampler: str | type = "ddpm", device: str = "cpu"):
+    """Our pipeline for ``sampler`` (or the pipeline class itself) from a ``save_pretrained`` folder, in eval
+    mode, progress bar off."""
     from diffusers.utils import logging as diffusers_logging
 
-    cls = PIPELINES[sampler]
+    cls = sampler if isinstance(sampler, type) else PIPELINES[sampler]
     folder = check_folder(folder)
     verbosity = diffusers_logging.get_verbosity()
     diffusers_logging.set_verbosity(diffusers_logging.CRITICAL)  # the error below says it all, in one line
@@ -195,11 +204,12 @@ def prepare_sampling(folder: str | Path, preset: str | None = None, *, device: s
         raise ValueError(f"preset must be one of {', '.join(presets)}, got {preset!r}")
     options = {**(presets[preset] if preset else {}), **{k: v for k, v in given.items() if v is not None}}
     sampler, nfe = options.pop("sampler", "ddpm"), options.pop("nfe", None)
-    takes = inspect.signature(PIPELINES[sampler].__call__).parameters  # what the sampler's pipeline takes
+    cls = pipeline_class(sampler, options)
+    takes = inspect.signature(cls.__call__).parameters  # what the sampler's pipeline takes
     wrong = sorted(k for k in options if k not in takes)
     if wrong:
         raise ValueError(f"--{wrong[0]} does not apply to --sampler {sampler}")
-    pipe = load_pipeline(folder, sampler, device)
+    pipe = load_pipeline(folder, cls, device)
     if runtime != "torch":
         pipe = with_runtime(pipe, runtime)
     nfe = default_nfe(sampler, pipe.scheduler.config.num_train_timesteps) if nfe is None else nfe

@@ -6,7 +6,7 @@
 
 The forward process forgets where it started, so q(x_{T'} | x0' ~ prior) is close to q(x_{T'} | x0 ~ data) once
 T' is large enough, while the prior has already put the coarse structure in place; the chain then only has to
-do the last T' of the T steps. The derivation and a benchmark are in docs/theory.md (item 5). The update and
+do the last T' of the T steps. The derivation and a benchmark are in docs/theory.md. The update and
 the DDIM prior are the DDPM and DDIM pipelines' own (``ddpm_steps``/``ddpm_update``, ``SpritesDDIMPipeline``).
 """
 
@@ -26,9 +26,10 @@ from pipelines.common import (
     config_default,
     config_variance,
     pipeline_output,
+    runs_own_steps,
 )
 from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning
+from pipelines.labels import ClassConditioning, guidance
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
 from pipelines.schedule import perturb_input, read_schedule
@@ -131,6 +132,7 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
             output_type: "pil", "np" or "pt".
             return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
         """
+        runs_own_steps(self, alternative="early-stopped Algorithm 2")
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         check_number("t_prime", t_prime, 1, T, integer=True, high_name="num_train_timesteps")
@@ -153,7 +155,8 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         steps = ddpm_steps(betas, alphas_cumprod, list(range(int(t_prime) - 1, -1, -1)), variance)
         with cond.applied(self.unet):
             for step in self.progress_bar(steps):
-                eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
+                eps = self.unet(cond.batch(x), torch.tensor(step.t, device=device), class_labels=cond.labels).sample
+                eps = guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 x = ddpm_update(x, eps, step, z, clip_sample)
 

@@ -27,18 +27,23 @@ from pipelines.common import (
     initial_noise,
     keep_after,
     pipeline_output,
+    runs_own_steps,
 )
 from pipelines.fitted_solver import FittedSolver
 from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning
+from pipelines.labels import ClassConditioning, guidance
 from pipelines.learned_steps import LEARNABLE, find_learned
 from pipelines.prior import DataPriorMixin
 from pipelines.samplers import RULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
 from pipelines.schedule import read_schedule, spaced_timesteps
 
+SOLVERS = (*RULES, "ddim")  # DDIM with eta = 0 is Euler's rule in the sigma variables
+
 
 class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
-    """Sampling with a fast solver: ``sampler`` is one of ``pipelines.samplers.RULES``."""
+    """Sampling with a fast solver: ``sampler`` is one of :data:`SOLVERS`, the rules of ``pipelines.samplers``
+    and "ddim" (DDIM with eta = 0 is Euler's rule in the sigma variables, Karras et al. 2022, section 3; here it
+    runs on any of the sigma schedules, a learned one included)."""
 
     model_cpu_offload_seq = "unet"
 
@@ -78,7 +83,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         Args:
             batch_size: number of images.
             generator: a ``torch.Generator`` (or one per sample) for x_T and every noise draw.
-            sampler: "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler" or "euler_ancestral".
+            sampler: "dpmpp_2m", "dpmpp_2m_sde", "heun", "euler", "euler_ancestral" or "ddim" (eta 0).
             nfe: UNet evaluations (Heun takes (nfe + 1) // 2 steps; the others nfe steps). With classifier-free
                 guidance one evaluation is one batched UNet call on both halves.
             sigma_schedule: "karras" (Karras et al. 2022, rho = 7), "discrete" (the model's sigmas at
@@ -106,24 +111,30 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             return_intermediates: also return x_T and the VP x after every ``intermediate_every``-th step.
             return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
         """
+        runs_own_steps(self, alternative=f"its own solvers (sampler={sampler!r})")
         _, alphas_cumprod = read_schedule(self.scheduler)
         T = len(alphas_cumprod)
-        if sampler not in RULES:
-            raise ValueError(f"sampler must be one of {', '.join(RULES)}, got {sampler!r}")
+        if sampler not in SOLVERS:
+            raise ValueError(f"sampler must be one of {', '.join(SOLVERS)}, got {sampler!r}")
         steps = steps_for_nfe(sampler, int(check_number("nfe", nfe, 1, T, integer=True)))
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, steps, T, timestep_spacing,
                                     output_type, intermediate_every)
         cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
         device, dtype = self._execution_device, self.unet.dtype
-        denoise = Denoiser(lambda x, t: cond.predict_noise(self.unet, x, t), alphas_cumprod)
+
+        def predict_noise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # the UNet's epsilon, guided
+            eps = self.unet(cond.batch(x), t, class_labels=cond.labels).sample
+            return guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
+
+        denoise = Denoiser(predict_noise, alphas_cumprod)
         plan = self._plan(denoise, sampler, steps, sigma_schedule, timestep_spacing, karras_range, fitted,
                           learned_schedule, prior, churn=churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise, eta=eta)
         scale = math.sqrt(1 + plan[0].sigma ** 2)  # 1 / alpha at the first sigma: VP x_T -> VE x
         x_T = self.make_prior(prior, 1 / scale**2, prior_rank) if latents is None else None
         x = initial_noise(shape, generator, latents, device, dtype, x_T) * scale
         kept = [x / scale] if return_intermediates else None
-        rule, memory = RULES[sampler], {}
+        rule, memory = RULES["euler" if sampler == "ddim" else sampler], {}
         noise = functools.partial(randn_tensor, shape, generator=generator, device=device, dtype=dtype)
 
         with cond.applied(self.unet):
@@ -151,7 +162,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         learned = None
         if sigma_schedule == "learned":
             if sampler not in LEARNABLE or fitted is not None:
-                raise ValueError(f"learned schedules exist for {', '.join(s for s in LEARNABLE if s in RULES)} "
+                raise ValueError(f"learned schedules exist for {', '.join(LEARNABLE)} "
                                  f"without a fitted solver; got sampler={sampler!r}, fitted={fitted!r}")
             learned = find_learned(getattr(self.config, "_name_or_path", None), sampler, unet_calls(sampler, steps),
                                    prior, learned_schedule).sigmas()

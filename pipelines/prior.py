@@ -10,7 +10,7 @@ and ``prior="moments"`` draws x_T from N(m_T, C_T), as x_T = m_T + C_T^{1/2} z w
 and the same z ~ N(0, I) the standard prior would use (so the two priors differ only by that map). The
 variants keep less of Sigma: "moments-lowrank" its top ``rank`` eigenpairs (the rest replaced by their mean
 eigenvalue), "moments-diagonal" the per-pixel variances, "moments-mean" none (C_T = I: the mean only).
-Why a deterministic sampler needs this and a stochastic one less: docs/theory.md, item 10.
+Why a deterministic sampler needs this and a stochastic one less: docs/theory.md.
 
 The moments are computed from the training data (:meth:`DataMoments.from_images`) and saved beside the
 pipeline as ``data_moments.safetensors``; a folder without them still loads and samples with the standard prior.

@@ -1,4 +1,4 @@
-"""Ways to run the UNet on a CPU (issue 9), applied to the UNet before it goes into a pipeline.
+"""Ways to run the UNet on a CPU, applied to the UNet before it goes into a pipeline.
 
     from pipelines.unet_runtime import OnnxUNet, prepare_unet
     unet = prepare_unet(pipe.unet, channels_last=True)   # or compile=True

@@ -78,12 +78,13 @@ def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None, grid: P
     the noise, the pipeline's plain DDPM output, as a grid PNG (no caption)."""
     from evaluation.quality import SpriteScorer
     from pipelines.loading import load_pipeline
+    from pipelines.pipeline_sprites_ddpm import SpritesDDPMWithoutNoisePipeline
 
-    pipe = load_pipeline(pipeline, "ddpm")
+    pipes = {1.0: load_pipeline(pipeline, "ddpm"), 0.0: load_pipeline(pipeline, SpritesDDPMWithoutNoisePipeline)}
     result, panels = {}, []
-    for scale in (1.0, 0.0):
-        images = pipe(batch_size=n, noise_scale=scale, num_inference_steps=steps,
-                      generator=torch.Generator().manual_seed(0), output_type="np").images
+    for scale, pipe in pipes.items():  # the results' keys: noise_scale_1 (Algorithm 2), noise_scale_0 (z = 0)
+        images = pipe(batch_size=n, num_inference_steps=steps, generator=torch.Generator().manual_seed(0),
+                      output_type="np").images
         u8 = to_uint8(images)
         panels.append(u8[:20])
         if grid is not None and scale == 1.0:

@@ -22,6 +22,7 @@ from pipelines.learned_steps import (
     sigmas_from_logits,
     unet_sha256_16,
 )
+from pipelines.loading import pipeline_class, sampler_arguments
 from pipelines.samplers import RULES, Denoiser, steps_for_nfe, steps_from_sigmas, unet_calls
 from pipelines.schedule import make_scheduler, read_schedule
 from training.fit_steps import Fitter, load_settings, run, start_sigmas
@@ -90,21 +91,25 @@ def test_start_parameters_reproduce_the_untrained_schedule(folder, solver):
 
 
 def test_ddim_start_parameters_reproduce_ddim_and_learned_ddim_is_euler(folder):
-    ddim = _pipe(SpritesDDIMPipeline, folder)
-    kw = dict(batch_size=2, num_inference_steps=4, output_type="pt")
-    plain = ddim(generator=torch.Generator().manual_seed(1), **kw).images
+    """DDIM on a learned schedule runs in the solver pipeline (``sampler="ddim"``, Euler's rule); on its start
+    schedule (the DDIM pipeline's own timesteps) it reproduces the DDIM pipeline."""
+    ddim, solver = _pipe(SpritesDDIMPipeline, folder), _pipe(SpritesSolverPipeline, folder)
+    plain = ddim(generator=torch.Generator().manual_seed(1), batch_size=2, num_inference_steps=4,
+                 output_type="pt").images
+    kw = dict(batch_size=2, sampler="ddim", nfe=4, sigma_schedule="learned", output_type="pt")
     start = _start("ddim", 4)
-    learned = ddim(generator=torch.Generator().manual_seed(1), sigma_schedule="learned", learned_schedule=start,
-                   **kw).images
-    assert (plain - learned).abs().max() <= 1e-6
+    learned = solver(generator=torch.Generator().manual_seed(1), learned_schedule=start, **kw).images
+    assert (plain - learned).abs().max() <= 1e-5
     moved = {**start, "logits": [a + 0.3 * i for i, a in enumerate(start["logits"])]}
-    a = ddim(generator=torch.Generator().manual_seed(1), sigma_schedule="learned", learned_schedule=moved,
-             **kw).images
-    euler = _pipe(SpritesSolverPipeline, folder)(generator=torch.Generator().manual_seed(1), batch_size=2,
-                                                 sampler="euler", nfe=4, sigma_schedule="learned",
-                                                 learned_schedule={**moved, "solver": "euler"},
-                                                 output_type="pt").images
-    assert (a - plain).abs().max() > 1e-3 and (a - euler).abs().max() <= 1e-5
+    a = solver(generator=torch.Generator().manual_seed(1), learned_schedule=moved, **kw).images
+    euler = solver(generator=torch.Generator().manual_seed(1), **{**kw, "sampler": "euler"},
+                   learned_schedule={**moved, "solver": "euler"}).images
+    assert (a - plain).abs().max() > 1e-3 and torch.equal(a, euler)
+    options = {"eta": 0.0, "sigma_schedule": "learned"}
+    assert pipeline_class("ddim", options) is SpritesSolverPipeline and pipeline_class("ddim") is SpritesDDIMPipeline
+    assert sampler_arguments("ddim", 4, **options) == {"sampler": "ddim", "nfe": 4, "sigma_schedule": "learned"}
+    with pytest.raises(ValueError, match="DDIM on a sigma_schedule is DDIM with eta = 0"):
+        sampler_arguments("ddim", 4, eta=1.0, sigma_schedule="learned")
 
 
 @pytest.mark.parametrize("solver", ["dpmpp_2m", "dpmpp_2m_sde", "heun", "euler"])
@@ -159,11 +164,13 @@ def _one_line(excinfo) -> str:
 
 def test_one_line_refusals(folder, tmp_path, capsys):
     pipe, ddim = _pipe(SpritesSolverPipeline, folder), _pipe(SpritesDDIMPipeline, folder)
+    with pytest.raises(TypeError, match="sigma_schedule"):  # the DDIM pipeline runs its timesteps only
+        ddim(num_inference_steps=6, sigma_schedule="learned")
     with pytest.raises(ValueError, match="has no learned schedule for heun at 7 NFE from the standard prior") as e:
         pipe(sampler="heun", nfe=8, sigma_schedule="learned")  # 8 NFE is 4 Heun steps, 7 UNet calls
     assert "python -m training.fit_steps" in _one_line(e)
     with pytest.raises(ValueError, match="no learned schedule for ddim at 6 NFE from the moments prior"):
-        ddim(num_inference_steps=6, sigma_schedule="learned", prior="moments")
+        pipe(sampler="ddim", nfe=6, sigma_schedule="learned", prior="moments")
     with pytest.raises(ValueError, match="learned schedules exist for"):
         pipe(sampler="euler_ancestral", nfe=3, sigma_schedule="learned")
     with pytest.raises(ValueError, match="learned_schedule is read with sigma_schedule='learned' only"):

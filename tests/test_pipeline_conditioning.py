@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
-from pipelines.labels import NULL_CLASS, ClassConditioning, class_label_weights
+from pipelines.labels import NULL_CLASS, ClassConditioning, class_label_weights, guidance
 from pipelines.schedule import make_scheduler
 from training.config import load_config
 from training.model import build_unet
@@ -127,7 +127,8 @@ class StubUNet(torch.nn.Module):
 def test_guidance_arithmetic(w):
     stub = StubUNet()
     cond = ClassConditioning(stub, [1, 3], w, 2)
-    eps = cond.predict_noise(stub, torch.zeros(2, 3, 2, 2), torch.tensor(7))
+    eps = stub(cond.batch(torch.zeros(2, 3, 2, 2)), torch.tensor(7), class_labels=cond.labels).sample
+    eps = guidance(eps, cond.scale) if cond.guided else eps  # as every pipeline's loop does
     eps_cond = torch.tensor([10.0 * 2 + 0, 10.0 * 4 + 1])
     if w in (0.0, 1.0):  # one call: the null class only, or the labels only
         assert stub.batches == [2]

@@ -118,9 +118,11 @@ def class_label_weights(class_labels: Any, batch_size: int) -> np.ndarray:
 
 
 class ClassConditioning:
-    """Labels and guidance for one sampling call: ``predict_noise`` is the (guided) epsilon of the UNet.
+    """Labels and guidance for one sampling call: the pipeline's loop calls
+    ``unet(cond.batch(x), t, class_labels=cond.labels)`` and, when ``cond.guided``, combines the two halves with
+    :func:`guidance`.
 
-    For an unconditional UNet (``class_embedding is None``) it is a plain ``unet(x, t)``; ``class_labels`` and a
+    For an unconditional UNet (``class_embedding is None``) the labels are None; ``class_labels`` and a
     ``guidance_scale`` other than 1 are refused. For a conditional UNet without ``class_labels``, every sample
     gets the null class (unconditional sampling).
     """
@@ -192,11 +194,13 @@ class ClassConditioning:
         finally:
             handle.remove()
 
-    def predict_noise(self, unet, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """epsilon_theta(x_t, t [, y]); with guidance eps_uncond + w (eps_cond - eps_uncond) from one call."""
-        if not self.guided:
-            return unet(x, t, class_labels=self.labels).sample
-        eps_cond, eps_uncond = unet(torch.cat([x, x]), t, class_labels=self.labels).sample.chunk(2)
-        return eps_uncond + self.scale * (eps_cond - eps_uncond)
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        """The UNet's input for x_t: ``[x_t, x_t]`` when guided (labels ``[y, null]``), else x_t."""
+        return torch.cat([x, x]) if self.guided else x
 
 
+def guidance(eps: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022, eq. 6): eps_uncond + w (eps_cond - eps_uncond), from the
+    UNet's output on ``[x_t, x_t]`` with labels ``[y, null]``."""
+    eps_cond, eps_uncond = eps.chunk(2)
+    return eps_uncond + scale * (eps_cond - eps_uncond)
