@@ -1,10 +1,9 @@
 """Atomic writes: a file or folder appears complete, or not at all (a temporary sibling renamed into place).
 
 The project's one atomic writer: every file and folder of results goes through here, the pipelines' own files
-(data moments, fitted solvers and steps, the code of a saved folder) included. It lives in the lowest layer because
-a saved pipeline folder carries the pipelines' code (:mod:`pipelines.remote_code`), which may import nothing above
-``pipelines``; every layer above uses it from here. Only score_toy keeps its own small copy, so that it depends on
-nothing but torch, NumPy and matplotlib.
+(data moments, fitted solvers and steps, the code of a saved folder) included, so it lives in the lowest layer;
+every layer above uses it from here. A saved folder's code does not carry it (it only writes). Only score_toy keeps
+its own small copy, so that it depends on nothing but torch, NumPy and matplotlib.
 """
 
 from __future__ import annotations

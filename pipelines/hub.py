@@ -1,13 +1,8 @@
 """The Hub for the sprites pipelines: ``push_to_hub`` says in one clear line when the hub cannot be reached (never a
-traceback from deep inside the HTTP client), and ``save_pretrained`` writes the pipelines' code beside the weights
-(:mod:`pipelines.remote_code`), so that ``DiffusionPipeline.from_pretrained(repo, trust_remote_code=True)`` loads a
-pushed repo where this package is not installed."""
+traceback from deep inside the HTTP client); :class:`pipelines.common.SavedFolderMixin` calls :func:`check_hub`
+first."""
 
 from __future__ import annotations
-
-from typing import Any
-
-from pipelines.remote_code import RemoteCodeMixin
 
 
 class HubError(RuntimeError):
@@ -34,13 +29,9 @@ def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
     return None
 
 
-class HubPushMixin(RemoteCodeMixin):
-    """Checks that the hub answers before diffusers' ``push_to_hub`` uploads the pipeline (saved with its code)."""
-
-    def push_to_hub(self, repo_id: str, *args: Any, **kwargs: Any) -> Any:
-        """Upload the pipeline (``save_pretrained`` layout) to ``repo_id``; :class:`HubError` when offline."""
-        reason = hub_unreachable_reason()
-        if reason:
-            raise HubError(f"push_to_hub({repo_id!r}): {reason}. Save the pipeline with "
-                           "save_pretrained(DIR) and upload DIR later with `hf upload`.")
-        return super().push_to_hub(repo_id, *args, **kwargs)
+def check_hub(what: str) -> None:
+    """:class:`HubError` naming ``what`` (``push_to_hub('me/sprites')``) when the hub does not answer."""
+    reason = hub_unreachable_reason()
+    if reason:
+        raise HubError(f"{what}: {reason}. Save the pipeline with save_pretrained(DIR) and upload DIR later with "
+                       "`hf upload`.")

@@ -26,6 +26,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_number,
     check_sampling_args,
@@ -36,8 +37,7 @@ from pipelines.common import (
     refuse_own_settings,
     runs_own_steps,
 )
-from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning, guidance
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.prior import DataPriorMixin
 from pipelines.schedule import read_schedule, spaced_timesteps
 from pipelines.scheduler_loop import SchedulerLoopMixin
@@ -80,7 +80,7 @@ def ddim_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDIMStep, noise: tor
     return x_prev if noise is None else x_prev.add_(noise, alpha=sigma)
 
 
-class SpritesDDIMPipeline(SchedulerLoopMixin, DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesDDIMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDIM sampling of a sprites ``UNet2DModel`` (Song et al. 2021, eq. 12).
 
     With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs eq. 12, reading only the scheduler's
@@ -145,7 +145,7 @@ class SpritesDDIMPipeline(SchedulerLoopMixin, DataPriorMixin, HubPushMixin, Diff
         shape = check_sampling_args(self.unet, batch_size, generator, latents, num_inference_steps, T,
                                     timestep_spacing, output_type, intermediate_every)
         check_number("eta", eta, 0, text="a number >= 0 (0: deterministic DDIM, 1: DDPM-like)")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))

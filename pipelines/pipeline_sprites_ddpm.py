@@ -26,6 +26,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_sampling_args,
     config_default,
@@ -36,8 +37,7 @@ from pipelines.common import (
     refuse_own_settings,
     runs_own_steps,
 )
-from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning, guidance
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.prior import DataPriorMixin
 from pipelines.schedule import read_schedule, spaced_timesteps
 from pipelines.scheduler_loop import SchedulerLoopMixin
@@ -90,7 +90,7 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
     return mean if noise is None else mean.add_(noise, alpha=sigma)
 
 
-class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
     With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs Algorithm 2, reading only the scheduler's
@@ -161,7 +161,7 @@ class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, HubPushMixin, Diff
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = self.sampling_steps(betas, alphas_cumprod, spaced_timesteps(T, n, timestep_spacing), variance)
@@ -185,10 +185,3 @@ class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, HubPushMixin, Diff
         set to 0 the chain follows the mean of each step, without the sigma_t z of Algorithm 2."""
         return ddpm_steps(betas, alphas_cumprod, timesteps, variance)
 
-
-class SpritesDDPMWithoutNoisePipeline(SpritesDDPMPipeline):
-    """Algorithm 2 with the sigma_t z of every step removed (sigma_t = 0): the chain follows the mean of each
-    step from the same x_T, which shows why the sampler needs its noise."""
-
-    def sampling_steps(self, *args: Any) -> list[DDPMStep]:
-        return [step._replace(sigma=0.0) for step in super().sampling_steps(*args)]

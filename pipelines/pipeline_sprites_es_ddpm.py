@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_number,
     check_sampling_args,
@@ -28,8 +29,7 @@ from pipelines.common import (
     pipeline_output,
     runs_own_steps,
 )
-from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning, guidance
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
 from pipelines.schedule import perturb_input, read_schedule
@@ -53,7 +53,7 @@ def _as_list(value: Any) -> list | None:
     return None if value is None else np.asarray(value, dtype=np.float64).tolist()
 
 
-class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
+class SpritesESDDPMPipeline(ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """Early-stopped DDPM sampling of a sprites ``UNet2DModel``: a cheap prior sample, noised to T', then T'
     steps of Algorithm 2.
 
@@ -80,6 +80,7 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         dtype = self.unet.dtype if dtype is None else dtype
         if prior == "ddim":
             ddim = SpritesDDIMPipeline(unet=self.unet, scheduler=self.scheduler)
+            ddim.set_class_names(self.class_names)
             ddim.set_progress_bar_config(disable=True)
             images = ddim(batch_size=shape[0], generator=generator, num_inference_steps=prior_steps,
                           class_labels=class_labels, guidance_scale=guidance_scale, output_type="pt").images
@@ -144,7 +145,7 @@ class SpritesESDDPMPipeline(HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' or 'posterior', got {variance!r}")
         shape = check_sampling_args(self.unet, batch_size, generator, None, int(t_prime), T, "leading", output_type, 1)
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
         device, dtype = self._execution_device, self.unet.dtype
 
         x0 = self.prior_sample(prior, shape, generator, int(prior_steps), prior_mean, prior_std, class_labels,

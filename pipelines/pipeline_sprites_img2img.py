@@ -19,10 +19,16 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import SpritesPipelineOutput, check_number, check_sampling_args, config_default, config_variance
-from pipelines.hub import HubPushMixin
+from pipelines.common import (
+    SavedFolderMixin,
+    SpritesPipelineOutput,
+    check_number,
+    check_sampling_args,
+    config_default,
+    config_variance,
+)
 from pipelines.image_io import images_output, read_images
-from pipelines.labels import ClassConditioning
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.pipeline_sprites_ddpm import VARIANCES, ddpm_steps, ddpm_update
 from pipelines.prior import DataPriorMixin
@@ -31,7 +37,7 @@ from pipelines.schedule import read_schedule, spaced_timesteps
 SAMPLERS = ("ddim", "ddpm")
 
 
-class SpritesImg2ImgPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesImg2ImgPipeline(DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """SDEdit of sprites with a sprites ``UNet2DModel`` (DDPM or DDIM denoising)."""
 
     model_cpu_offload_seq = "unet"
@@ -88,7 +94,7 @@ class SpritesImg2ImgPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         variance = config_variance(self.scheduler, variance)
         if sampler == "ddpm" and variance not in VARIANCES:
             raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, len(x0))
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, len(x0), self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
         timesteps = spaced_timesteps(T, num_inference_steps, spacing)
@@ -104,7 +110,8 @@ class SpritesImg2ImgPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             x = (x0.to(device=device, dtype=dtype) * 2 - 1).mul_(math.sqrt(ab)).add_(z, alpha=math.sqrt(1 - ab))
             with cond.applied(self.unet):
                 for step in self.progress_bar(steps):
-                    eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
+                    eps = self.unet(cond.batch(x), torch.tensor(step.t, device=device), class_labels=cond.labels).sample
+                    eps = guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
                     noise = randn_tensor(shape, generator=generator, device=device, dtype=dtype) \
                         if step.sigma > 0 else None
                     x = update(x, eps, step, noise, clip_sample)

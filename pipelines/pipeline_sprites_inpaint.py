@@ -24,10 +24,16 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.common import SpritesPipelineOutput, check_number, check_sampling_args, config_default, initial_noise
-from pipelines.hub import HubPushMixin
+from pipelines.common import (
+    SavedFolderMixin,
+    SpritesPipelineOutput,
+    check_number,
+    check_sampling_args,
+    config_default,
+    initial_noise,
+)
 from pipelines.image_io import images_output, read_images, read_masks
-from pipelines.labels import ClassConditioning
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.pipeline_sprites_ddim import ddim_steps, ddim_update
 from pipelines.prior import DataPriorMixin
 from pipelines.schedule import read_schedule, spaced_timesteps
@@ -50,7 +56,7 @@ def repaint_levels(num_inference_steps: int, jump_length: int, jump_n_sample: in
     return levels
 
 
-class SpritesInpaintPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesInpaintPipeline(DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """RePaint inpainting of sprites with a sprites ``UNet2DModel`` (Lugmayr et al. 2022, Algorithm 1)."""
 
     model_cpu_offload_seq = "unet"
@@ -72,7 +78,6 @@ class SpritesInpaintPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         output_type: str = "pil",
         return_dict: bool = True,
         prior: str = "standard",
-        prior_rank: int = 16,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         clip_sample: bool | None = None,
@@ -92,7 +97,6 @@ class SpritesInpaintPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             output_type: "pil", "np" or "pt".
             return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
             prior: x_T from "standard" N(0, I) or a data prior of :data:`pipelines.prior.PRIORS`.
-            prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
             class_labels: for a conditional UNet (see ``pipelines.labels``); None: the null class.
             guidance_scale: classifier-free guidance w (1: plain conditional).
             clip_sample: clip the predicted x_0 to [-1, 1]; None: the scheduler config's.
@@ -109,14 +113,14 @@ class SpritesInpaintPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         check_number("eta", eta, 0, text="a number >= 0 (0: deterministic DDIM, 1: DDPM-like)")
         check_number("jump_length", jump_length, 1, num_inference_steps, integer=True, high_name="num_inference_steps")
         check_number("jump_n_sample", jump_n_sample, 1, integer=True)
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, n)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, n, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, spacing), float(eta))
         alpha_bar = [1.0] + [s.alpha_bar for s in reversed(steps)]  # at levels 0..S
         x0 = image01.to(device=device, dtype=dtype) * 2 - 1
         mask = keep.to(device)
-        x = initial_noise(shape, generator, None, device, dtype, self.make_prior(prior, steps[0].alpha_bar, prior_rank))
+        x = initial_noise(shape, generator, None, device, dtype, self.make_prior(prior, steps[0].alpha_bar))
         levels = repaint_levels(num_inference_steps, jump_length, jump_n_sample)
         with cond.applied(self.unet):
             for k, k_next in self.progress_bar(list(zip(levels[:-1], levels[1:], strict=True))):
@@ -126,7 +130,8 @@ class SpritesInpaintPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                     x = x.mul(math.sqrt(ratio)).add_(z, alpha=math.sqrt(1 - ratio))
                     continue
                 step = steps[num_inference_steps - k]
-                eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
+                eps = self.unet(cond.batch(x), torch.tensor(step.t, device=device), class_labels=cond.labels).sample
+                eps = guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 unknown = ddim_update(x, eps, step, z, clip_sample)
                 ab = alpha_bar[k_next]

@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_number,
     check_sampling_args,
@@ -30,8 +31,7 @@ from pipelines.common import (
     runs_own_steps,
 )
 from pipelines.fitted_solver import FittedSolver
-from pipelines.hub import HubPushMixin
-from pipelines.labels import ClassConditioning, guidance
+from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.learned_steps import LEARNABLE, find_learned
 from pipelines.prior import DataPriorMixin
 from pipelines.samplers import RULES, Denoiser, solver_steps, steps_for_nfe, unet_calls
@@ -40,7 +40,7 @@ from pipelines.schedule import read_schedule, spaced_timesteps
 SOLVERS = (*RULES, "ddim")  # DDIM with eta = 0 is Euler's rule in the sigma variables
 
 
-class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesSolverPipeline(DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """Sampling with a fast solver: ``sampler`` is one of :data:`SOLVERS`, the rules of ``pipelines.samplers``
     and "ddim" (DDIM with eta = 0 is Euler's rule in the sigma variables, Karras et al. 2022, section 3; here it
     runs on any of the sigma schedules, a learned one included)."""
@@ -120,7 +120,7 @@ class SpritesSolverPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
         shape = check_sampling_args(self.unet, batch_size, generator, latents, steps, T, timestep_spacing,
                                     output_type, intermediate_every)
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
         device, dtype = self._execution_device, self.unet.dtype
 
         def predict_noise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # the UNet's epsilon, guided

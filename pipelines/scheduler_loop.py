@@ -37,7 +37,7 @@ class SchedulerLoopMixin:
         scheduler = self.scheduler
         shape = check_sampling_args(self.unet, batch_size, generator, latents, num_inference_steps,
                                     scheduler.config.num_train_timesteps, "leading", output_type, intermediate_every)
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
         device, dtype = self._execution_device, self.unet.dtype
         scheduler.set_timesteps(num_inference_steps, device=device)
         takes = inspect.signature(scheduler.step).parameters

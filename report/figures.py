@@ -78,7 +78,7 @@ def no_noise(pipeline: str, out: Path, n: int, steps: int | None = None, grid: P
     the noise, the pipeline's plain DDPM output, as a grid PNG (no caption)."""
     from evaluation.quality import SpriteScorer
     from pipelines.loading import load_pipeline
-    from pipelines.pipeline_sprites_ddpm import SpritesDDPMWithoutNoisePipeline
+    from pipelines.pipeline_sprites_ddpm_no_noise import SpritesDDPMWithoutNoisePipeline
 
     pipes = {1.0: load_pipeline(pipeline, "ddpm"), 0.0: load_pipeline(pipeline, SpritesDDPMWithoutNoisePipeline)}
     result, panels = {}, []

@@ -1,7 +1,9 @@
 """sha256 of the shipped models' samples, to check that a refactor of pipelines/ samples bitwise the same.
 
     python scripts/sampling_hashes.py OUT.json              # write the hashes of this checkout
-    python scripts/sampling_hashes.py OUT.json --check REF  # and compare with a file written before (exit 1 if any differ)
+    python scripts/sampling_hashes.py OUT.json --check REF  # and compare with REF, written before (exit 1: differ)
+
+scripts/sampling_hashes_before.json holds the hashes of main before the pipelines refactor (commit efcfe7b).
 
 Each setting samples 4 sprites from seed 0 (output_type="pt", float32 bytes hashed): DDPM-500 and DDIM-50 from
 both priors, the fast preset (configs/sampling_presets.yaml) and the conditional model with guidance.

@@ -11,8 +11,9 @@ def test_unconditional_card(tmp_path):
     write_model_card(tmp_path, {"config": {**CFG, "conditional": False}, "steps": 10})
     card = (tmp_path / "README.md").read_text()
     assert "unconditional-image-generation" in card and "class_labels" not in card
-    assert "DiffusionPipeline.from_pretrained(PATH, trust_remote_code=True)" in card and "# spritediff DDPM" in card
-    assert "DDIMPipeline(unet=UNet2DModel.from_pretrained(PATH" in card  # the stock pipeline, from the parts
+    assert "DiffusionPipeline.from_pretrained(PATH)  # diffusers' own DDPMPipeline" in card
+    assert "# spritediff DDPM" in card
+    assert 'custom_pipeline="pipeline_sprites_ddim", trust_remote_code=True' in card  # the folder's own code
 
 
 def test_conditional_card(tmp_path):

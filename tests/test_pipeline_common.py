@@ -124,7 +124,7 @@ def test_v_prediction_scheduler_is_refused(unet):
 
 def test_save_pretrained_round_trip_and_stock_pipelines(unet, tmp_path):
     """A folder saved like training does (our DDPM pipeline, a DDPMScheduler) loads in both of ours, and its parts
-    in the stock DDPMPipeline / DDIMPipeline (whose from_pretrained follows the folder's code: test_remote_code)."""
+    in the stock DDPMPipeline / DDIMPipeline (their from_pretrained, no code trusted: test_remote_code)."""
     _pipe(SpritesDDPMPipeline, unet).save_pretrained(tmp_path)
     for cls in PIPELINES:
         kw = {"batch_size": 2, "output_type": "pt", **FEW}

@@ -1,8 +1,10 @@
-"""Class labels and classifier-free guidance (issue 5): label forms and errors, the guidance arithmetic on a
-known UNet output, soft mixes as weighted embedding rows, and a conditional folder round trip."""
+"""Class labels and classifier-free guidance: label forms and errors, K = num_class_embeds - 1 classes named from
+the folder, the guidance arithmetic on a known UNet output, soft mixes as weighted embedding rows, and a
+conditional folder round trip."""
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -11,7 +13,17 @@ import pytest
 import torch
 
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
-from pipelines.labels import NULL_CLASS, ClassConditioning, class_label_weights, guidance
+from pipelines.labels import (
+    CLASS_NAMES_FILE,
+    NULL_CLASS,
+    SPRITE_CLASSES,
+    ClassConditioning,
+    Classes,
+    class_label_weights,
+    guidance,
+    read_class_names,
+    unet_classes,
+)
 from pipelines.schedule import make_scheduler
 from training.config import load_config
 from training.model import build_unet
@@ -96,14 +108,51 @@ def test_label_errors_from_the_pipelines(cond_unet):
             _sample(cls, cond_unet, class_labels=0, guidance_scale=-1.0)
 
 
-def test_no_null_class_no_guidance():
+def test_the_last_embedding_row_is_the_null_class():
+    """K = num_class_embeds - 1: a 5-row UNet has 4 classes and its null class in row 4."""
     torch.manual_seed(0)
     unet = build_unet({**load_config("configs/tiny.yaml").unet, "num_class_embeds": 5}).eval()
-    with pytest.raises(ValueError, match="needs a null class"):
-        ClassConditioning(unet, 0, 2.0, 1)
-    with pytest.raises(ValueError, match="class_labels are required"):
-        ClassConditioning(unet, None, 1.0, 1)
-    assert ClassConditioning(unet, 0, 1.0, 1).labels.tolist() == [0]
+    assert unet_classes(unet) == Classes(4) and unet_classes(build_unet(load_config("configs/tiny.yaml").unet)) is None
+    assert ClassConditioning(unet, None, 1.0, 2).labels.tolist() == [4, 4]
+    assert ClassConditioning(unet, [3, 0], 2.0, 2).labels.tolist() == [3, 0, 4, 4]
+    with pytest.raises(ValueError, match=r"integer label 4 is out of range; use 0..3 \(this model has no class names"):
+        ClassConditioning(unet, 4, 1.0, 1)
+    with pytest.raises(ValueError, match="unknown class name 'hero'; valid names: none: this model has no class names"):
+        ClassConditioning(unet, "hero", 1.0, 1)
+    with pytest.raises(ValueError, match="a soft mix needs 4 weights"):
+        ClassConditioning(unet, [0.5, 0.5, 0.0, 0.0, 0.0], 1.0, 1)
+
+
+def test_class_names_from_the_folder_by_index_and_by_name(tmp_path):
+    torch.manual_seed(0)
+    unet = build_unet({**load_config("configs/tiny.yaml").unet, "num_class_embeds": 4}).eval()
+    pipe = _pipe(SpritesDDIMPipeline, unet)
+    assert pipe.class_names is None  # 3 classes, no names: labels by index
+    with pytest.raises(ValueError, match="2 class names for a UNet with 3 classes"):
+        pipe.set_class_names(["cat", "dog"])
+    with pytest.raises(ValueError, match="distinct"):
+        pipe.set_class_names(["cat", "Cat", "owl"])
+    pipe.set_class_names(["Cat", "dog", "owl"])
+    pipe.save_pretrained(tmp_path / "p")
+    assert json.loads((tmp_path / "p" / CLASS_NAMES_FILE).read_text()) == ["Cat", "dog", "owl"]
+    loaded = SpritesDDPMPipeline.from_pretrained(tmp_path / "p")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.class_names == ("Cat", "dog", "owl")
+    kw = {"batch_size": 2, "num_inference_steps": 2, "output_type": "pt", "guidance_scale": 2.0}
+    by_name = loaded(generator=torch.Generator().manual_seed(0), class_labels=[" cat", "OWL"], **kw).images
+    by_index = loaded(generator=torch.Generator().manual_seed(0), class_labels=[0, 2], **kw).images
+    assert torch.equal(by_name, by_index)
+    with pytest.raises(ValueError, match="unknown class name 'hero'; valid names: Cat, dog, owl"):
+        loaded(class_labels="hero", **kw)
+    loaded.save_pretrained(tmp_path / "again")  # the names travel with the folder
+    assert read_class_names(tmp_path / "again") == ("Cat", "dog", "owl")
+
+
+def test_a_six_row_unet_without_names_has_the_sprites_names(cond_unet, tmp_path):
+    pipe = _pipe(SpritesDDPMPipeline, cond_unet)
+    assert pipe.class_names == SPRITE_CLASSES
+    pipe.save_pretrained(tmp_path / "p")
+    assert not (tmp_path / "p" / CLASS_NAMES_FILE).exists()  # the default needs no file
 
 
 # ------------------------------------------------------------------------------------------------ guidance

@@ -5,6 +5,8 @@ another scheduler in one line that names the pipeline which samples with it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -66,9 +68,11 @@ def test_a_ddim_scheduler_is_the_written_out_method(unet):
 
 def test_guidance_and_labels_go_through_an_assigned_scheduler(unet):
     """A conditional UNet on another scheduler: one UNet call per step on [x, x] with labels [y, null]."""
-    from diffusers import UNet2DModel
+    from training.config import load_config
+    from training.model import build_unet
 
-    cond_unet = UNet2DModel.from_config({**unet.config, "num_class_embeds": 6}).eval()
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_conditional.yaml")
+    cond_unet = build_unet(config.unet, conditional=True).eval()
     pipe = SpritesDDPMPipeline(unet=cond_unet, scheduler=make_scheduler())
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     calls = []

@@ -25,8 +25,7 @@ def test_the_weights_are_small_and_the_card_credits_the_artists():
 
 @pytest.mark.parametrize("cls", [SpritesDDPMPipeline, SpritesDDIMPipeline, DDPMPipeline, DDIMPipeline])
 def test_loads_offline_in_four_pipelines(cls, monkeypatch):
-    """Ours with from_pretrained; diffusers' stock pipelines from the folder's parts (its model_index.json names
-    the code it carries, which every from_pretrained of diffusers follows: tests/test_remote_code.py)."""
+    """Ours and diffusers' stock pipelines with from_pretrained, no code trusted (tests/test_remote_code.py)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     import json
 

@@ -1,6 +1,7 @@
-"""A saved folder carries the pipelines' code (issue 24): diffusers' ``DiffusionPipeline.from_pretrained(folder,
-trust_remote_code=True)`` loads every kind of pipeline in an interpreter where this package cannot be imported and
-samples what our classes sample; without ``trust_remote_code`` diffusers refuses in its own words."""
+"""A saved folder loads in diffusers' stock DDPMPipeline, DDIMPipeline and DiffusionPipeline without trusting any
+code (its model_index.json names DDPMPipeline), and carries the course pipelines' code: in an interpreter where this
+package cannot be imported, ``DiffusionPipeline.from_pretrained(folder, custom_pipeline="pipeline_sprites_ddim",
+trust_remote_code=True)`` loads our pipeline and samples what our class samples."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from diffusers import DDIMPipeline, DDPMPipeline, DDPMScheduler, UNet2DModel
+from diffusers import DDIMPipeline, DDPMPipeline, DiffusionPipeline
 
 from pipelines import (
     SpritesDDIMPipeline,
@@ -23,7 +24,7 @@ from pipelines import (
     remote_code,
 )
 from pipelines.prior import DataMoments
-from pipelines.remote_code import RemoteCodeError, pipeline_files
+from pipelines.remote_code import FOLDER_PIPELINES, RemoteCodeError, pipeline_files
 from pipelines.schedule import make_scheduler
 from training.hub import usage_snippet
 
@@ -53,12 +54,9 @@ from diffusers import DiffusionPipeline
 
 spec = json.loads(open(sys.argv[1]).read())
 report, arrays = {}, {}
-try:
-    DiffusionPipeline.from_pretrained(spec["refuse"])
-except Exception as exc:
-    report["refusal"] = [type(exc).__name__, str(exc)]
 for case in spec["cases"]:
-    pipe = DiffusionPipeline.from_pretrained(case["folder"], trust_remote_code=True, **case["load"])
+    trust = {"trust_remote_code": True} if "custom_pipeline" in case["load"] else {}
+    pipe = DiffusionPipeline.from_pretrained(case["folder"], **trust, **case["load"])
     pipe.set_progress_bar_config(disable=True)
     report[case["name"]] = [type(pipe).__module__, type(pipe).__name__]
     out = pipe(generator=torch.Generator().manual_seed(0), output_type="np", **case["call"])
@@ -79,10 +77,8 @@ def _seed() -> torch.Generator:
 
 
 def stock_pipeline(cls, folder: Path):
-    """diffusers' stock ``cls`` (DDPMPipeline / DDIMPipeline) on a saved folder's parts: its ``from_pretrained``
-    follows the folder's ``[module, class]`` to our code instead."""
-    pipe = cls(unet=UNet2DModel.from_pretrained(folder, subfolder="unet"),
-               scheduler=DDPMScheduler.from_pretrained(folder, subfolder="scheduler"))
+    """diffusers' stock ``cls`` (DDPMPipeline / DDIMPipeline) loaded from a saved folder, no code trusted."""
+    pipe = cls.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -108,32 +104,41 @@ def folders(unet, tmp_path_factory) -> dict[str, Path]:
             pipe.set_data_moments(moments)
         pipe.save_pretrained(root / name)
         made[name] = root / name
+    torch.manual_seed(0)  # three named classes and a null row
+    named = build_unet({**load_config(ROOT / "configs" / "tiny_conditional.yaml").unet, "num_class_embeds": 4},
+                       conditional=True).eval()
+    pipe = SpritesDDPMPipeline(unet=named, scheduler=make_scheduler(clip_sample=False))
+    pipe.set_class_names(["Cat", "dog", "owl"])
+    pipe.save_pretrained(root / "named")
+    made["named"] = root / "named"
     return made
 
 
-CASES = [  # name, folder, from_pretrained keywords, our class, call
-    ("ddpm", "ddpm", {}, SpritesDDPMPipeline, {"batch_size": 2, "num_inference_steps": 5, "prior": "moments"}),
-    ("solver", "solver", {}, SpritesSolverPipeline, {"batch_size": 2, "sampler": "dpmpp_2m_sde", "nfe": 3}),
-    ("es_ddpm", "es_ddpm", {}, SpritesESDDPMPipeline, {"batch_size": 2, "t_prime": 3, "prior_steps": 2}),
-    ("conditional", "conditional", {}, SpritesDDIMPipeline,
-     {"batch_size": 2, "num_inference_steps": 3, "class_labels": ["hero", [0.5, 0, 0.5, 0, 0]], "guidance_scale": 2}),
-    ("ddim_from_ddpm_folder", "ddpm", {"custom_pipeline": "pipeline_sprites_ddim"}, SpritesDDIMPipeline,
+CASES = [  # name, folder, from_pretrained keywords, our class (None: diffusers' own), call
+    ("stock", "ddpm", {}, None, {"batch_size": 2, "num_inference_steps": 5}),
+    ("ddpm", "ddpm", {"custom_pipeline": "pipeline_sprites_ddpm"}, SpritesDDPMPipeline,
+     {"batch_size": 2, "num_inference_steps": 5, "prior": "moments"}),
+    ("ddim_from_solver_folder", "solver", {"custom_pipeline": "pipeline_sprites_ddim"}, SpritesDDIMPipeline,
      {"batch_size": 2, "num_inference_steps": 3, "eta": 0.5, "prior": "moments"}),
-    ("solver_saved_without_package", "resaved", {}, SpritesSolverPipeline,
-     {"batch_size": 2, "sampler": "heun", "nfe": 3}),
+    ("conditional", "conditional", {"custom_pipeline": "pipeline_sprites_ddim"}, SpritesDDIMPipeline,
+     {"batch_size": 2, "num_inference_steps": 3, "class_labels": ["hero", [0.5, 0, 0.5, 0, 0]], "guidance_scale": 2}),
+    ("named_classes", "named", {"custom_pipeline": "pipeline_sprites_ddpm"}, SpritesDDPMPipeline,
+     {"batch_size": 2, "num_inference_steps": 3, "class_labels": ["Cat", 0], "guidance_scale": 2}),
+    ("saved_without_package", "resaved", {}, None, {"batch_size": 2, "num_inference_steps": 3}),
 ]
 
 
-def test_diffusion_pipeline_loads_every_kind_without_the_package(folders, tmp_path):
+def test_diffusers_loads_every_folder_without_the_package(folders, tmp_path):
     resaved = tmp_path / "resaved"
+
     def card(conditional: bool) -> str:  # the model card's lines, on fewer steps and images
         return "\n".join(usage_snippet(conditional)).replace("steps=50", "steps=2").replace("size=16", "size=2")
 
-    spec = {"refuse": str(folders["ddpm"]), "arrays": str(tmp_path / "arrays.npz"), "cases": [], "snippets": {
-        "card": [card(False), str(folders["ddpm"])]}}
+    spec = {"arrays": str(tmp_path / "arrays.npz"), "cases": [], "snippets": {
+        "card": [card(False), str(folders["ddpm"])], "card_conditional": [card(True), str(folders["conditional"])]}}
     for name, folder, load, _, call in CASES[:-1]:
         spec["cases"].append({"name": name, "folder": str(folders[folder]), "load": load, "call": call})
-    spec["cases"][1]["resave"] = str(resaved)  # the solver, saved again by the class diffusers loaded
+    spec["cases"][2]["resave"] = str(resaved)  # our DDIM, saved again by the copy diffusers loaded
     spec["cases"].append({"name": CASES[-1][0], "folder": str(resaved), "load": {}, "call": CASES[-1][-1]})
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     (tmp_path / "child.py").write_text(CHILD)
@@ -145,45 +150,52 @@ def test_diffusion_pipeline_loads_every_kind_without_the_package(folders, tmp_pa
     assert r.returncode == 0, r.stderr[-3000:]
     assert "might require" not in r.stderr  # diffusers' check found no import it cannot satisfy
     report = json.loads(r.stdout.strip().splitlines()[-1])
-    kind, message = report["refusal"]
-    assert kind == "ValueError" and "trust_remote_code=True" in message and "pipeline_sprites_ddpm.py" in message
-    assert report["card"] == [16, 16, 3]
-    assert sorted(p.name for p in resaved.glob("*.py")) == sorted(pipeline_files("pipeline_sprites_solver"))
+    assert report["card"] == [16, 16, 3] and report["card_conditional"] == [16, 16, 3]
+    assert json.loads((resaved / "model_index.json").read_text())["_class_name"] == "DDPMPipeline"
     arrays = np.load(tmp_path / "arrays.npz")
     folders = {**folders, "resaved": resaved}
     for name, folder, _, cls, call in CASES:
         module, class_name = report[name]
-        assert module.startswith("diffusers_modules.") and class_name == cls.__name__, (name, module, class_name)
-        ours = cls.from_pretrained(folders[folder])
-        ours.set_progress_bar_config(disable=True)
-        expected = ours(generator=_seed(), output_type="np", **call).images
+        if cls is None:  # diffusers' own class, from diffusers' own code
+            assert (module.split(".")[0], class_name) == ("diffusers", "DDPMPipeline"), (name, module)
+            expected = stock_pipeline(DDPMPipeline, folders[folder])(generator=_seed(), output_type="np", **call).images
+        else:
+            assert module.startswith("diffusers_modules.") and class_name == cls.__name__, (name, module, class_name)
+            ours = cls.from_pretrained(folders[folder])
+            ours.set_progress_bar_config(disable=True)
+            expected = ours(generator=_seed(), output_type="np", **call).images
         assert np.abs(arrays[name] - expected).max() <= 1e-5, name
 
 
-def test_the_folder_names_its_code_and_our_loaders_read_it(folders):
+def test_stock_pipelines_load_the_folders_and_sample_as_ours(folders):
+    """No trust_remote_code: the stock classes load every folder (model_index.json names DDPMPipeline) and, on the
+    same settings, sample what ours sample."""
+    for folder in folders.values():
+        assert type(DiffusionPipeline.from_pretrained(folder)) is DDPMPipeline
+        assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "DDPMPipeline"
+    ours = SpritesDDIMPipeline.from_pretrained(folders["ddpm"])
+    ours.set_progress_bar_config(disable=True)
+    a = ours(batch_size=2, num_inference_steps=4, generator=_seed(), output_type="np").images
+    b = stock_pipeline(DDIMPipeline, folders["ddpm"])(batch_size=2, num_inference_steps=4, eta=0.0,
+                                                      generator=_seed(), output_type="np").images
+    assert np.abs(a - b).max() < 1e-5
+    images = stock_pipeline(DDPMPipeline, folders["solver"])(batch_size=2, num_inference_steps=2,
+                                                             generator=_seed(), output_type="np").images
+    assert images.shape == (2, 16, 16, 3)
+
+
+def test_the_folder_carries_the_least_code_and_our_loaders_read_it(folders):
     from pipelines.loading import SAMPLERS, load_pipeline
 
-    index = json.loads((folders["solver"] / "model_index.json").read_text())
-    assert index["_class_name"] == ["pipeline_sprites_solver", "SpritesSolverPipeline"]
     written = {p.name: p.read_text() for p in folders["solver"].glob("*.py")}
-    assert written == pipeline_files()  # every kind: any folder loads as any pipeline with custom_pipeline=
+    assert written == pipeline_files()
+    assert {n for n in written if n.startswith("pipeline_")} == {f"{m}.py" for m in FOLDER_PIPELINES}
+    assert not {"sprites_atomic.py", "sprites_hub.py", "sprites_remote_code.py", "sprites_saving.py"} & set(written)
+    assert sum(text.count("\n") for text in written.values()) <= 1600
     assert not any(line.lstrip().startswith(("from pipelines", "import pipelines"))
                    for text in written.values() for line in text.splitlines())
     for sampler in SAMPLERS:
         assert load_pipeline(folders["ddpm"], sampler).unet.config.sample_size == 16
-
-
-def test_stock_pipelines_refuse_from_pretrained_and_load_the_parts(folders):
-    """The price of diffusers' custom-pipeline layout: every from_pretrained follows [module, class] to our code,
-    so the stock pipelines refuse (diffusers' own message) and are built from the folder's unet and scheduler."""
-    with pytest.raises(ValueError, match="trust_remote_code=True"):
-        DDPMPipeline.from_pretrained(folders["ddpm"])
-    ours = SpritesDDIMPipeline.from_pretrained(folders["ddpm"])
-    ours.set_progress_bar_config(disable=True)
-    stock = stock_pipeline(DDIMPipeline, folders["ddpm"])
-    a = ours(batch_size=2, num_inference_steps=4, generator=_seed(), output_type="np").images
-    b = stock(batch_size=2, num_inference_steps=4, eta=0.0, generator=_seed(), output_type="np").images
-    assert np.abs(a - b).max() < 1e-5
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -193,7 +205,8 @@ def test_the_shipped_folders_carry_the_packages_code_as_it_is_now(name):
     assert shipped == pipeline_files(), (f"pretrained/{name}: its code differs from what pipelines/ writes now; run "
                                          f"`python -m training.resave pretrained/{name}`")
     index = json.loads((folder / "model_index.json").read_text())
-    assert index["_class_name"] == ["pipeline_sprites_ddpm", "SpritesDDPMPipeline"]
+    assert index["_class_name"] == "DDPMPipeline" and (index["unet"], index["scheduler"]) == (
+        ["diffusers", "UNet2DModel"], ["diffusers", "DDPMScheduler"])
     assert "\n".join(usage_snippet(SHIPPED[name])) in (folder / "README.md").read_text()
 
 
@@ -206,14 +219,18 @@ def test_resave_keeps_every_other_byte(folders, tmp_path):
     shutil.copytree(folders["ddpm"], folder)
     for path in folder.glob("*.py"):
         path.unlink()
+    stale = folder / "sprites_hub.py"  # a module an older save wrote
+    stale.write_text(remote_code.HEADER.format(module="hub") + "x = 1\n")
     index = json.loads((folder / "model_index.json").read_text())
-    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "SpritesDDPMPipeline"}))
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": ["pipeline_sprites_ddpm",
+                                                                                  "SpritesDDPMPipeline"]}))
     (folder / "README.md").write_text("# card\n\n```python\nold usage\n```\n\nmore\n")
     before = digests(folder)
     changed = resave(folder)
     after = digests(folder)
-    assert {f for f in before if before[f] != after.get(f)} == {"model_index.json", "README.md"}
-    assert set(changed) == {"model_index.json", "README.md", *pipeline_files()}
+    assert {f for f in before if before[f] != after.get(f)} == {"model_index.json", "README.md", "sprites_hub.py"}
+    assert set(changed) == {"model_index.json", "README.md", "sprites_hub.py", *pipeline_files()}
+    assert json.loads((folder / "model_index.json").read_text())["_class_name"] == "DDPMPipeline"
     assert (folder / "README.md").read_text() == "# card\n\n```python\n" + "\n".join(usage_snippet(False)) + \
         "\n```\n\nmore\n"
     assert resave(folder) == [] and digests(folder) == after  # again: nothing to write (safetensors' metadata
@@ -225,16 +242,16 @@ def test_generation_refuses_what_diffusers_cannot_load(tmp_path, monkeypatch):
     (tmp_path / "helper.py").write_text('"""Help."""\n\n\ndef f():\n    from pipelines.other import g\n    return g\n')
     (tmp_path / "other.py").write_text("g = 1\n")
     (tmp_path / "pipeline_good.py").write_text("from pipelines.helper import f\n")
-    files = pipeline_files()
+    files = pipeline_files(("pipeline_good",))
     assert "    from .sprites_other import g\n" in files["sprites_helper.py"]
     assert files["pipeline_good.py"].endswith("from .sprites_other import __name__ as _sprites_other  "
                                               "# noqa: E402, F401\n")  # closure imported directly
     (tmp_path / "pipeline_bad.py").write_text("import pipelines.helper\n")
     with pytest.raises(RemoteCodeError, match="cannot be made relative"):
-        pipeline_files()
+        pipeline_files(("pipeline_bad",))
     (tmp_path / "pipeline_bad.py").write_text('"""Use it as\n\nfrom evaluation.score import main\n"""\n')
     with pytest.raises(RemoteCodeError, match="evaluation"):
-        pipeline_files()
+        pipeline_files(("pipeline_bad",))
 
 
 def test_save_pretrained_push_to_hub_offline_saves_then_one_line(unet, tmp_path, monkeypatch):

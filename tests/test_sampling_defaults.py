@@ -32,8 +32,8 @@ def folder(request, tiny_folder) -> Path:
 
 
 def _load(cls, folder: Path):
-    """Ours with from_pretrained; diffusers' stock pipelines on the folder's unet and scheduler (their
-    from_pretrained follows the folder's [module, class] to the code it carries: tests/test_remote_code.py)."""
+    """Ours and diffusers' stock pipelines with from_pretrained (the folder's model_index.json names the stock
+    DDPMPipeline: tests/test_remote_code.py)."""
     if cls in (DDPMPipeline, DDIMPipeline):
         return stock_pipeline(cls, folder)
     pipe = cls.from_pretrained(folder)

@@ -46,14 +46,13 @@ def push_pipeline(folder: Path, repo_id: str, private: bool = False) -> str:
 
 
 def usage_snippet(conditional: bool) -> list[str]:
-    """The model card's usage lines: diffusers' own entry point on the folder's code (spritediff need not be
-    installed), our classes, and diffusers' stock pipelines built from the folder's parts."""
+    """The model card's usage lines: diffusers' stock pipeline (no code to trust), the folder's own code through
+    ``custom_pipeline`` (spritediff need not be installed), and our classes."""
     ddim = "DiffusionPipeline.from_pretrained(PATH, custom_pipeline=\"pipeline_sprites_ddim\", trust_remote_code=True)"
     lines = [
         "from diffusers import DiffusionPipeline",
-        "# the pipelines' code is in this folder (pipeline_sprites_*.py, sprites_*.py); spritediff need not be "
-        "installed",
-        "pipe = DiffusionPipeline.from_pretrained(PATH, trust_remote_code=True)  # SpritesDDPMPipeline: Algorithm 2",
+        "pipe = DiffusionPipeline.from_pretrained(PATH)  # diffusers' own DDPMPipeline: no code to trust",
+        "# this folder's code (pipeline_sprites_*.py, sprites_*.py; spritediff need not be installed):",
         f"ddim = {ddim}",
     ]
     if conditional:
@@ -64,10 +63,7 @@ def usage_snippet(conditional: bool) -> list[str]:
                   "# diffusers' stock DDPMPipeline / DDIMPipeline cannot pass class labels"]
     else:
         lines += ["images = ddim(batch_size=16, num_inference_steps=50, prior=\"moments\").images  # or "
-                  "pipe(batch_size=16).images",
-                  "# diffusers' stock pipelines, from the folder's parts (its model_index.json names the code above):",
-                  "# DDIMPipeline(unet=UNet2DModel.from_pretrained(PATH, subfolder=\"unet\"),",
-                  "#              scheduler=DDPMScheduler.from_pretrained(PATH, subfolder=\"scheduler\"))"]
+                  "pipe(batch_size=16).images"]
     return [*lines, "# with spritediff installed: from pipelines import SpritesDDIMPipeline; "
             "SpritesDDIMPipeline.from_pretrained(PATH)"]
 

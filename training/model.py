@@ -71,25 +71,16 @@ def save_pipeline(unet, scheduler, out: Path, card: dict, moments=None, extra: d
                   class_names: list[str] | None = None) -> None:
     """save_pretrained of the pipeline (unet + scheduler, and the data moments for ``prior="moments"``) into
     ``out``, atomically, with a model card, the text files of ``extra`` (name -> text) and, for a conditional
-    UNet, the names of its classes (sampling by name)."""
+    UNet, the names of its classes (``class_names.json``, one per class: sampling by name)."""
     from pipelines import SpritesDDPMPipeline
 
     with atomic_dir(out) as tmp:
         pipe = SpritesDDPMPipeline(unet=unet, scheduler=scheduler)
         pipe.set_data_moments(moments)
-        pipe.save_pretrained(tmp)
         if class_names is not None and unet.config.get("num_class_embeds") is not None:
-            save_class_names(tmp, class_names)
+            pipe.set_class_names(class_names)
+        pipe.save_pretrained(tmp)
         write_model_card(tmp, card)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
 
-
-CLASS_NAMES_FILE = "class_names.json"
-
-
-def save_class_names(folder: Path, class_names: list[str]) -> None:
-    """The class names of a conditional pipeline folder, in class-index order."""
-    import json
-
-    (Path(folder) / CLASS_NAMES_FILE).write_text(json.dumps(list(class_names)) + "\n")

@@ -3,10 +3,11 @@ pipelines' code, ``model_index.json``, the model card's usage lines) and keeping
 
     python -m training.resave pretrained/sprites_ddpm pretrained/sprites_conditional
 
-For folders saved before they carried the pipelines' code, and after a change to ``pipelines/`` (the shipped folders'
-code is checked against the package by ``tests/test_remote_code.py``). The folder is rebuilt beside itself and
-renamed into place only when its weights, scheduler, data moments, fitted solvers and training record come out
-byte-identical; otherwise it is left as it was and the command stops with one line (exit code 2).
+For folders saved by an older version of the package, and after a change to ``pipelines/`` (the shipped folders'
+code is checked against the package by ``tests/test_remote_code.py``); code files it no longer writes are removed.
+The folder is rebuilt beside itself and renamed into place only when its weights, scheduler, data moments, fitted
+solvers and training record come out byte-identical; otherwise it is left as it was and the command stops with one
+line (exit code 2).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from safetensors.torch import load_file
 
 import pipelines
 from pipelines.atomic import atomic_dir
+from pipelines.common import STOCK_CLASS
+from pipelines.labels import read_class_names
 from pipelines.loading import PipelineFolderError, check_folder
 from pipelines.prior import MOMENTS_FILE, DataMoments
 from training.hub import replace_usage
@@ -42,7 +45,7 @@ def rebuild(folder: Path):
     the data moments), so that ``save_pretrained`` writes what a training run writes."""
     index = json.loads((folder / "model_index.json").read_text())
     name = index["_class_name"][-1] if isinstance(index["_class_name"], list) else index["_class_name"]
-    cls = getattr(pipelines, name, None)
+    cls = pipelines.SpritesDDPMPipeline if name == STOCK_CLASS else getattr(pipelines, name, None)
     if cls is None:
         raise PipelineFolderError(f"{folder}: model_index.json names {name!r}, not one of spritediff's pipelines")
     unet = diffusers.UNet2DModel.from_config(diffusers.UNet2DModel.load_config(folder / "unet"))
@@ -51,6 +54,7 @@ def rebuild(folder: Path):
     pipe = cls(unet=unet.eval(), scheduler=scheduler)
     if (folder / MOMENTS_FILE).is_file():
         pipe.set_data_moments(DataMoments.load(folder / MOMENTS_FILE))
+    pipe.set_class_names(read_class_names(folder))
     return pipe
 
 
@@ -70,7 +74,7 @@ def resave(folder: str | Path) -> list[str]:
             if digests_of(tmp / name) != before[name] and same_safetensors(folder / name, tmp / name):
                 shutil.copy2(folder / name, tmp / name)
         after = digests(tmp)
-        changed = [f for f in after if before.get(f) != after[f]]
+        changed = [f for f in after if before.get(f) != after[f]] + sorted(set(before) - set(after))
         differ = [f for f in kept if after.get(f) != before[f]]
         if differ:
             raise PipelineFolderError(f"{folder}: saving again would change {', '.join(differ)}; left as it was")

@@ -11,8 +11,8 @@ or several processes.
 The run folder holds ``run.lock`` (an OS lock, held while a run writes the folder: a second start on it stops;
 :mod:`training.run_lock`), ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
 ``checkpoints/checkpoint-NNNNNNN`` (``accelerator.save_state``) and, at the end, ``pipeline/`` (unet +
-scheduler via ``save_pretrained``, with the pipelines' code: loadable by our pipelines and by diffusers'
-``DiffusionPipeline`` with ``trust_remote_code=True``, its parts by diffusers' stock ones); with ``eval_every``
+scheduler via ``save_pretrained``: loadable by our pipelines, by diffusers' stock pipelines without trusting code,
+and through the code it carries by ``DiffusionPipeline(..., custom_pipeline=...)``); with ``eval_every``
 also ``eval.jsonl``, ``eval.png`` and ``best/`` (:mod:`training.periodic_eval`), with ``log_with`` the
 trackers' files in ``logs/``.
 """

@@ -28,6 +28,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from .sprites_common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_sampling_args,
     config_default,
@@ -35,11 +36,13 @@ from .sprites_common import (
     initial_noise,
     keep_after,
     pipeline_output,
+    refuse_own_settings,
+    runs_own_steps,
 )
-from .sprites_hub import HubPushMixin
-from .sprites_labels import ClassConditioning, guidance
+from .sprites_labels import ClassConditioning, ClassNamesMixin, guidance
 from .sprites_prior import DataPriorMixin
 from .sprites_schedule import read_schedule, spaced_timesteps
+from .sprites_scheduler_loop import SchedulerLoopMixin
 
 VARIANCES = ("beta", "posterior")
 
@@ -89,11 +92,12 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
     return mean if noise is None else mean.add_(noise, alpha=sigma)
 
 
-class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
-    ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and
-    num_train_timesteps are read.
+    With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs Algorithm 2, reading only the scheduler's
+    schedule and sampling defaults; any other diffusers scheduler assigned to ``pipe.scheduler`` samples with its
+    own steps (:mod:`pipelines.scheduler_loop`).
     """
 
     model_cpu_offload_seq = "unet"
@@ -147,6 +151,10 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         n = T if num_inference_steps is None else num_inference_steps
+        if not runs_own_steps(self):  # another diffusers scheduler samples (pipelines.scheduler_loop)
+            refuse_own_settings(self, variance=variance, clip_sample=clip_sample, timestep_spacing=timestep_spacing)
+            return self.scheduler_loop(batch_size, generator, n, prior, class_labels, guidance_scale, latents,
+                                       output_type, return_intermediates, intermediate_every, return_dict)
         variance = config_variance(self.scheduler, variance)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
@@ -155,7 +163,7 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
         steps = self.sampling_steps(betas, alphas_cumprod, spaced_timesteps(T, n, timestep_spacing), variance)
@@ -179,14 +187,3 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         set to 0 the chain follows the mean of each step, without the sigma_t z of Algorithm 2."""
         return ddpm_steps(betas, alphas_cumprod, timesteps, variance)
 
-
-class SpritesDDPMWithoutNoisePipeline(SpritesDDPMPipeline):
-    """Algorithm 2 with the sigma_t z of every step removed (sigma_t = 0): the chain follows the mean of each
-    step from the same x_T, which shows why the sampler needs its noise."""
-
-    def sampling_steps(self, *args: Any) -> list[DDPMStep]:
-        return [step._replace(sigma=0.0) for step in super().sampling_steps(*args)]
-
-# diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
-from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
-from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401
