@@ -12,9 +12,9 @@ last). eta = 0 is deterministic, eta = 1 has the DDPM posterior variance.
 Defaults not given in the call (``clip_sample``, ``timestep_spacing``) come from the scheduler config saved in
 the folder, as in diffusers' ``DDIMPipeline``, so both sample a folder the same way. ``prior="moments"`` starts
 from the data's Gaussian at the first timestep instead of N(0, I) (:mod:`pipelines.prior`).
-``sigma_schedule="learned"`` runs at the (fractional) timesteps of a schedule fitted to the model
-(:mod:`pipelines.learned_steps`), with alpha_bar = 1 / (1 + sigma^2) at each; with eta = 0 that is Euler's step
-of the probability-flow ODE in the sigma variables (Karras et al. 2022, section 3), which is how the fit runs it.
+With eta = 0 a DDIM step is Euler's step of the probability-flow ODE in the sigma variables (Karras et al. 2022,
+section 3); DDIM on other sigmas than the model's timesteps (a learned schedule) is the solver pipeline's
+``sampler="ddim"``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from .sprites_common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
     check_number,
     check_sampling_args,
@@ -35,29 +36,27 @@ from .sprites_common import (
     initial_noise,
     keep_after,
     pipeline_output,
+    refuse_own_settings,
+    runs_own_steps,
 )
-from .sprites_hub import HubPushMixin
-from .sprites_labels import ClassConditioning
-from .sprites_learned_steps import find_learned
+from .sprites_labels import ClassConditioning, ClassNamesMixin, guidance
 from .sprites_prior import DataPriorMixin
-from .sprites_samplers import Denoiser
 from .sprites_schedule import read_schedule, spaced_timesteps
+from .sprites_scheduler_loop import SchedulerLoopMixin
 
 
 class DDIMStep(NamedTuple):
     """The numbers of one step t -> prev (floats, computed once in float64)."""
 
-    t: int | float  # fractional for a learned schedule
+    t: int
     alpha_bar: float  # alpha_bar_t
     alpha_bar_prev: float  # alpha_bar_prev, 1 after the last step
     sigma: float  # sigma_t of eq. 16 times eta
 
 
-def ddim_steps(alphas_cumprod: np.ndarray, timesteps: list[int], eta: float = 0.0,
-               alpha_bars: list[float] | None = None) -> list[DDIMStep]:
-    """Per-step coefficients for the descending ``timesteps`` (alpha_bar from ``alphas_cumprod``, or the given
-    ``alpha_bars``, one per timestep)."""
-    alpha_bars = [float(alphas_cumprod[t]) for t in timesteps] if alpha_bars is None else alpha_bars
+def ddim_steps(alphas_cumprod: np.ndarray, timesteps: list[int], eta: float = 0.0) -> list[DDIMStep]:
+    """Per-step coefficients for the descending ``timesteps``."""
+    alpha_bars = [float(alphas_cumprod[t]) for t in timesteps]
     steps = []
     for i, t in enumerate(timesteps):
         alpha_bar = float(alpha_bars[i])
@@ -83,11 +82,12 @@ def ddim_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDIMStep, noise: tor
     return x_prev if noise is None else x_prev.add_(noise, alpha=sigma)
 
 
-class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesDDIMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDIM sampling of a sprites ``UNet2DModel`` (Song et al. 2021, eq. 12).
 
-    ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and
-    num_train_timesteps are read.
+    With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs eq. 12, reading only the scheduler's
+    schedule and sampling defaults; any other diffusers scheduler assigned to ``pipe.scheduler`` samples with its
+    own steps (:mod:`pipelines.scheduler_loop`).
     """
 
     model_cpu_offload_seq = "unet"
@@ -105,10 +105,7 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         eta: float = 0.0,
         clip_sample: bool | None = None,
         timestep_spacing: str | None = None,
-        sigma_schedule: str = "discrete",
-        learned_schedule: str | dict | None = None,
         prior: str = "standard",
-        prior_rank: int = 16,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         latents: torch.Tensor | None = None,
@@ -127,16 +124,10 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             clip_sample: clip the predicted x_0 to [-1, 1] at every step; None: the scheduler config's
                 ``clip_sample`` (as diffusers' ``DDIMPipeline``).
             timestep_spacing: "leading", "trailing" or "linspace"; None: the scheduler config's.
-            sigma_schedule: "discrete" (the ``timestep_spacing`` integer timesteps) or "learned" (the timesteps
-                fitted to this model for DDIM at ``num_inference_steps`` and ``prior`` by ``python -m
-                training.fit_steps``, from the folder's ``schedules/ddim_nfe{N}_{prior}.json``; refused in one line
-                when the folder has none).
-            learned_schedule: with "learned", another learned schedule than the folder's (a JSON path or a dict).
             prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
                 Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
-            prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
-            class_labels: for a conditional UNet: ints, class names or 5-weight mixes, one or one per sample
-                (see ``pipelines.common``). None: the null class.
+            class_labels: for a conditional UNet: ints, class names or mixes of the classes' weights, one or one
+                per sample (see :mod:`pipelines.labels`). None: the null class.
             guidance_scale: w of classifier-free guidance, eps_uncond + w (eps_cond - eps_uncond); 1 plain
                 conditional, 0 unconditional.
             latents: x_T itself, shape (batch_size, C, H, W), instead of drawing it (``prior`` is not applied).
@@ -145,6 +136,10 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
             intermediate_every: keep every k-th x_t (the final one is always kept).
             return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
         """
+        if not runs_own_steps(self):  # another diffusers scheduler samples (pipelines.scheduler_loop)
+            refuse_own_settings(self, eta=eta or None, clip_sample=clip_sample, timestep_spacing=timestep_spacing)
+            return self.scheduler_loop(batch_size, generator, num_inference_steps, prior, class_labels, guidance_scale,
+                                       latents, output_type, return_intermediates, intermediate_every, return_dict)
         _, alphas_cumprod = read_schedule(self.scheduler)
         T = len(alphas_cumprod)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
@@ -152,26 +147,17 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         shape = check_sampling_args(self.unet, batch_size, generator, latents, num_inference_steps, T,
                                     timestep_spacing, output_type, intermediate_every)
         check_number("eta", eta, 0, text="a number >= 0 (0: deterministic DDIM, 1: DDPM-like)")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
-        if sigma_schedule == "learned":
-            sigmas = find_learned(getattr(self.config, "_name_or_path", None), "ddim", int(num_inference_steps), prior,
-                                  learned_schedule).sigmas()[:-1]
-            at = Denoiser(None, alphas_cumprod).t_of
-            steps = ddim_steps(alphas_cumprod, [at(float(s)) for s in sigmas], float(eta),
-                               alpha_bars=[1 / (1 + float(s) ** 2) for s in sigmas])
-        elif sigma_schedule == "discrete" and learned_schedule is None:
-            steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))
-        else:
-            raise ValueError(f"sigma_schedule must be 'discrete' or 'learned' (learned_schedule with 'learned' only), "
-                             f"got {sigma_schedule!r}")
-        x_T = self.make_prior(prior, steps[0].alpha_bar, prior_rank) if latents is None else None
+        steps = ddim_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, timestep_spacing), float(eta))
+        x_T = self.make_prior(prior, steps[0].alpha_bar) if latents is None else None
         x = initial_noise(shape, generator, latents, device, dtype, x_T)
         kept = [x] if return_intermediates else None
         with cond.applied(self.unet):
             for i, step in enumerate(self.progress_bar(steps)):
-                eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
+                eps = self.unet(cond.batch(x), torch.tensor(step.t, device=device), class_labels=cond.labels).sample
+                eps = guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
                 x = ddim_update(x, eps, step, z, clip_sample)
                 if kept is not None and keep_after(i, len(steps), intermediate_every):
@@ -191,7 +177,4 @@ class SpritesDDIMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                              fixed_point_iterations)
 
 # diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
-from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
-from .sprites_fitted_solver import __name__ as _sprites_fitted_solver  # noqa: E402, F401
 from .sprites_image_io import __name__ as _sprites_image_io  # noqa: E402, F401
-from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401

@@ -28,19 +28,21 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from .sprites_common import (
+    SavedFolderMixin,
     SpritesPipelineOutput,
-    check_number,
     check_sampling_args,
     config_default,
     config_variance,
     initial_noise,
     keep_after,
     pipeline_output,
+    refuse_own_settings,
+    runs_own_steps,
 )
-from .sprites_hub import HubPushMixin
-from .sprites_labels import ClassConditioning
+from .sprites_labels import ClassConditioning, ClassNamesMixin, guidance
 from .sprites_prior import DataPriorMixin
 from .sprites_schedule import read_schedule, spaced_timesteps
+from .sprites_scheduler_loop import SchedulerLoopMixin
 
 VARIANCES = ("beta", "posterior")
 
@@ -90,11 +92,12 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
     return mean if noise is None else mean.add_(noise, alpha=sigma)
 
 
-class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
+class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
-    ``scheduler`` may be a ``DDPMScheduler`` or a ``DDIMScheduler``: only its betas, alphas_cumprod and
-    num_train_timesteps are read.
+    With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs Algorithm 2, reading only the scheduler's
+    schedule and sampling defaults; any other diffusers scheduler assigned to ``pipe.scheduler`` samples with its
+    own steps (:mod:`pipelines.scheduler_loop`).
     """
 
     model_cpu_offload_seq = "unet"
@@ -113,8 +116,6 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         clip_sample: bool | None = None,
         timestep_spacing: str | None = None,
         prior: str = "standard",
-        prior_rank: int = 16,
-        noise_scale: float = 1.0,
         class_labels: Any = None,
         guidance_scale: float = 1.0,
         latents: torch.Tensor | None = None,
@@ -137,11 +138,8 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
                 scheduler config's.
             prior: "standard" (x_T ~ N(0, I)) or a data prior of :data:`pipelines.prior.PRIORS` ("moments": the
                 Gaussian with q(x_T)'s mean and covariance, read from the folder's data_moments.safetensors).
-            prior_rank: eigenpairs kept by ``prior="moments-lowrank"``.
-            noise_scale: multiplies sigma_t z (1: Algorithm 2; 0: the mean of every step only, to show why the
-                sampler needs its noise).
-            class_labels: for a conditional UNet: ints, class names or 5-weight mixes, one or one per sample
-                (see ``pipelines.common``). None: the null class.
+            class_labels: for a conditional UNet: ints, class names or mixes of the classes' weights, one or one
+                per sample (see :mod:`pipelines.labels`). None: the null class.
             guidance_scale: w of classifier-free guidance, eps_uncond + w (eps_cond - eps_uncond); 1 plain
                 conditional, 0 unconditional.
             latents: x_T itself, shape (batch_size, C, H, W), instead of drawing it (``prior`` is not applied).
@@ -153,6 +151,10 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         n = T if num_inference_steps is None else num_inference_steps
+        if not runs_own_steps(self):  # another diffusers scheduler samples (pipelines.scheduler_loop)
+            refuse_own_settings(self, variance=variance, clip_sample=clip_sample, timestep_spacing=timestep_spacing)
+            return self.scheduler_loop(batch_size, generator, n, prior, class_labels, guidance_scale, latents,
+                                       output_type, return_intermediates, intermediate_every, return_dict)
         variance = config_variance(self.scheduler, variance)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))
         timestep_spacing = config_default(self.scheduler, timestep_spacing, "timestep_spacing", "leading")
@@ -161,24 +163,27 @@ class SpritesDDPMPipeline(DataPriorMixin, HubPushMixin, DiffusionPipeline):
         if variance not in VARIANCES:
             raise ValueError(f"variance must be 'beta' (sigma^2 = beta_t, Algorithm 2) or 'posterior' (beta~_t), "
                              f"got {variance!r} (from the scheduler's variance_type if not given)")
-        check_number("noise_scale", noise_scale, 0, text="a number >= 0 (1: Algorithm 2)")
-        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size)
+        cond = ClassConditioning(self.unet, class_labels, guidance_scale, batch_size, self.class_names)
 
         device, dtype = self._execution_device, self.unet.dtype
-        steps = ddpm_steps(betas, alphas_cumprod, spaced_timesteps(T, n, timestep_spacing), variance)
-        x_T = self.make_prior(prior, steps[0].alpha_bar, prior_rank) if latents is None else None
+        steps = self.sampling_steps(betas, alphas_cumprod, spaced_timesteps(T, n, timestep_spacing), variance)
+        x_T = self.make_prior(prior, steps[0].alpha_bar) if latents is None else None
         x = initial_noise(shape, generator, latents, device, dtype, x_T)
         kept = [x] if return_intermediates else None
         with cond.applied(self.unet):
             for i, step in enumerate(self.progress_bar(steps)):
-                eps = cond.predict_noise(self.unet, x, torch.tensor(step.t, device=device))
+                eps = self.unet(cond.batch(x), torch.tensor(step.t, device=device), class_labels=cond.labels).sample
+                eps = guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
                 z = randn_tensor(shape, generator=generator, device=device, dtype=dtype) if step.sigma > 0 else None
-                x = ddpm_update(x, eps, step, None if z is None else z * noise_scale, clip_sample)
+                x = ddpm_update(x, eps, step, z, clip_sample)
                 if kept is not None and keep_after(i, len(steps), intermediate_every):
                     kept.append(x)
 
         return pipeline_output(self, x, kept, output_type, return_dict)
 
-# diffusers copies into its module cache only the modules a pipeline file imports itself; the rest of this one's:
-from .sprites_atomic import __name__ as _sprites_atomic  # noqa: E402, F401
-from .sprites_remote_code import __name__ as _sprites_remote_code  # noqa: E402, F401
+    def sampling_steps(self, betas: np.ndarray, alphas_cumprod: np.ndarray, timesteps: list[int],
+                       variance: str) -> list[DDPMStep]:
+        """The step table the loop runs (:func:`ddpm_steps`). A subclass may change it: with every ``sigma``
+        set to 0 the chain follows the mean of each step, without the sigma_t z of Algorithm 2."""
+        return ddpm_steps(betas, alphas_cumprod, timesteps, variance)
+

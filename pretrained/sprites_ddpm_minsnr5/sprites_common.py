@@ -8,6 +8,8 @@ The schedule and the timestep spacings are in :mod:`pipelines.schedule`, class l
 
 from __future__ import annotations
 
+import importlib
+import json
 import math
 import numbers
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from .sprites_schedule import TIMESTEP_SPACINGS, VARIANCE_TYPES
 
 OUTPUT_TYPES = ("pil", "np", "pt")
+STOCK_CLASS = "DDPMPipeline"  # what a saved folder's model_index.json names: diffusers loads it without our code
+OWN_SCHEDULERS = ("DDPMScheduler", "DDIMScheduler")  # the schedulers whose schedule the written-out steps read
 
 
 @dataclass
@@ -39,6 +43,51 @@ class SpritesPipelineOutput(BaseOutput):
 
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
     intermediates: list[list[PIL.Image.Image]] | np.ndarray | torch.Tensor | None = None
+
+
+# ------------------------------------------------------------------------------------------------- folders
+
+
+def package_module(name: str):
+    """spritediff's module ``pipelines.{name}`` (the writers a saved folder does not carry: the atomic writer, the
+    pipelines' code, the hub check), or None in a copy of this module that diffusers loaded from a saved folder."""
+    return importlib.import_module(f"pipelines.{name}") if __name__ == "pipelines.common" else None
+
+
+class SavedFolderMixin:
+    """How the sprites pipelines save and load a folder.
+
+    ``model_index.json`` names diffusers' stock ``DDPMPipeline``, so stock diffusers (``DDPMPipeline``,
+    ``DDIMPipeline``, ``DiffusionPipeline``) loads the folder without trusting any code; our classes load it with
+    ``SpritesDDIMPipeline.from_pretrained(folder)``, or without this package through the code the folder carries
+    (``custom_pipeline="pipeline_sprites_ddim"``, ``trust_remote_code=True``). With the package, ``save_pretrained``
+    also writes the data moments, the class names and that code (:mod:`pipelines.saving`) and ``push_to_hub``
+    first checks that the hub answers; a copy loaded without the package saves diffusers' files only.
+    """
+
+    def to_json_string(self) -> str:
+        config = json.loads(super().to_json_string())
+        config["_class_name"] = STOCK_CLASS
+        return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def _dict_from_json_file(cls, json_file):
+        config = super()._dict_from_json_file(json_file)
+        if isinstance(config.get("_class_name"), list | tuple):  # a folder saved as [module, class]: read as ours
+            config["_class_name"] = config["_class_name"][-1]
+        return config
+
+    def save_pretrained(self, save_directory, *args: Any, **kwargs: Any) -> Any:
+        saving = package_module("saving")
+        if saving is None:
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        return saving.save_folder(self, super().save_pretrained, save_directory, *args, **kwargs)
+
+    def push_to_hub(self, repo_id: str, *args: Any, **kwargs: Any) -> Any:
+        hub = package_module("hub")
+        if hub is not None:
+            hub.check_hub(f"push_to_hub({repo_id!r})")
+        return super().push_to_hub(repo_id, *args, **kwargs)
 
 
 # ------------------------------------------------------------------------------------------------- checks
@@ -119,6 +168,31 @@ def config_variance(scheduler, variance: str | None) -> str:
         return variance
     variance_type = scheduler.config.get("variance_type", "fixed_small")
     return VARIANCE_TYPES.get(variance_type, variance_type)
+
+
+def runs_own_steps(pipe, alternative: str | None = None) -> bool:
+    """True when ``pipe.scheduler`` is a DDPMScheduler or DDIMScheduler, whose schedule the pipeline's written-out
+    steps read. Another scheduler (``pipe.scheduler = X.from_config(pipe.scheduler.config)``): False, or with
+    ``alternative`` (a pipeline that runs its own method only) a one-line ``ValueError`` naming the pipelines that
+    sample with it."""
+    if type(pipe.scheduler).__name__ in OWN_SCHEDULERS:
+        return True
+    if alternative is not None:
+        name = type(pipe.scheduler).__name__
+        raise ValueError(f"{type(pipe).__name__} runs {alternative} and reads only a DDPMScheduler's or "
+                         f"DDIMScheduler's schedule, not a {name}; SpritesDDPMPipeline or SpritesDDIMPipeline sample "
+                         f"with {name} (assign it to their .scheduler)")
+    return False
+
+
+def refuse_own_settings(pipe, **settings: Any) -> None:
+    """A one-line ``ValueError`` for a setting of the written-out steps given while another scheduler samples."""
+    given = [k for k, v in settings.items() if v is not None]
+    if given:
+        name = type(pipe.scheduler).__name__
+        raise ValueError(f"{given[0]} is a setting of {type(pipe).__name__}'s own steps, not of {name}; set the "
+                         f"scheduler's own options instead: pipe.scheduler = {name}.from_config(pipe.scheduler.config, "
+                         "...)")
 
 
 # ------------------------------------------------------------------------------------------------- output

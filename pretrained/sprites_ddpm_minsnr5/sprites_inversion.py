@@ -29,7 +29,7 @@ import torch
 
 from .sprites_common import check_number
 from .sprites_image_io import read_images
-from .sprites_labels import ClassConditioning
+from .sprites_labels import ClassConditioning, guidance
 from .pipeline_sprites_ddim import DDIMStep, ddim_steps, ddim_update
 from .sprites_schedule import read_schedule, spaced_timesteps
 
@@ -70,10 +70,15 @@ def invert_images(pipe, images, num_inference_steps: int = 50, timestep_spacing:
     check_number("fixed_point_iterations", fixed_point_iterations, 0, integer=True)
     device, dtype = pipe._execution_device, pipe.unet.dtype
     x0 = read_images(images, pipe.unet).to(device=device, dtype=dtype) * 2 - 1
-    cond = ClassConditioning(pipe.unet, class_labels, guidance_scale, len(x0))
+    cond = ClassConditioning(pipe.unet, class_labels, guidance_scale, len(x0), pipe.class_names)
     steps = inversion_steps(alphas_cumprod, spaced_timesteps(T, num_inference_steps, spacing))
+
+    def predict_noise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # the UNet's epsilon, guided
+        eps = pipe.unet(cond.batch(x), t, class_labels=cond.labels).sample
+        return guidance(eps, cond.scale) if cond.guided else eps  # eps_uncond + w (eps_cond - eps_uncond)
+
     with cond.applied(pipe.unet):
-        return ddim_invert(lambda x, t: cond.predict_noise(pipe.unet, x, t), x0, steps, fixed_point_iterations)
+        return ddim_invert(predict_noise, x0, steps, fixed_point_iterations)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float | Sequence[float] | torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ and ``prior="moments"`` draws x_T from N(m_T, C_T), as x_T = m_T + C_T^{1/2} z w
 and the same z ~ N(0, I) the standard prior would use (so the two priors differ only by that map). The
 variants keep less of Sigma: "moments-lowrank" its top ``rank`` eigenpairs (the rest replaced by their mean
 eigenvalue), "moments-diagonal" the per-pixel variances, "moments-mean" none (C_T = I: the mean only).
-Why a deterministic sampler needs this and a stochastic one less: docs/theory.md, item 10.
+Why a deterministic sampler needs this and a stochastic one less: docs/theory.md.
 
 The moments are computed from the training data (:meth:`DataMoments.from_images`) and saved beside the
 pipeline as ``data_moments.safetensors``; a folder without them still loads and samples with the standard prior.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .sprites_atomic import atomic_file
+from .sprites_common import package_module
 
 MOMENTS_FILE = "data_moments.safetensors"
 PRIORS = ("standard", "moments", "moments-lowrank", "moments-diagonal", "moments-mean")
@@ -65,7 +65,10 @@ class DataMoments:
         from safetensors.torch import save_file
 
         path = Path(folder) / MOMENTS_FILE
-        with atomic_file(path) as tmp:
+        atomic = package_module("atomic")
+        if atomic is None:
+            raise ValueError("DataMoments.save writes through spritediff's atomic writer; install spritediff")
+        with atomic.atomic_file(path) as tmp:
             save_file({"mean": self.mean.float().contiguous(), "cov": self.cov.float().contiguous()}, str(tmp),
                       metadata={"shape": ",".join(map(str, self.shape)), "count": str(self.count)})
         return path
@@ -139,7 +142,8 @@ class GaussianPrior:
 
 class DataPriorMixin:
     """Gives a pipeline its data moments: set with :meth:`set_data_moments`, or read on first use from the
-    ``data_moments.safetensors`` of the folder (or hub repo) it was loaded from; ``save_pretrained`` keeps them."""
+    ``data_moments.safetensors`` of the folder (or hub repo) it was loaded from; ``save_pretrained`` keeps them
+    (:mod:`pipelines.saving`)."""
 
     _data_moments: DataMoments | None = None
 
@@ -169,26 +173,13 @@ class DataPriorMixin:
         checks ``kind``); the data's moments are read only for a data prior."""
         return GaussianPrior(kind, alpha_bar, self.data_moments() if kind in PRIORS[1:] else None, rank)
 
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        """diffusers' ``save_pretrained``, plus ``data_moments.safetensors`` when the pipeline has moments (set,
-        or in the local folder it was loaded from; a hub repo's are not fetched for this)."""
-        result = super().save_pretrained(save_directory, *args, **kwargs)
-        moments = self._data_moments
-        source = getattr(self.config, "_name_or_path", None)
-        if moments is None and source and (Path(source) / MOMENTS_FILE).is_file():
-            moments = DataMoments.load(Path(source) / MOMENTS_FILE)
-        if moments is not None:
-            moments.save(save_directory)
-        return result
-
 
 def _hub_moments(repo_id: str) -> Path:
     """Download the moments file of a hub repo; one-line :class:`MissingMomentsError` when it cannot."""
     from huggingface_hub import hf_hub_download
 
-    from .sprites_hub import hub_unreachable_reason
-
-    reason = hub_unreachable_reason()
+    hub = package_module("hub")
+    reason = hub.hub_unreachable_reason() if hub is not None else None
     if reason:
         raise MissingMomentsError(f"prior='moments' needs {MOMENTS_FILE} from {repo_id!r}: {reason}; use "
                                   "prior='standard' or a local folder that holds it")

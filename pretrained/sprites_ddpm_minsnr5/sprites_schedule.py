@@ -52,7 +52,7 @@ def read_schedule(scheduler) -> tuple[np.ndarray, np.ndarray]:
     Only ``scheduler.betas`` (and ``config.prediction_type``) are read; alpha_bar_t = prod_{s<=t} (1 - beta_s)
     is formed in float64, so alpha_t = 1 - beta_t and alpha_bar_t agree to the last bit (the scheduler's own
     float32 ``alphas_cumprod`` differs by ~1e-7, and ratios of it lose ~1e-3 of beta_t near t = 0). The
-    schedulers' ``step`` is never called: the update rules are ours.
+    written-out steps never call the scheduler's ``step``: the update rules are ours.
     """
     if not isinstance(getattr(scheduler, "betas", None), torch.Tensor):
         raise ValueError(f"scheduler: {type(scheduler).__name__} has no 'betas' tensor; pass a DDPMScheduler or "
