@@ -1,5 +1,5 @@
 """Speed options do not change the samples: the same seed with the option on and off gives the same
-images within float tolerance; and experiments.speed --quick runs end to end.
+images within float tolerance.
 
 Our update rule with precomputed coefficients against ``scheduler.step`` is tested in test_pipeline_ddim.py
 and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)."""
@@ -7,14 +7,12 @@ and test_pipeline_ddpm.py (against the stock pipelines and the schedulers' step)
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from experiments import speed
 from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline
 from pipelines.schedule import make_scheduler
 from pipelines.unet_runtime import prepare_unet
@@ -89,24 +87,6 @@ def test_torch_compile_gives_the_same_samples(unet):
     plain = _sample(unet, "ddim", num_inference_steps=3)
     fast = prepare_unet(copy.deepcopy(unet), compile=True)
     torch.testing.assert_close(_sample(fast, "ddim", num_inference_steps=3), plain, atol=ATOL, rtol=0)
-
-
-def test_speed_bench_quick(tmp_path, capsys):
-    out = tmp_path / "speed.json"
-    assert speed.main(["--quick", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "DDPM 500 (timed 4 steps, x125)" in printed and "| ours / hand-written |" in printed
-    result = json.loads(out.read_text())
-    assert result["table_markdown"].startswith("random UNet of")
-    assert {r["setting"] for r in result["cpu"]["sampling"]} == {"DDPM 500", "DDIM 2", "DDIM 3"}
-    assert result["cpu"]["training"]["ratio"] > 0 and result["flops"]["unet_forward_per_image"] > 0
-    assert "channels_last" in result["cpu"]["options"] and torch.get_num_threads() == 1
-    tables = {f.stem: f.read_text() for f in (tmp_path / "speed").glob("*.md")}  # beside the JSON, for the docs
-    assert set(tables) == {"machine", "sampling", "training", "options", "cost", "targets"}  # no --compile
-    for name in ("sampling", "training", "options", "cost"):
-        assert tables[name].strip() in result["table_markdown"], name  # the same tables as the JSON's
-    assert f"| {result['parameters']:,} |" in tables["machine"]
-    assert tables["targets"].count("\n") == len(result["targets"]) + 2
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])

@@ -62,6 +62,7 @@ def test_moment_prior_is_q_xT_for_gaussian_data():
     assert abs(torch.cov(diag.T)[0, 1]) < 0.01  # no correlations kept
 
 
+@pytest.mark.slow
 def test_the_committed_table_is_what_the_benchmark_measures():
     """docs/theory.md quotes docs/figures/theory/prior_check.md: the benchmark's rows at its recorded sample count."""
     import json
