@@ -20,11 +20,13 @@ import numpy as np
 import torch
 import yaml
 
+from pipelines.shipped import config_file
+
 __all__ = ["FEATURE_SPACES", "FeatureSpace", "FeatureSpaceModule", "check_feature_space", "load_feature_space",
            "load_settings"]
 
 FEATURE_SPACES = ("sprite", "inception", "dinov2")
-SETTINGS = Path(__file__).resolve().parents[1] / "configs" / "feature_spaces.yaml"
+SETTINGS = config_file("feature_spaces.yaml")
 
 
 def load_settings(path: str | Path = SETTINGS) -> dict[str, Any]:

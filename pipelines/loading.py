@@ -23,6 +23,7 @@ from pipelines.pipeline_sprites_ddim import SpritesDDIMPipeline
 from pipelines.pipeline_sprites_ddpm import SpritesDDPMPipeline
 from pipelines.pipeline_sprites_solver import SpritesSolverPipeline
 from pipelines.samplers import RULES
+from pipelines.shipped import config_file
 
 
 class PipelinesBySampler(dict):
@@ -35,7 +36,7 @@ class PipelinesBySampler(dict):
 PIPELINES = PipelinesBySampler(ddpm=SpritesDDPMPipeline, ddim=SpritesDDIMPipeline,
                                **dict.fromkeys(RULES, SpritesSolverPipeline))
 SAMPLERS = tuple(PIPELINES)
-PRESETS_FILE = Path(__file__).resolve().parents[1] / "configs" / "sampling_presets.yaml"
+PRESETS_FILE = config_file("sampling_presets.yaml")
 RUNTIMES = ("torch", "onnxruntime", "compile")  # how the UNet runs: pipelines.unet_runtime
 
 

@@ -11,7 +11,9 @@ import yaml
 
 from score_toy.mixture import split_sizes
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "score_toy.yaml"
+# configs/score_toy.yaml of the checkout; an installed wheel carries it as package data in score_toy/configs/
+_INSTALLED = Path(__file__).resolve().parent / "configs" / "score_toy.yaml"
+DEFAULT_CONFIG = _INSTALLED if _INSTALLED.is_file() else _INSTALLED.parents[2] / "configs" / "score_toy.yaml"
 
 
 class ConfigError(ValueError):

@@ -46,6 +46,19 @@ def test_grid_and_gif(pipeline_dir, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["ddim.png", "denoise.gif", "grids"]  # no temp files
 
 
+def test_without_out_writes_a_fresh_default_file_and_prints_it(pipeline_dir, tmp_path, monkeypatch, capsys):
+    """No --out: samples.png in the current folder, then samples-2.png, ...; an existing file is never touched."""
+    monkeypatch.chdir(tmp_path)
+    args = ["--pipeline", str(pipeline_dir), "--sampler", "ddim", "--steps", "2", "--num_images", "2"]
+    (tmp_path / "samples-2.png").write_bytes(b"mine")
+    for expected in ("samples.png", "samples-3.png"):
+        assert main(args) == 0
+        assert capsys.readouterr().out.startswith(f"{tmp_path / expected}: DDIM eta=0, 2 steps")
+        assert Image.open(tmp_path / expected).format == "PNG"
+    assert (tmp_path / "samples-2.png").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples-2.png", "samples-3.png", "samples.png"]
+
+
 def test_ddpm_reproducible(pipeline_dir, tmp_path):
     for name in ("a.png", "b.png"):
         main(["--pipeline", str(pipeline_dir), "--steps", "3", "--num_images", "4", "--out", str(tmp_path / name)])

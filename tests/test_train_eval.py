@@ -90,7 +90,7 @@ def test_best_holds_the_ema_pipeline_of_the_best_row(eval_run):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
-def test_tensorboard_events_hold_the_loss_and_eval_rows_once(eval_run):
+def test_tensorboard_events_hold_the_loss_eval_rows_and_grid_once(eval_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out, _ = eval_run
@@ -103,6 +103,15 @@ def test_tensorboard_events_hold_the_loss_and_eval_rows_once(eval_run):
     fid = events.Scalars("eval/fid_ddim50_moments")
     assert [(e.step, pytest.approx(e.value, rel=1e-6)) for e in fid] == [(r["step"], r["fid_ddim50_moments"])
                                                                          for r in read_rows(out)]
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    grids = events.Images("samples")  # the final grid, pixel for pixel as samples/final.png holds it
+    assert [e.step for e in grids] == [12]
+    logged = np.asarray(Image.open(io.BytesIO(grids[0].encoded_image_string)).convert("RGB"))
+    assert np.array_equal(logged, np.asarray(Image.open(out / "samples" / "final.png").convert("RGB")))
 
 
 def test_evaluate_run_fills_missing_steps_with_the_same_rows(eval_run, tmp_path):

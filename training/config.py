@@ -30,78 +30,104 @@ def default_unet() -> dict[str, Any]:
     }
 
 
+def setting(default: Any = dataclasses.MISSING, help: str = "", *, factory: Any = None) -> Any:
+    """A config field with its one line of help (``python training/train.py --help`` lists them all)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     """All settings of one training run (see ``configs/*.yaml`` for commented examples)."""
 
-    output_dir: str = "runs/default"
-    seed: int = 0
-    # data
+    output_dir: str = setting("runs/default", "the run folder (config.yaml, stats.jsonl, log.txt, checkpoints/, "
+                              "pipeline/)")
+    seed: int = setting(0, "seed of the initial weights and of every step's draws (batch, flips, t, noise, labels)")
     # data: one source (docs/own_data.md); none: the course sprites from $SPRITEDIFF_DATA or ../shared
-    data_path: str | None = None  # sprites folder, .npz/.npy arrays (any NHWC shape), image folder or sprites hub name
-    train_data_dir: str | None = None  # an image folder; its subfolders are the classes (as datasets' imagefolder)
-    dataset_name: str | None = None  # a hub data set, a Dataset.save_to_disk folder or a local data folder
-    image_column: str = "image"
-    label_column: str | None = None  # None: the "label" column when there is one, else unconditional
-    resolution: int | None = None  # resize (shorter side) and centre-crop to this square size, 8..64
-    hflip: bool = True
+    data_path: str | None = setting(None, "sprites folder, .npz/.npy arrays (any NHWC shape), image folder or sprites "
+                                    "hub name")
+    train_data_dir: str | None = setting(None, "an image folder; its subfolders are the classes (as datasets' "
+                                         "imagefolder)")
+    dataset_name: str | None = setting(None, "a hub data set, a Dataset.save_to_disk folder or a local data folder")
+    image_column: str = setting("image", "the data set's image column")
+    label_column: str | None = setting(None, "the data set's label column; null: \"label\" when there is one, else "
+                                       "unconditional")
+    resolution: int | None = setting(None, "resize (shorter side) and centre-crop to this square size, 8..64")
+    hflip: bool = setting(True, "flip each training image left-right with probability 1/2")
     # noise schedule (the course's: linear beta 1e-4 .. 0.02, T = 500)
-    num_train_timesteps: int = 500
-    beta_start: float = 1e-4
-    beta_end: float = 0.02
+    num_train_timesteps: int = setting(500, "T, the number of diffusion steps")
+    beta_start: float = setting(1e-4, "beta_1 of the linear beta schedule")
+    beta_end: float = setting(0.02, "beta_T of the linear beta schedule")
     # sampling settings saved in the pipeline's scheduler config: every pipeline (ours and diffusers' stock
     # DDPMPipeline / DDIMPipeline) takes its defaults from them (measured best: docs/ddpm_vs_ddim.md)
-    timestep_spacing: str = "trailing"
-    clip_sample: bool = False
-    variance_type: str = "fixed_large"  # DDPM sigma_t^2: "fixed_large" = beta_t, "fixed_small" = posterior
+    timestep_spacing: str = setting("trailing", "the saved scheduler's timestep spacing: leading, linspace or "
+                                    "trailing")
+    clip_sample: bool = setting(False, "the saved scheduler clips the predicted x_0 to [-1, 1]")
+    variance_type: str = setting("fixed_large", "DDPM sigma_t^2 of the saved scheduler: fixed_large (beta_t) or "
+                                 "fixed_small (posterior)")
     # model
-    unet: dict[str, Any] = field(default_factory=default_unet)
-    conditional: bool = False  # condition on the 5 labels (class embedding with a null class)
-    init_from: str | None = None  # start from the UNet of this pipeline folder (new class embeddings start at 0)
-    cond_drop_prob: float = 0.1  # probability of training on the null class (classifier-free guidance)
+    unet: dict[str, Any] = setting(factory=default_unet, help="keyword arguments of diffusers' UNet2DModel, "
+                                   "each set as --unet.KEY VALUE; defaults:")
+    conditional: bool = setting(False, "condition on the 5 labels (class embedding with a null class)")
+    init_from: str | None = setting(None, "start from the UNet of this pipeline folder (new class embeddings "
+                                    "start at 0)")
+    cond_drop_prob: float = setting(0.1, "probability of training on the null class (classifier-free guidance)")
     # optimisation
-    train_batch_size: int = 128  # global batch: split evenly over processes
-    max_train_steps: int = 1000
-    max_train_minutes: float | None = None  # stop (and save) after this wall time, whatever the step
-    learning_rate: float = 1e-3
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
-    weight_decay: float = 0.0
-    lr_warmup_steps: int = 100
-    lr_scheduler: str = "cosine"
-    max_grad_norm: float = 1.0
-    ema_decay: float = 0.999  # the EMA's decay (with ema_power: its upper bound)
-    ema_power: float | None = None  # EDM2-style power EMA, decay (1 - 1/t)^(gamma + 1) ~ t / (t + gamma + 1)
-    loss_weighting: str = "none"  # "none" (Ho et al. eq. 14) or "min_snr" (Hang et al. 2023)
-    min_snr_gamma: float = 5.0  # gamma of min-SNR-gamma weighting
-    mixed_precision: str = "no"
-    num_threads: int = 0  # torch CPU threads per process; 0: cores / processes (accelerate launch would set 1)
+    train_batch_size: int = setting(128, "images per forward pass, over all processes (split evenly)")
+    gradient_accumulation_steps: int = setting(1, "forward passes per optimizer step "
+                                               "(accelerator.accumulate); a step's batch: train_batch_size x this")
+    max_train_steps: int = setting(1000, "optimizer steps to train for")
+    max_train_minutes: float | None = setting(None, "stop (and save) after this wall time, whatever the step")
+    learning_rate: float = setting(1e-3, "AdamW's peak learning rate")
+    adam_beta1: float = setting(0.9, "AdamW's beta_1")
+    adam_beta2: float = setting(0.999, "AdamW's beta_2")
+    adam_epsilon: float = setting(1e-8, "AdamW's epsilon")
+    weight_decay: float = setting(0.0, "AdamW's decoupled weight decay")
+    lr_warmup_steps: int = setting(100, "steps of linear learning-rate warm-up")
+    lr_scheduler: str = setting("cosine", "learning-rate decay after warm-up: cosine, linear, constant or "
+                                "constant_with_warmup")
+    max_grad_norm: float = setting(1.0, "clip the gradient to this norm (0: no clipping)")
+    ema_decay: float = setting(0.999, "the EMA's decay (with ema_power: its upper bound)")
+    ema_power: float | None = setting(None, "EDM2-style power EMA: decay t / (t + ema_power + 1); null: constant "
+                                      "ema_decay")
+    loss_weighting: str = setting("none", "none (Ho et al. eq. 14) or min_snr (Hang et al. 2023)")
+    min_snr_gamma: float = setting(5.0, "gamma of min-SNR-gamma weighting")
+    mixed_precision: str | None = setting(None, "no, fp16 or bf16; null: accelerate's (accelerate launch "
+                                          "--mixed_precision, else no)")
+    num_threads: int = setting(0, "torch CPU threads per process; 0: cores / processes")
     # logging, samples, checkpoints
-    log_every: int = 50
-    sample_every: int = 0  # 0: only at the end
-    num_sample_images: int = 50
-    sample_inference_steps: int = 50  # DDIM steps for the periodic sample grids
-    checkpoint_every: int = 500
-    checkpoints_total_limit: int = 2
-    log_with: str | list[str] | None = None  # accelerate's trackers ("tensorboard", "wandb", ...): loss and eval rows
+    log_every: int = setting(50, "a row of stats.jsonl (and of the trackers) every this many steps")
+    sample_every: int = setting(0, "a sample grid in samples/ every this many steps; 0: only at the end")
+    num_sample_images: int = setting(50, "sprites per sample grid")
+    sample_inference_steps: int = setting(50, "DDIM steps of the sample grids")
+    checkpoint_every: int = setting(500, "a checkpoint (accelerator.save_state) every this many steps")
+    checkpoints_total_limit: int = setting(2, "checkpoints kept (the oldest are removed)")
+    log_with: str | list[str] | None = setting(None, "accelerate's trackers (tensorboard, wandb, ...): losses, eval "
+                                               "rows, sample grids; alias --report_to")
     # evaluation during training (training/periodic_eval.py): rows in eval.jsonl, curves in eval.png, best/
-    eval_every: int = 0  # 0: off; else every this many steps and at the end (EMA weights)
-    eval_samples: int = 100  # sprites per sample set (DDIM-50 eta 0 from both priors, and each of eval_samplers)
-    eval_batch_size: int = 100  # sprites per pipeline call; batch b is seeded eval_seed + b, as the benchmarks do
-    eval_seed: int = 0
-    eval_samplers: list[str] = field(default_factory=list)  # more sample sets: "ddpm", "dpmpp_2m@10", ...
-    eval_best: str = "fid_ddim50_moments"  # best/ keeps the EMA pipeline of the best row by this key
+    eval_every: int = setting(0, "evaluate the EMA weights every this many steps and at the end; 0: off")
+    eval_samples: int = setting(100, "sprites per sample set (DDIM-50 eta 0 from both priors, and each of "
+                                "eval_samplers)")
+    eval_batch_size: int = setting(100, "sprites per pipeline call; batch b is seeded eval_seed + b")
+    eval_seed: int = setting(0, "seed of the evaluation's first batch")
+    eval_samplers: list[str] = setting(factory=list, help="more sample sets to evaluate: ddpm, dpmpp_2m@10, ...")
+    eval_best: str = setting("fid_ddim50_moments", "best/ keeps the EMA pipeline of the best row by this key")
     # hub
-    push_to_hub: bool = False
-    hub_model_id: str | None = None
-    hub_private: bool = False
+    push_to_hub: bool = setting(False, "upload the final pipeline to the Hugging Face Hub (checked at the start)")
+    hub_model_id: str | None = setting(None, "the hub repo to push to, e.g. you/sprites-ddpm")
+    hub_private: bool = setting(False, "create the hub repo as private")
+
+    @property
+    def step_batch_size(self) -> int:
+        """Images per optimizer step: the forward pass's batch times the passes accumulated."""
+        return self.train_batch_size * self.gradient_accumulation_steps
 
     def validate(self) -> TrainConfig:
         """Check ranges and relations; raise :class:`ConfigError` naming the key."""
-        positive = ["num_train_timesteps", "train_batch_size", "max_train_steps", "learning_rate", "log_every",
-                    "checkpoint_every", "checkpoints_total_limit", "num_sample_images", "sample_inference_steps",
-                    "eval_samples", "eval_batch_size"]
+        positive = ["num_train_timesteps", "train_batch_size", "gradient_accumulation_steps", "max_train_steps",
+                    "learning_rate", "log_every", "checkpoint_every", "checkpoints_total_limit", "num_sample_images",
+                    "sample_inference_steps", "eval_samples", "eval_batch_size"]
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive, got {getattr(self, key)}")
@@ -133,8 +159,9 @@ class TrainConfig:
             raise ConfigError(f"min_snr_gamma must be positive, got {self.min_snr_gamma}")
         if self.ema_power is not None and self.ema_power <= 0:
             raise ConfigError(f"ema_power must be positive or null, got {self.ema_power}")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise ConfigError(f"mixed_precision must be 'no', 'fp16' or 'bf16', got {self.mixed_precision!r}")
+        if self.mixed_precision not in (None, "no", "fp16", "bf16"):
+            raise ConfigError(f"mixed_precision must be 'no', 'fp16', 'bf16' or null (accelerate's), got "
+                              f"{self.mixed_precision!r}")
         if self.lr_scheduler not in ("cosine", "linear", "constant", "constant_with_warmup"):
             raise ConfigError(f"lr_scheduler must be cosine, linear, constant or constant_with_warmup, "
                               f"got {self.lr_scheduler!r}")
@@ -180,6 +207,33 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+ALIASES = {"report_to": "log_with"}  # the diffusers examples' names for our keys
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _flow(value: Any) -> str:
+    """A value as it is written on the command line (YAML flow style: null, true, [32, 64], 'text')."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
+def keys_help() -> str:
+    """Every config key with its default and its one line of help (the fields' ``help`` metadata), for --help."""
+    rows = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "unet":
+            rows.append(("--unet.KEY VALUE", f.metadata["help"]))
+            rows += [(f"  --unet.{k} {_flow(v)}", "") for k, v in default_unet().items()]
+        else:
+            rows.append((f"--{f.name} {_flow(_default(f))}", f.metadata["help"]))
+    rows += [(f"--{alias}", f"the same as --{key}") for alias, key in ALIASES.items()]
+    width = max(len(left) for left, help in rows if help and len(left) < 40) + 2
+    return "\n".join(["config keys (in the YAML config, or on the command line as --key value, read as YAML), with "
+                      "their defaults:", *(f"  {left:<{width}}{help}".rstrip() for left, help in rows)])
+
+
 def _field_types() -> dict[str, Any]:
     return {f.name: f for f in dataclasses.fields(TrainConfig)}
 
@@ -193,7 +247,9 @@ def _unknown(key: str, valid: list[str], where: str) -> ConfigError:
 def _coerce(key: str, value: Any) -> Any:
     """Check a value against the field's default type (ints accepted for floats; None where allowed)."""
     f = _field_types()[key]
-    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    default = _default(f)
+    if key == "mixed_precision" and value is False:
+        return "no"  # YAML reads an unquoted no as false
     if value is None:
         if default is None or "None" in str(f.type):
             return None
@@ -217,6 +273,7 @@ def _apply(cfg: dict[str, Any], key: str, value: Any, where: str, given: set[str
     """Set ``key`` (``unet.x`` for a UNet keyword) in ``cfg``; the UNet keywords set go into ``given``."""
     fields = _field_types()
     top, _, sub = key.partition(".")
+    top = ALIASES.get(top, top)
     if top not in fields:
         raise _unknown(top, list(fields), where)
     if sub:

@@ -51,8 +51,9 @@ from pipelines.learned_steps import (
 from pipelines.loading import PipelineFolderError, load_pipeline
 from pipelines.samplers import RULES, Denoiser, solver_steps, steps_for_nfe, steps_from_sigmas, unet_calls
 from pipelines.schedule import read_schedule, spaced_timesteps
+from pipelines.shipped import config_file
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "fit_steps.yaml"
+CONFIG = config_file("fit_steps.yaml")
 LOSSES = ("l2", "mse", "l1")
 
 

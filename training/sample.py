@@ -1,17 +1,19 @@
 """Sample sprites from a saved pipeline folder: a captioned grid PNG (or a uint8 .npy array) and, optionally, a GIF
 of the denoising.
 
+    python -m training.sample --pipeline pretrained/sprites_ddpm --sampler ddim --steps 50   # writes ./samples.png
     python -m training.sample --pipeline pretrained/sprites_ddpm --preset fast --out fast.png
     python -m training.sample --pipeline DIR [--preset quality|fast] [--sampler NAME] [--nfe N] [--num_images 50]
         [--eta 0] [--prior standard|moments] [--seed 0] [--class_labels hero 0.5,0,0.5,0,0 ...]
-        [--guidance_scale 1] --out grid.png|samples.npy [--gif denoise.gif]
+        [--guidance_scale 1] [--out grid.png|samples.npy] [--gif denoise.gif]
     python -m training.sample --pipeline DIR --invert IMAGE | --inpaint IMAGE --mask MASK ... (training/sample_edit.py)
 
 Samplers: ddpm (all T steps by default), ddim (50 by default), dpmpp_2m, dpmpp_2m_sde, heun, euler,
 euler_ancestral (10 UNet evaluations by default). Presets (configs/sampling_presets.yaml): "quality" is DDPM-500,
 "fast" the measured best at no more than 10 UNet evaluations; options given on the command line override them.
 Class labels (conditional models only) are ints, names or five comma-separated mix weights, cycled over the
-images. Files are written atomically.
+images. Without ``--out`` the grid goes to ``samples.png`` in the current folder, or to ``samples-2.png``,
+``samples-3.png``, ... when that exists (never over a file); the path is printed. Files are written atomically.
 
 A thin shell over :func:`pipelines.loading.prepare_sampling` (the settings, the folder, the call), which the
 benchmarks use too: this module reads the command line and writes the files.
@@ -32,6 +34,7 @@ from pipelines.schedule import TIMESTEP_SPACINGS
 from sprites.images import save_gif, save_grid, save_npy, to_uint8
 from training.sample_edit import add_edit_arguments, check_edit_arguments, run_edit
 
+DEFAULT_OUT = "samples.png"  # in the current folder, when --out is not given
 GIF_FRAMES = 40  # about this many denoising frames (plus x_T and the result)
 OPTIONS = ("eta", "variance", "clip_sample", "timestep_spacing", "sigma_schedule", "karras_range", "churn", "fitted",
            "prior", "guidance_scale")  # the pipeline options of the command line
@@ -50,6 +53,15 @@ def parse_label(token: str):
         return int(token)
     except ValueError:
         return token
+
+
+def fresh_path(folder: Path, name: str = DEFAULT_OUT) -> Path:
+    """``folder / name``, or the first of ``stem-2.suffix``, ``stem-3.suffix``, ... that does not exist yet."""
+    path, stem, suffix = folder / name, Path(name).stem, Path(name).suffix
+    n = 2
+    while path.exists():
+        path, n = folder / f"{stem}-{n}{suffix}", n + 1
+    return path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--class_labels", nargs="+", default=None,
                    help="conditional models: ints, names or 5 comma-separated mix weights, cycled over the images")
     p.add_argument("--guidance_scale", type=float, default=None, help="classifier-free guidance w (1: conditional)")
-    p.add_argument("--out", required=True, help="grid PNG to write, or FILE.npy for a uint8 array (N, H, W, 3)")
+    p.add_argument("--out", default=None, help="grid PNG to write, or FILE.npy for a uint8 array (N, H, W, 3); "
+                   f"default: {DEFAULT_OUT} in the current folder (a fresh name if it exists)")
     p.add_argument("--gif", default=None, help="also write a GIF of the denoising")
     p.add_argument("--ncols", type=int, default=None, help="grid columns (default 10)")
     p.add_argument("--no_caption", action="store_true",
@@ -111,6 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.out is None:
+        args.out = str(fresh_path(Path.cwd()))
     labels = [parse_label(tok) for tok in args.class_labels] if args.class_labels else None
     if args.invert or args.inpaint:
         return run_edit(args, labels)

@@ -1,12 +1,15 @@
 """Train a DDPM on the sprites with accelerate.
 
     accelerate launch training/train.py --config configs/tiny.yaml [--key value ...] [--resume latest] [--overwrite]
+    python training/train.py --help      # every config key with its default and one line of help
 
 Epsilon-prediction MSE loss (Ho et al. 2020, Algorithm 1), AdamW with warm-up and cosine decay, gradient
 clipping, an EMA of the weights (used for samples and the saved pipeline). All randomness of a step (batch
 order, flips, timesteps, noise, label drop) is drawn from a generator seeded by (seed, step) for the whole
-global batch, and each process takes its own slice: runs resume exactly and give the same weights on one
-or several processes.
+batch of the step, and each process takes its own slice of each forward pass: runs resume exactly and give the
+same weights on one or several processes. With ``gradient_accumulation_steps`` k a step's batch of k x
+``train_batch_size`` images is drawn as one and its k forward passes accumulate their gradients
+(``accelerator.accumulate``): the same draws, and up to float rounding the same step, as one pass of the whole.
 
 The run folder holds ``run.lock`` (an OS lock, held while a run writes the folder: a second start on it stops;
 :mod:`training.run_lock`), ``config.yaml``, ``stats.jsonl``, ``log.txt``, ``loss.png``, ``samples/``,
@@ -48,7 +51,7 @@ from training.checkpoints import (
     refuse_foreign_run,
     truncate_stats,
 )
-from training.config import TrainConfig, load_config, save_config
+from training.config import TrainConfig, keys_help, load_config, save_config
 from training.hub import HubError, check_hub_access, push_pipeline
 from training.loss import DiffusionLoss
 from training.model import build_scheduler, build_unet, init_unet_from, save_pipeline
@@ -60,13 +63,13 @@ TRACKERS_DIR = "logs"  # accelerate's trackers write under the run folder here (
 
 
 def step_randomness(cfg: TrainConfig, step: int, n_data: int):
-    """Everything random about global step ``step``, for the whole global batch (rows in process order)."""
-    steps_per_epoch = n_data // cfg.train_batch_size
-    epoch, pos = divmod(step, steps_per_epoch)
+    """Everything random about global step ``step``, for the whole batch of the step: its
+    ``gradient_accumulation_steps`` forward passes one after another, each with its rows in process order."""
+    b = cfg.step_batch_size
+    epoch, pos = divmod(step, n_data // b)
     perm = torch.randperm(n_data, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
-    idx = perm[pos * cfg.train_batch_size:(pos + 1) * cfg.train_batch_size]
+    idx = perm[pos * b:(pos + 1) * b]
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 7919 * (step + 1))
-    b = cfg.train_batch_size
     size = cfg.unet.get("sample_size", 16)
     shape = (cfg.unet.get("in_channels", 3), *((size, size) if isinstance(size, int) else size))
     t = torch.randint(0, cfg.num_train_timesteps, (b,), generator=g)
@@ -76,12 +79,18 @@ def step_randomness(cfg: TrainConfig, step: int, n_data: int):
     return epoch, idx, t, noise, flip, drop
 
 
-def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, own_rows: slice,
+def pass_rows(own_rows: slice, batch_size: int, k: int) -> slice:
+    """This process's rows of forward pass ``k`` of a step (``own_rows``: its rows of one pass)."""
+    return slice(k * batch_size + own_rows.start, k * batch_size + own_rows.stop)
+
+
+def make_batch(cfg: TrainConfig, step: int, images: torch.Tensor, labels: torch.Tensor, rows: slice,
                device, null_class: int = NULL_CLASS) -> tuple[int, tuple]:
-    """(epoch, (x0, t, noise, y)) of global step ``step``: this process's rows ``own_rows`` of the global batch,
-    flipped and labelled (y is None for an unconditional model; dropped labels are ``null_class``)."""
+    """(epoch, (x0, t, noise, y)) of global step ``step``: the rows ``rows`` of the step's batch (see
+    :func:`pass_rows`), flipped and labelled (y is None for an unconditional model; dropped labels are
+    ``null_class``)."""
     epoch, idx, t, noise, flip, drop = step_randomness(cfg, step, len(images))
-    idx, t, noise, flip, drop = idx[own_rows], t[own_rows], noise[own_rows], flip[own_rows], drop[own_rows]
+    idx, t, noise, flip, drop = idx[rows], t[rows], noise[rows], flip[rows], drop[rows]
     x0 = torch.where(flip.view(-1, 1, 1, 1), images[idx].flip(-1), images[idx]).to(device)
     y = torch.where(drop, null_class, labels[idx]).to(device) if cfg.conditional else None
     return epoch, (x0, t.to(device), noise.to(device), y)
@@ -110,9 +119,15 @@ def forward_loss(accelerator: Accelerator, unet, loss_fn: DiffusionLoss, batch: 
 
 def optimizer_step(accelerator: Accelerator, unet, optimizer, lr_scheduler, ema: EMAModel, loss: torch.Tensor,
                    max_grad_norm: float) -> None:
-    """Backward, gradient clipping, AdamW, the LR schedule and the EMA: the rest of one training step."""
+    """Backward, gradient clipping, AdamW, the LR schedule and the EMA: the rest of a step of one forward pass."""
     optimizer.zero_grad(set_to_none=True)
     accelerator.backward(loss)
+    update_weights(accelerator, unet, optimizer, lr_scheduler, ema, max_grad_norm)
+
+
+def update_weights(accelerator: Accelerator, unet, optimizer, lr_scheduler, ema: EMAModel,
+                   max_grad_norm: float) -> None:
+    """Gradient clipping, AdamW, the LR schedule and the EMA, on the gradients of the step's passes."""
     if max_grad_norm > 0:
         accelerator.clip_grad_norm_(unet.parameters(), max_grad_norm)
     optimizer.step()
@@ -131,7 +146,8 @@ def shared_error(accelerator: Accelerator, error: str | None) -> str | None:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False, epilog=keys_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="configs/tiny.yaml", help="YAML config (see configs/)")
     p.add_argument("--resume", default=None, help="'latest' or a checkpoint folder; 'latest' with none starts anew")
     p.add_argument("--overwrite", action="store_true", help="move an existing run in output_dir aside and start anew")
@@ -150,6 +166,22 @@ def sample_grid(unet, scheduler, cfg: TrainConfig, path: Path, caption: str) -> 
     images = pipe(batch_size=cfg.num_sample_images, num_inference_steps=cfg.sample_inference_steps,
                   generator=torch.Generator().manual_seed(cfg.seed), output_type="np", **extra).images
     save_grid(to_uint8(images), path, caption)
+
+
+def log_grid(accelerator: Accelerator, path: Path, step: int) -> None:
+    """A saved sample grid (the PNG as written, caption included) to the trackers as the image ``samples``."""
+    if not accelerator.trackers:
+        return
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        grid = np.asarray(im.convert("RGB"))
+    for tracker in accelerator.trackers:
+        if tracker.name == "tensorboard":
+            tracker.log_images({"samples": grid[None]}, step, dataformats="NHWC")
+        elif hasattr(tracker, "log_images"):  # wandb, aim, clearml, swanlab: a list of HWC images
+            tracker.log_images({"samples": [grid]}, step)
 
 
 def loss_label(weighting: str | None) -> str:
@@ -193,7 +225,11 @@ def plot_loss(stats_file: Path, out: Path, ylabel: str = "training loss") -> Non
 
 
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
-    """accelerate's Accelerator, with the CPU threads shared out between the processes."""
+    """accelerate's Accelerator, with the CPU threads shared out between the processes. Mixed precision is the
+    config's, or with ``mixed_precision: null`` accelerate's (``accelerate launch --mixed_precision``, its config
+    file, else "no"); gradient accumulation is the config's."""
+    from accelerate.utils import GradientAccumulationPlugin
+
     trackers = {}
     if cfg.log_with:  # diffusers' train_unconditional does the same: the trackers' files under the run folder
         from accelerate.utils import ProjectConfiguration
@@ -201,15 +237,32 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
         out = Path(cfg.output_dir)
         trackers = {"log_with": cfg.log_with,
                     "project_config": ProjectConfiguration(project_dir=str(out), logging_dir=str(out / TRACKERS_DIR))}
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, **trackers)
+    accumulation = GradientAccumulationPlugin(num_steps=cfg.gradient_accumulation_steps, sync_with_dataloader=False)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_plugin=accumulation,
+                              **trackers)
     if accelerator.device.type == "cpu":
         # accelerate launch exports OMP_NUM_THREADS=1 unless told otherwise, which halves speed on 2 cores.
         torch.set_num_threads(cfg.num_threads or max(1, (os.cpu_count() or 1) // accelerator.num_processes))
     return accelerator
 
 
+def precision_source(cfg: TrainConfig) -> str:
+    """Where the run's mixed precision comes from, for the log."""
+    if cfg.mixed_precision is not None:
+        return "the config's mixed_precision"
+    if os.environ.get("ACCELERATE_MIXED_PRECISION"):
+        return "accelerate's (accelerate launch --mixed_precision or its config file; the config sets none)"
+    return "accelerate's default (neither the config nor the launcher sets it)"
+
+
 def check_launch(cfg: TrainConfig, accelerator: Accelerator) -> None:
-    """Refuse a launch whose processes accelerate does not see, or a global batch that does not split evenly."""
+    """Refuse a launch whose processes accelerate does not see, a global batch that does not split evenly, or a
+    launcher's gradient accumulation that differs from the config's."""
+    launcher = os.environ.get("ACCELERATE_GRADIENT_ACCUMULATION_STEPS")
+    if launcher and int(launcher) != cfg.gradient_accumulation_steps:
+        raise ConfigError(f"accelerate launch --gradient_accumulation_steps {launcher} (a DeepSpeed setting) differs "
+                          f"from the config's {cfg.gradient_accumulation_steps}; give it after the script instead: "
+                          f"training/train.py --gradient_accumulation_steps {launcher}")
     n_proc = accelerator.num_processes
     launched = int(os.environ.get("WORLD_SIZE", "1"))
     if launched != n_proc:
@@ -341,24 +394,33 @@ class LossLog:
 
 
 def train_step(run: TrainingRun, step: int) -> tuple[int, torch.Tensor | None]:
-    """One optimisation step at global step ``step``: ``(epoch, loss)``, or ``(epoch, None)`` without an update
-    when the loss is not finite."""
-    epoch, batch = make_batch(run.cfg, step, run.images, run.labels, run.own_rows, run.accelerator.device,
-                              run.null_class)
-    loss = forward_loss(run.accelerator, run.unet, run.loss_fn, batch)
-    if not torch.isfinite(loss):
-        logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
-                     "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
-                     run.out / "checkpoints")
-        return epoch, None
-    optimizer_step(run.accelerator, run.unet, run.optimizer, run.lr_scheduler, run.ema, loss, run.cfg.max_grad_norm)
-    return epoch, loss
+    """One optimisation step at global step ``step`` (its ``gradient_accumulation_steps`` forward passes, their
+    gradients accumulated): ``(epoch, mean loss)``, or ``(epoch, None)`` without an update when a loss is not
+    finite."""
+    cfg, accelerator = run.cfg, run.accelerator
+    run.optimizer.zero_grad(set_to_none=True)
+    losses = []
+    for k in range(cfg.gradient_accumulation_steps):
+        rows = pass_rows(run.own_rows, cfg.train_batch_size, k)
+        epoch, batch = make_batch(cfg, step, run.images, run.labels, rows, accelerator.device,
+                                  run.null_class)
+        with accelerator.accumulate(run.unet):  # no gradient all-reduce before the step's last pass
+            loss = forward_loss(accelerator, run.unet, run.loss_fn, batch)
+            if not torch.isfinite(loss):
+                logger.error("step %d: the loss is %s; stopping. The last good checkpoint is kept in %s "
+                             "(lower learning_rate or max_grad_norm and --resume latest).", step, loss.item(),
+                             run.out / "checkpoints")
+                return epoch, None
+            accelerator.backward(loss)  # divided by gradient_accumulation_steps: the mean over the step's batch
+        losses.append(loss.detach())
+    update_weights(accelerator, run.unet, run.optimizer, run.lr_scheduler, run.ema, cfg.max_grad_norm)
+    return epoch, losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
 def log_stats(run: TrainingRun, log: LossLog, step: int, epoch: int, bar) -> None:
     """Append a row of stats.jsonl (mean loss since the last row, LR, images/s, time) and show it on the bar."""
     now = time.perf_counter()
-    ips = len(log.losses) * run.cfg.train_batch_size / (now - log.last)
+    ips = len(log.losses) * run.cfg.step_batch_size / (now - log.last)
     row = {"step": step, "epoch": epoch, "loss": sum(log.losses) / len(log.losses),
            "lr": run.lr_scheduler.get_last_lr()[0], "images_per_s": round(ips, 1), "time_s": round(now - log.start, 2)}
     if run.is_main:
@@ -392,9 +454,11 @@ def ema_weights(run: TrainingRun) -> Iterator[torch.nn.Module]:
 
 def save_ema_samples(run: TrainingRun, step: int) -> None:
     """A sample grid of the EMA weights at ``step``."""
+    path = run.out / "samples" / f"step_{step:07d}.png"
     with ema_weights(run) as unet:
-        sample_grid(unet, run.scheduler, run.cfg, run.out / "samples" / f"step_{step:07d}.png",
+        sample_grid(unet, run.scheduler, run.cfg, path,
                     f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
+    log_grid(run.accelerator, path, step)
 
 
 def evaluate_ema(run: TrainingRun, step: int) -> None:
@@ -457,6 +521,7 @@ def save_final(run: TrainingRun, step: int, status: str) -> int:
     plot_loss(stats, out / "loss.png", loss_label(cfg.loss_weighting))
     sample_grid(final_unet, run.scheduler, cfg, out / "samples" / "final.png",
                 f"{out.name}: step {step}, EMA weights, DDIM {cfg.sample_inference_steps} steps")
+    log_grid(run.accelerator, out / "samples" / "final.png", step)
     rows = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
     card = {"config": cfg.to_dict(), "steps": step, "final_loss": rows[-1]["loss"] if rows else None,
             "train_time_s": rows[-1]["time_s"] if rows else None,
@@ -490,6 +555,8 @@ def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         return 2
     out = Path(cfg.output_dir)
     accelerator = make_accelerator(cfg)
+    precision = precision_source(cfg)
+    cfg = dataclasses.replace(cfg, mixed_precision=accelerator.mixed_precision)  # config.yaml: what runs
     try:
         ckpt, data, unet = load_inputs(cfg, args, accelerator, out, held)
         error = None
@@ -516,8 +583,12 @@ def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         run.evaluator = RunEvaluator(cfg)
     if run.is_main:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
-                    out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.train_batch_size,
+                    out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.step_batch_size,
                     accelerator.num_processes, step, cfg.max_train_steps)
+        if cfg.gradient_accumulation_steps > 1:
+            logger.info("gradient accumulation: %d forward passes of %d images per step",
+                        cfg.gradient_accumulation_steps, cfg.train_batch_size)
+        logger.info("mixed precision: %s, %s", cfg.mixed_precision, precision)
         logger.info("machine: %s", json.dumps(machine_info()))  # float rounding can differ between machines
         logger.info("data: %s", data.describe())
         for note in data.notes:
