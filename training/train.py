@@ -556,7 +556,7 @@ def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     out = Path(cfg.output_dir)
     accelerator = make_accelerator(cfg)
     precision = precision_source(cfg)
-    cfg = dataclasses.replace(cfg, mixed_precision=accelerator.mixed_precision)  # config.yaml: what runs
+    cfg.mixed_precision = accelerator.mixed_precision  # what runs, as config.yaml records it
     try:
         ckpt, data, unet = load_inputs(cfg, args, accelerator, out, held)
         error = None

@@ -85,6 +85,8 @@ def fit_unet_to_data(cfg: TrainConfig, data: ImageSet) -> list[str]:
 def check_batch(cfg: TrainConfig, data: ImageSet) -> None:
     """Refuse a data set smaller than the batch of one step (train_batch_size x gradient_accumulation_steps)."""
     if len(data.images) < cfg.step_batch_size:
-        raise SpritesDataError(f"{data.source}: {len(data.images)} images, fewer than one step's batch "
-                               f"(train_batch_size x gradient_accumulation_steps = {cfg.step_batch_size}); add images "
+        batch = f"train_batch_size {cfg.train_batch_size}"
+        if cfg.gradient_accumulation_steps > 1:
+            batch += f" x gradient_accumulation_steps {cfg.gradient_accumulation_steps}"
+        raise SpritesDataError(f"{data.source}: {len(data.images)} images, fewer than one batch ({batch}); add images "
                                "or lower --train_batch_size")
