@@ -74,10 +74,10 @@ def test_fixed_point_inversion_samples_back_exactly_on_a_random_unet(unet, real)
 
 def test_inversion_round_trip_on_the_shipped_model_beats_the_paper(real):
     """The shipped model, 10 steps: the per-dimension MSE ([0, 1] pixels) of invert-then-sample is below the DDIM
-    paper's 0.014 at 10 steps; with 2 fixed-point iterations a step at 50 steps it is below 1e-5."""
+    paper's 0.014 at 10 steps; with 3 fixed-point iterations a step at 50 steps it is below 1e-5."""
     pipe = SpritesDDIMPipeline.from_pretrained(SHIPPED)
     pipe.set_progress_bar_config(disable=True)
-    for steps, k, bound in ((10, 0, PAPER_MSE_10_STEPS), (50, 2, 1e-5)):
+    for steps, k, bound in ((10, 0, PAPER_MSE_10_STEPS), (50, 3, 1e-5)):
         latents = pipe.invert([PIL.Image.fromarray((im * 255).round().astype(np.uint8)) for im in real], steps,
                               fixed_point_iterations=k)
         back = pipe(batch_size=len(real), latents=latents, num_inference_steps=steps, eta=0.0, clip_sample=False,
