@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from pipelines import SpritesDDIMPipeline
@@ -104,3 +105,29 @@ def test_bad_data_stops_the_trainer_with_one_line_and_writes_nothing(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and re.search(match, err)
     assert not out.exists()
+
+
+@pytest.mark.slow  # a training run and three sampling commands: over a minute on a busy 2-core machine
+def test_class_subfolders_train_a_conditional_model_sampled_by_name(colour_folder, tmp_path):
+    """The folder's names reach the pipeline folder; a name samples exactly what its index samples, from Python and
+    from the command line, with and without guidance."""
+    out = tmp_path / "run"
+    r = train(out, "--train_data_dir", str(colour_folder), "--conditional", "true")
+    assert r.returncode == 0, r.stderr[-2000:]
+    pipe = SpritesDDIMPipeline.from_pretrained(out / "pipeline")
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.unet.config.num_class_embeds == 4 and tuple(pipe.class_names) == ("blue", "green", "red")
+
+    def draw(label, scale=1.0):
+        return pipe(batch_size=2, num_inference_steps=2, class_labels=label, guidance_scale=scale,
+                    generator=torch.Generator().manual_seed(0), output_type="np").images
+
+    for scale in (1.0, 2.0):
+        assert np.array_equal(draw("red", scale), draw(2, scale))
+    assert not np.array_equal(draw("red"), draw("blue"))
+    for label in ("red", "2"):
+        r = sample_cli(out / "pipeline", tmp_path / f"{label}.npy", "--class_labels", label)
+        assert r.returncode == 0, r.stderr[-1000:]
+    assert np.array_equal(np.load(tmp_path / "red.npy"), np.load(tmp_path / "2.npy"))
+    r = sample_cli(out / "pipeline", tmp_path / "x.npy", "--class_labels", "purple")
+    assert r.returncode != 0 and "purple" in r.stderr
