@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from pipelines.common import check_number
+from pipelines.ddim_steps import DDIMStep, ddim_steps, ddim_update
 from pipelines.image_io import read_images
 from pipelines.labels import ClassConditioning, guidance
-from pipelines.pipeline_sprites_ddim import DDIMStep, ddim_steps, ddim_update
 from pipelines.schedule import read_schedule, spaced_timesteps
 
 NoisePredictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

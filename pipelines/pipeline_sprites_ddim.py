@@ -17,10 +17,8 @@ section 3); DDIM on other sigmas than the model's timesteps (a learned schedule)
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple
+from typing import Any
 
-import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
@@ -37,47 +35,11 @@ from pipelines.common import (
     refuse_own_settings,
     runs_own_steps,
 )
+from pipelines.ddim_steps import ddim_steps, ddim_update
 from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
 from pipelines.prior import DataPriorMixin
 from pipelines.schedule import read_schedule, spaced_timesteps
 from pipelines.scheduler_loop import SchedulerLoopMixin
-
-
-class DDIMStep(NamedTuple):
-    """The numbers of one step t -> prev (floats, computed once in float64)."""
-
-    t: int
-    alpha_bar: float  # alpha_bar_t
-    alpha_bar_prev: float  # alpha_bar_prev, 1 after the last step
-    sigma: float  # sigma_t of eq. 16 times eta
-
-
-def ddim_steps(alphas_cumprod: np.ndarray, timesteps: list[int], eta: float = 0.0) -> list[DDIMStep]:
-    """Per-step coefficients for the descending ``timesteps``."""
-    alpha_bars = [float(alphas_cumprod[t]) for t in timesteps]
-    steps = []
-    for i, t in enumerate(timesteps):
-        alpha_bar = float(alpha_bars[i])
-        alpha_bar_prev = float(alpha_bars[i + 1]) if i + 1 < len(timesteps) else 1.0
-        sigma = eta * math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev))
-        if 1 - alpha_bar_prev - sigma**2 < -1e-12:
-            raise ValueError(f"eta={eta} is too large: sigma_t^2 exceeds 1 - alpha_bar_prev at t={t}; use eta <= 1")
-        steps.append(DDIMStep(t, alpha_bar, alpha_bar_prev, sigma))
-    return steps
-
-
-def ddim_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDIMStep, noise: torch.Tensor | None = None,
-                clip_sample: bool = False) -> torch.Tensor:
-    """x_prev from x_t and the predicted noise (eq. 12); ``noise`` is z (None when sigma_t = 0).
-
-    ``clip_sample`` clips x0_pred to [-1, 1]; the direction term keeps the model's eps (as diffusers does).
-    """
-    alpha_bar, alpha_bar_prev, sigma = step.alpha_bar, step.alpha_bar_prev, step.sigma
-    x0 = torch.add(x_t, eps, alpha=-math.sqrt(1 - alpha_bar)).mul_(1 / math.sqrt(alpha_bar))
-    if clip_sample:
-        x0.clamp_(-1, 1)
-    x_prev = x0.mul_(math.sqrt(alpha_bar_prev)).add_(eps, alpha=math.sqrt(max(1 - alpha_bar_prev - sigma**2, 0.0)))
-    return x_prev if noise is None else x_prev.add_(noise, alpha=sigma)
 
 
 class SpritesDDIMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from .sprites_common import check_number
+from .sprites_ddim_steps import DDIMStep, ddim_steps, ddim_update
 from .sprites_image_io import read_images
 from .sprites_labels import ClassConditioning, guidance
-from .pipeline_sprites_ddim import DDIMStep, ddim_steps, ddim_update
 from .sprites_schedule import read_schedule, spaced_timesteps
 
 NoisePredictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
