@@ -165,7 +165,7 @@ LABELLED_NFE = (4, 5, 10, 20, 50, 100, 500)  # the NFE ticks that carry a label 
 def frontier(results: Path, out: Path) -> dict:
     """sprite-FID against NFE of a sampler_frontier results file: our samplers and diffusers' in separate panels,
     each of at most FRONTIER_SERIES series, so that no colour is used twice in a panel."""
-    from bench.sampler_frontier import plain_log_ticks
+    from evaluation.plots import plain_log_ticks
 
     info = json.loads(Path(results).read_text())
     rows = info["rows"]
