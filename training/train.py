@@ -343,7 +343,7 @@ def build_training(cfg: TrainConfig, accelerator: Accelerator, data, unet, out: 
     accelerator.register_for_checkpointing(ema)
     local = cfg.train_batch_size // accelerator.num_processes
     own_rows = slice(accelerator.process_index * local, (accelerator.process_index + 1) * local)
-    null_class = (unet.config.get("num_class_embeds") or NULL_CLASS + 1) - 1
+    null_class = (accelerator.unwrap_model(unet).config.get("num_class_embeds") or NULL_CLASS + 1) - 1  # DDP wraps
     return TrainingRun(cfg, out, accelerator, unet, images, labels, scheduler, loss_fn, optimizer, lr_scheduler, ema,
                        own_rows, class_names=data.class_names, null_class=null_class)
 
