@@ -14,6 +14,7 @@ and of the prior, ES-DDPM) are read from the committed results when they were me
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -137,15 +138,33 @@ def prior_appendix(hw: Homework) -> None:
     hw.r.markdown(item_references(derivation), hw.docs, source_dir=ROOT / "docs")
 
 
+EDITING_PARTS = (  # (the bullet's name in docs/editing.md's theory section, its table, its figure)
+    ("Reconstruction", "figures/editing/reconstruction.md", "figures/editing/reconstruction.png"),
+    ("Interpolation", None, "figures/editing/interpolation.png"),
+    ("Inpainting", "figures/editing/inpainting.md", "figures/editing/inpainting.png"),
+)
+
+
 def editing_appendix(hw: Homework) -> None:
-    """Image editing with the same model (docs/editing.md), when that page exists."""
-    page = ROOT / "docs" / "editing.md"
+    """DDIM's inversion, interpolation and inpainting on the same model: for each, docs/editing.md's sentences tying
+    it to the theory answer on DDIM, its measured table and its figure (the whole page: docs/editing.md)."""
+    docs = ROOT / "docs"
+    page = docs / "editing.md"
     if not page.is_file():
         return
-    text = page.read_text()
-    title, _, rest = text.partition("\n")
-    hw.r.appendix(title.lstrip("# ").strip()[0].lower() + title.lstrip("# ").strip()[1:], "editing")
-    hw.r.markdown(rest.strip(), hw.docs, source_dir=ROOT / "docs", quoted=True)  # its numbers: tests/test_doc_*
+    theory = page.read_text().partition("## How this ties to the theory of DDIM")[2]
+    bullet = re.compile(r"^- \*\*(\w+)\*\* \([^)]*\)\. (.*?)(?=^- |\Z)", flags=re.S | re.M)
+    bullets = {m.group(1): " ".join(m.group(2).split()) for m in bullet.finditer(theory)}
+    hw.r.appendix("editing with DDIM: inversion, interpolation and inpainting", "editing")
+    hw.r.text("DDIM with eta = 0 is a deterministic map between noise and images; run backwards it encodes an image. "
+              "The measurements are `python -m bench.editing` on the same model (the page with every table: "
+              "docs/editing.md).")
+    for name, table, figure in EDITING_PARTS:
+        parts = [f"**{name}.** {bullets[name]}"]
+        if table and (docs / table).is_file():
+            parts.append((docs / table).read_text().strip())
+        parts.append(f"![{name.lower()}]({figure})")
+        hw.r.markdown("\n\n".join(parts), hw.docs, source_dir=docs, quoted=True)
 
 
 RESULTS = ("schedule.json", "forward.json", "no_noise.json", "timing.json", "why_noise.json", "fid/results.json",
