@@ -7,7 +7,8 @@ Every target is one plain check below (a function of the loaded results files); 
 one Markdown table per section (target, measured, met, results file) and under them every results file of
 :data:`RESULTS` with its date and whether the model hash it records is the model it is judged for. It stops with
 one line (exit code 2) when a results file is missing, records another model's hash, or lacks a number a target
-needs.
+needs. The unconditional targets are judged on the min-SNR-5 model (:data:`MEASURED`), the model the results were
+measured on; a last line says which results the default model (:data:`DEFAULT`) has.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from pathlib import Path
 from evaluation.sampling import pipeline_info
 from pipelines.atomic import write_text_atomic
 
-__all__ = ["RESULTS", "THRESHOLDS", "Results", "TargetsError", "judge", "main"]
+__all__ = ["DEFAULT", "MEASURED", "RESULTS", "THRESHOLDS", "Results", "TargetsError", "judge", "main"]
 
 ROOT = Path(__file__).resolve().parents[1]
-FRONTIER = "python -m bench.sampler_frontier --config configs/bench/"
+MEASURED = "pretrained/sprites_ddpm_minsnr5"  # the min-SNR-5 model every results file below was measured on
+DEFAULT = "pretrained/sprites_ddpm"  # the default model (L_simple)
+DEFAULT_RESULTS = "docs/figures/training/candidates/sprites_eps/rerun/eval/results.json"  # its UNet's N = 1,000 rows
+FRONTIER = "python -m bench.sampler_frontier --pipeline " + MEASURED + " --config configs/bench/"
 CANDIDATES = "python -m bench.sampler_frontier --config configs/bench/candidates.yaml "
 FIRST_MODEL_SHA256 = "7e4ae2ccb0e6dfbc7d332618cf71c33b73aac9b07c4c0eb1a77b9603e65aabaa"  # before commit 1049b13
 
@@ -42,16 +46,16 @@ class Results:
 
     file: str
     command: str
-    model: str = "pretrained/sprites_ddpm"
+    model: str = MEASURED
     model_sha256: str | None = None
     config: str | None = None
 
 
 RESULTS = {
     "priors": Results("docs/figures/priors/results.json", FRONTIER + "priors.yaml", config="configs/bench/priors.yaml"),
-    "shipped_candidates": Results(  # the shipped model on the candidates' settings (the priors' z and N)
+    "shipped_candidates": Results(  # the min-SNR-5 model on the candidates' settings (the priors' z and N)
         "docs/figures/training/candidates/shipped/eval/results.json",
-        CANDIDATES + "--pipeline pretrained/sprites_ddpm --cache docs/figures/training/candidates/samples "
+        CANDIDATES + f"--pipeline {MEASURED} --cache docs/figures/training/candidates/samples "
         "--out docs/figures/training/candidates/shipped/eval", config="configs/bench/candidates.yaml"),
     "first_model": Results(  # the first shipped model on the same settings: DDPM-500 from N(0, I)
         "docs/figures/training/candidates/first_model/eval/results.json",
@@ -60,20 +64,20 @@ RESULTS = {
         "docs/figures/training/candidates/samples --out docs/figures/training/candidates/first_model/eval",
         model_sha256=FIRST_MODEL_SHA256, config="configs/bench/candidates.yaml"),
     "ddpm_vs_ddim": Results("docs/figures/ddpm_vs_ddim/results.json",
-                            "python -m bench.fid_vs_steps --pipeline pretrained/sprites_ddpm --cache outputs/cache/"
+                            f"python -m bench.fid_vs_steps --pipeline {MEASURED} --cache outputs/cache/"
                             "samples --ddim_steps 10 20 50 --out docs/figures/ddpm_vs_ddim --overwrite"),
     "sampling": Results("docs/figures/sampling/results.json", FRONTIER + "frontier.yaml",
                         config="configs/bench/frontier.yaml"),
     "learned": Results("docs/figures/sampling/learned/results.json", FRONTIER + "learned_steps.yaml",
                        config="configs/bench/learned_steps.yaml"),
-    "presets": Results("docs/figures/sampling/presets.json", "python -m bench.presets --pipeline pretrained/"
-                       "sprites_ddpm --num_images 25 --repeats 3 --json docs/figures/sampling/presets.json"),
+    "presets": Results("docs/figures/sampling/presets.json", f"python -m bench.presets --pipeline {MEASURED}"
+                       " --num_images 25 --repeats 3 --json docs/figures/sampling/presets.json"),
     "guidance": Results("docs/figures/guidance/results.json",
                         "python -m bench.guidance --pipeline pretrained/sprites_conditional --scales 0 1 2 3 4 "
                         "--prior moments --threads 1 --out docs/figures/guidance --overwrite",
                         model="pretrained/sprites_conditional"),
     "timing": Results("docs/figures/timing/sampling_time.json",
-                      "python -m bench.sampling_time --pipeline pretrained/sprites_ddpm --num_images 50 --repeats 3 "
+                      f"python -m bench.sampling_time --pipeline {MEASURED} --num_images 50 --repeats 3 "
                       "--ddpm_steps 50 --threads 1 --clock cpu --json docs/figures/timing/sampling_time.json"),
 }
 
@@ -321,6 +325,26 @@ def load_results(name: str, spec: Results, root: Path) -> tuple[dict, str, bool]
     return data, "model hash not recorded", False
 
 
+def default_model(root: Path) -> str:
+    """The line on the default model: which N = 1,000 results it has (:data:`DEFAULT_RESULTS`, measured on a run
+    whose UNet weights are the default's, byte for byte); :class:`TargetsError` when that file or folder is missing
+    or the UNet hashes differ."""
+    file, folder = root / DEFAULT_RESULTS, root / DEFAULT
+    if not file.is_file() or not (folder / "unet").is_dir():
+        raise TargetsError(f"{DEFAULT_RESULTS} or {DEFAULT}: the default model's results or folder is missing")
+    data, info = json.loads(file.read_text()), pipeline_info(folder)
+    recorded = data["pipeline"]["unet_sha256_16"]
+    if recorded != info["unet_sha256_16"]:
+        raise TargetsError(f"{DEFAULT_RESULTS} was measured on UNet weights {recorded}, not {DEFAULT}'s "
+                           f"{info['unet_sha256_16']}: run `{data['command']}` on {DEFAULT}")
+    settings = ", ".join(f"{r['label']} ({r['nfe']} NFE)" for r in data["rows"])
+    return (f"The default model, {DEFAULT} (L_simple, model hash {info['model_sha256'][:12]}), is judged by none of "
+            f"the targets above: they are judged on {MEASURED} (min-SNR-5), the model their results were measured "
+            f"on. Its N = 1,000 results are {DEFAULT_RESULTS} ({str(data['date'])[:10]}; {settings}), measured on "
+            f"{data['pipeline']['path']}, whose UNet weights hash, {recorded}, is the default model's; no target has "
+            "been judged from them.")
+
+
 def judge(root: Path | None = None, results: dict[str, Results] | None = None) -> str:
     """The Markdown of every target judged from the results files under ``root`` (default: the project's)."""
     root, results = root or ROOT, results or RESULTS
@@ -343,6 +367,7 @@ def judge(root: Path | None = None, results: dict[str, Results] | None = None) -
         judged = "a reference model" if spec.model_sha256 else spec.model
         line = f"- `{name}`: {spec.file} ({str(d.get('date', '?'))[:10]}), judged for {judged}: {status}"
         out.append(line + ("" if recorded else f"; regenerate with `{spec.command}`"))
+    out += ["", default_model(root)]
     return "\n".join(out) + "\n"
 
 

@@ -12,6 +12,8 @@ import pytest
 
 import bench.targets as targets
 from bench.targets import (
+    DEFAULT,
+    DEFAULT_RESULTS,
     RESULTS,
     ROOT,
     Results,
@@ -108,6 +110,9 @@ def project_copy(tmp_path) -> Path:
         if not spec.model_sha256 and not (tmp_path / spec.model).exists():
             (tmp_path / spec.model).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / spec.model).symlink_to(ROOT / spec.model)
+    (tmp_path / DEFAULT_RESULTS).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / DEFAULT_RESULTS, tmp_path / DEFAULT_RESULTS)
+    (tmp_path / DEFAULT).symlink_to(ROOT / DEFAULT)
     return tmp_path
 
 
@@ -132,3 +137,12 @@ def test_a_changed_number_flips_its_row_and_a_missing_one_is_one_line(project_co
 def test_committed_targets_md_is_what_bench_targets_writes_now():
     committed = (ROOT / "docs" / "figures" / "targets.md").read_text()
     assert judge() == committed, "run python -m bench.targets (and python -m bench.doc_tables)"
+
+
+def test_the_default_models_results_must_be_of_its_unet(project_copy):
+    assert "whose UNet weights hash, 80533dc65866d7df, is the default model's" in judge(project_copy)
+    results = project_copy / DEFAULT_RESULTS
+    data = json.loads(results.read_text())
+    results.write_text(json.dumps({**data, "pipeline": {**data["pipeline"], "unet_sha256_16": "0" * 16}}))
+    with pytest.raises(TargetsError, match=f"UNet weights 0000000000000000, not {DEFAULT}'s 80533dc65866d7df"):
+        judge(project_copy)
