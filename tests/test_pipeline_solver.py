@@ -130,7 +130,8 @@ def test_dpmpp_2m_karras_differs_from_diffusers_only_by_its_rounded_timesteps(sh
         for step in rounded:
             x = dpmpp_2m(denoise, x, step, memory, None)
     a = (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    assert np.abs(a - b).max() < 1e-5
+    assert np.abs(a - b).max() < 1e-4  # float32 rounding through 8 UNet calls (3.8e-5 on the default model), 10x
+    # below the rounded timesteps' own difference asserted above
 
 
 @pytest.mark.parametrize("nfe", [5, 9])
