@@ -36,17 +36,37 @@ class SpriteScorer:
         self.net = load_sprite_feature_net()
         self.real_features = extract_sprite_features(self.real, self.net)
         self.half_a, self.half_b = halves_by_pairs(labels, split_seed)
+        self.classes = list(SPRITE_CLASSES)
         self.data_shares = np.bincount(labels, minlength=len(SPRITE_CLASSES)) / len(labels)
         self.kid_subsets, self.split_seed = kid_subsets, split_seed
+
+    @classmethod
+    def own_data(cls, images: np.ndarray, labels: np.ndarray | None, feature_net: str, class_names: list[str] | None,
+                 seed: int = 0, kid_subsets: int = 100) -> SpriteScorer:
+        """The same numbers for any image set in a network of ``python -m evaluation.train_classifier``: the
+        reference is every training image (no held-out half), so the floor is in-sample; the class shares need
+        labels whose classes the network predicts."""
+        self = cls.__new__(cls)
+        self.real, self.labels = images, labels
+        self.net = load_sprite_feature_net(feature_net)
+        self.real_features = extract_sprite_features(images, self.net)
+        self.half_a = self.half_b = np.arange(len(images))
+        num = self.net.config.num_classes
+        self.classes = list(class_names) if class_names and len(class_names) == num else [str(i) for i in range(num)]
+        self.data_shares = None if labels is None or labels.max() >= num else np.bincount(labels, minlength=num) / len(
+            labels)
+        self.kid_subsets, self.split_seed = kid_subsets, seed
+        return self
 
     def score_features(self, features: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
         """The numbers from the sprite network's features (N, D) and predicted classes (N,) of a sample set."""
         reference = self.real_features[self.half_b]
         out = fid_kid(features, reference, self.kid_subsets, self.split_seed)
         out["precision"], out["recall"] = precision_recall(features, reference, PR_NEIGHBOURS)
-        shares = np.bincount(predicted, minlength=len(SPRITE_CLASSES)) / len(predicted)
-        out["class_shares"] = {c: float(s) for c, s in zip(SPRITE_CLASSES, shares, strict=True)}
-        out["class_gap_points"] = float(100 * np.abs(shares - self.data_shares).max())
+        shares = np.bincount(predicted, minlength=len(self.classes)) / len(predicted)
+        out["class_shares"] = {c: float(s) for c, s in zip(self.classes, shares, strict=True)}
+        if self.data_shares is not None:
+            out["class_gap_points"] = float(100 * np.abs(shares - self.data_shares).max())
         return out
 
     def score(self, images: Any) -> dict[str, Any]:

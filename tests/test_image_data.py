@@ -237,8 +237,11 @@ def test_a_size_the_down_blocks_cannot_halve_names_the_nearest_that_works(size, 
 def test_evaluation_during_training_is_refused_on_other_data(tmp_path):
     """eval_every scores against the course sprites: on another data set it would measure the wrong thing."""
     write_folder(tmp_path / "d", {"a": random_images(2, 16), "b": random_images(2, 16, seed=4)})
-    cfg = load_config("configs/tiny.yaml", ["--train_data_dir", str(tmp_path / "d"), "--eval_every", "10"])
-    with pytest.raises(Exception, match="eval_every scores samples against the course sprites.*set eval_every 0"):
+    with pytest.raises(Exception, match="eval_every on your own data needs eval_feature_net.*train_classifier"):
+        load_config("configs/tiny.yaml", ["--train_data_dir", str(tmp_path / "d"), "--eval_every", "10"])
+    np.save(tmp_path / "d.npy", random_images(4, 16))
+    cfg = load_config("configs/tiny.yaml", ["--data_path", str(tmp_path / "d.npy"), "--eval_every", "10"])
+    with pytest.raises(Exception, match="not the course sprites.*needs eval_feature_net.*train_classifier"):
         fit_unet_to_data(cfg, load_training_data(cfg))
     sprites = load_config("configs/tiny.yaml", ["--eval_every", "10"])
     assert fit_unet_to_data(sprites, load_training_data(sprites)) == []

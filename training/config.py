@@ -113,6 +113,8 @@ class TrainConfig:
     eval_seed: int = setting(0, "seed of the evaluation's first batch")
     eval_samplers: list[str] = setting(factory=list, help="more sample sets to evaluate: ddpm, dpmpp_2m@10, ...")
     eval_best: str = setting("fid_ddim50_moments", "best/ keeps the EMA pipeline of the best row by this key")
+    eval_feature_net: str | None = setting(None, "own data: the .safetensors of python -m evaluation.train_classifier "
+                                           "on the training data; eval_every scores in it (docs/own_data.md)")
     # hub
     push_to_hub: bool = setting(False, "upload the final pipeline to the Hugging Face Hub (checked at the start)")
     hub_model_id: str | None = setting(None, "the hub repo to push to, e.g. you/sprites-ddpm")

@@ -99,7 +99,16 @@ def check_eval_settings(cfg: EvalConfig) -> None:
         close = difflib.get_close_matches(str(cfg.eval_best), keys, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(keys)}"
         raise ConfigError(f"eval_best {cfg.eval_best!r} is not a key this evaluation writes; {hint}")
-    if cfg.eval_every:
+    own = bool(getattr(cfg, "train_data_dir", None) or getattr(cfg, "dataset_name", None))
+    net = getattr(cfg, "eval_feature_net", None)
+    if cfg.eval_every and (own or net):
+        from pathlib import Path
+
+        if not net or not Path(net).is_file():
+            found = f"{net!r} is not a file" if net else "it is not set"
+            raise ConfigError(f"eval_every on your own data needs eval_feature_net ({found}): make one with python -m "
+                              "evaluation.train_classifier --train_data_dir DIR (or --dataset_name); or eval_every 0")
+    elif cfg.eval_every:
         size, channels = cfg.unet.get("sample_size", 16), cfg.unet.get("in_channels", 3)
         if size not in (16, [16, 16], (16, 16)) or channels != 3:
             raise ConfigError("eval_every needs a 16x16 RGB UNet (the sprite network's input); this one samples "

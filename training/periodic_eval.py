@@ -7,7 +7,9 @@ seeded noise each time, and scores each sample set with evaluation's :class:`~ev
 memorisation share of :mod:`evaluation.neighbours` (samples closer to a training sprite than the 5% quantile of
 the real sprites' leave-pair-out distance). One flat row per evaluation goes to ``eval.jsonl``
 (``fid_ddim50_moments``, ``precision_ddim50_standard``, ...); ``eval.png`` plots them against steps beside the
-loss; ``best/`` holds the EMA pipeline of the best row by ``eval_best``. The trainer and
+loss; ``best/`` holds the EMA pipeline of the best row by ``eval_best``. On other data, ``eval_feature_net`` (a
+network of ``python -m evaluation.train_classifier``) replaces the sprite network and every training image replaces
+half B (docs/own_data.md). The trainer and
 ``python -m training.evaluate_run`` (the same rows from a finished run's checkpoints) call the same
 :meth:`RunEvaluator.evaluate`.
 
@@ -167,10 +169,20 @@ class RunEvaluator:
 
         check_eval_settings(cfg)
         self.cfg, self.sets = cfg, sample_sets(cfg)
-        self.scorer = SpriteScorer(cfg.data_path)
+        if cfg.eval_feature_net:  # own data: its training images, scored in its own feature network
+            from pipelines.prior import DataMoments
+            from sprites.data import fit_images, images_to_tensor
+            from training.training_data import load_training_data
+
+            data = load_training_data(cfg)
+            self.scorer = SpriteScorer.own_data(data.images, data.labels, cfg.eval_feature_net, data.class_names,
+                                                cfg.eval_seed)
+            self.moments = DataMoments.from_images(fit_images(images_to_tensor(data.images), cfg.unet), cfg.hflip)
+        else:
+            self.scorer = SpriteScorer(cfg.data_path)
+            self.moments = data_moments(cfg.unet, cfg.data_path, cfg.hflip)
         self.reference = TrainingReference(self.scorer.real, include_flips=cfg.hflip)
         self.real_distances = self.reference.real_leave_pair_out()["pixel"]
-        self.moments = data_moments(cfg.unet, cfg.data_path, cfg.hflip)
         floor = self.scorer.floor(cfg.eval_samples)
         self.floor = {"floor_fid": floor["sprite_fid"], "floor_kid": floor["sprite_kid"],
                       "floor_precision": floor["precision"], "floor_recall": floor["recall"]}
@@ -191,8 +203,10 @@ class RunEvaluator:
         distances, _ = self.reference.pixel(images)
         memo = memorisation_summary(distances, self.real_distances, (MEMORISATION_QUANTILE,))["pixel"]
         out = {"fid": numbers["sprite_fid"], "kid": numbers["sprite_kid"], "precision": numbers["precision"],
-               "recall": numbers["recall"], "class_gap": numbers["class_gap_points"],
+               "recall": numbers["recall"],
                "memorised": memo["share_below_real_quantile"][f"{MEMORISATION_QUANTILE:g}"]}
+        if "class_gap_points" in numbers:  # left out for own data without labels the feature network predicts
+            out["class_gap"] = numbers["class_gap_points"]
         if labels is not None:
             out["class_match"] = class_match(predicted, labels)["match"]
         return out

@@ -47,10 +47,9 @@ def check_halving(size: int, unet_config: dict, setting: str) -> None:
 def fit_unet_to_data(cfg: TrainConfig, data: ImageSet) -> list[str]:
     """Set ``cfg.unet``'s shape keys (and ``num_class_embeds``) from ``data`` where the config leaves them; return
     the lines that say what was converted. Refuses (ConfigError / SpritesDataError) what cannot work."""
-    if cfg.eval_every and not (data.is_sprites and data.size == 16 and data.channels == 3):
-        raise ConfigError(f"eval_every scores samples against the course sprites with the sprite network; "
-                          f"{data.source} is another data set: set eval_every 0 and score a saved pipeline's samples "
-                          "with a feature network of your data (docs/own_data.md)")
+    if cfg.eval_every and not cfg.eval_feature_net and not (data.is_sprites and data.size == 16 and data.channels == 3):
+        raise ConfigError(f"eval_every on {data.source} (not the course sprites) needs eval_feature_net: make one with "
+                          "python -m evaluation.train_classifier on this data (docs/own_data.md), or set eval_every 0")
     given = getattr(cfg, "unet_given", frozenset(SHAPE_KEYS))
     unet, notes = cfg.unet, []
     from_data = {"sample_size": data.size, "in_channels": data.channels, "out_channels": data.channels}
