@@ -22,7 +22,7 @@ The DDPM variance, the timestep spacing and clipping are the pipeline folder's o
 ``python -m training.sample``.
 
 Outputs in --out (the folder appears complete or not at all; an existing one is replaced only with --overwrite):
-``results.json``, ``table.md`` (and its short form ``summary.md``), ``fid_vs_steps.png`` (sprite-FID against
+``results.json``, ``table.md``, ``fid_vs_steps.png`` (sprite-FID against
 steps, log x, wall time on a second axis), ``nn_histograms.png``, ``same_noise.png`` (the first 10 samples of
 every setting, same x_T), and per setting ``grid_<setting>.png`` and ``closest_<setting>.png`` (the 10 samples
 closest to a training sprite, each above its nearest real sprite). ``--cache DIR`` keeps each setting's samples
@@ -252,17 +252,6 @@ def markdown_table(rows: list[dict], floor: dict, real_nn: dict, feature: bool) 
     return "\n".join(lines)
 
 
-def summary_table(rows: list[dict], floor: dict) -> str:
-    """The short table the README quotes: per setting, CPU time and the quality cells against half B."""
-    head = ["setting", "steps", "CPU s (one thread)", "sprite-FID", "KID", "precision", "recall", "class gap pp"]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for r in rows:
-        lines.append("| " + " | ".join([r["name"], str(r["steps"]), f"{r['timing']['cpu_s']:,.0f}",
-                                        *quality_cells(r["vs_half_b"])]) + " |")
-    lines.append("| " + " | ".join([f"real half A ({floor['n']}) vs B (floor)", "", "", *quality_cells(floor)]) + " |")
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------------------------------- main
 
 
@@ -419,7 +408,6 @@ def main(argv: list[str] | None = None) -> int:
         result["figures"] = write_figures(tmp, rows, samples, nn_pixel, reference, real_nn, real_nn_summary, floor,
                                           cfg)
         write_text_atomic(tmp / "table.md", table + "\n")
-        write_text_atomic(tmp / "summary.md", summary_table(rows, floor) + "\n")
         write_text_atomic(tmp / MARKER, json.dumps(result, indent=1) + "\n")
     print(table)
     print(f"\nwrote {out_dir}/ ({MARKER}, table.md, {len(result['figures'])} figures)", file=sys.stderr)

@@ -5,7 +5,7 @@
 
 With ``--json X.json`` each table (on the clock of ``--clock``) is also written as Markdown in the folder ``X/``
 beside it (``machine.md``, ``sampling.md``, ``training.md``, ``options.md``, ``compile.md``, ``cost.md``,
-``targets.md``), which the docs quote (``python -m bench.doc_tables``).
+``targets.md``), which the docs quote (``python -m report.doc_tables``).
 
 In one run, on one model and one set of inputs:
 

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                       "|---|---|---:|---|---|---:|\n"
                       f"| {time.strftime('%Y-%m-%d %H:%M %Z')} | `{rel(hw.pipeline)}` | {args.student_id} | "
                       f"{'quick' if args.quick else 'full'} | {'yes' if args.pdf else 'no'} | {took:,.0f} s "
-                      f"({took / 60:.0f} min) |\n")  # the README quotes it (bench/doc_tables.py)
+                      f"({took / 60:.0f} min) |\n")  # the README quotes it (report/doc_tables.py)
     print(f"wrote {rel(md)}, {rel(page)}{' and report.pdf' if args.pdf else ''} in {took:.0f} s")
     print(last_lines(args.student_id))
     return 0
@@ -157,7 +157,7 @@ def editing_appendix(hw: Homework) -> None:
     bullets = {m.group(1): " ".join(m.group(2).split()) for m in bullet.finditer(theory)}
     hw.r.appendix("editing with DDIM: inversion, interpolation and inpainting", "editing")
     hw.r.text("DDIM with eta = 0 is a deterministic map between noise and images; run backwards it encodes an image. "
-              "The measurements are `python -m bench.editing` on the same model (the page with every table: "
+              "The measurements are `python -m experiments.editing` on the same model (the page with every table: "
               "docs/editing.md).")
     for name, table, figure in EDITING_PARTS:
         parts = [f"**{name}.** {bullets[name]}"]

@@ -24,7 +24,7 @@ DEFAULT_PIPELINE = ROOT / "pretrained" / "sprites_ddpm"
 THEORY = ROOT / "docs" / "theory.md"
 
 
-# A table docs/theory.md quotes from a results file (bench/doc_tables.py): the report makes its own from the rows.
+# A table docs/theory.md quotes from a results file (report/doc_tables.py): the report makes its own from the rows.
 QUOTED_TABLE = re.compile(r"<!-- table: \S+ -->.*?<!-- end table -->\n?", re.S)
 # The report's question for each item of docs/theory.md (item 10, the prior at T, is an appendix of the report).
 THEORY_QUESTIONS = {1: "Q1 theory 1", 2: "Q1 theory 2", 3: "Q1 theory 3", 4: "Q1 theory 4", 5: "Q1 theory 5",

@@ -183,8 +183,6 @@ def test_fid_vs_steps_end_to_end(tiny_pipeline, tmp_path, capsys):
                  "closest_ddim_002_eta1.png"):
         assert name in result["figures"] and (out / name).stat().st_size > 0
     assert (out / "table.md").read_text().startswith("| setting |")
-    summary = (out / "summary.md").read_text()
-    assert summary.startswith("| setting | steps | CPU s") and "(floor) |" in summary
     assert len(list(cache.glob("*.npz"))) == 3
 
     with pytest.raises(SystemExit, match="--overwrite"):

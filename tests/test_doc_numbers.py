@@ -1,7 +1,7 @@
 """Numbers in README.md and docs/*.md come from committed results, never from typing.
 
 A decimal number in a page's prose (outside code, link targets and the tables quoted by
-``python -m bench.doc_tables``) must be one of:
+``python -m report.doc_tables``) must be one of:
 
 - a number shown in a table the same page quotes (``<!-- table: PATH -->``), as shown there: the prose points at
   the table and goes stale with it;

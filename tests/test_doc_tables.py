@@ -1,8 +1,8 @@
-"""Quoted benchmark tables in the docs equal their committed sources (python -m bench.doc_tables)."""
+"""Quoted benchmark tables in the docs equal their committed sources (python -m report.doc_tables)."""
 
 import pytest
 
-from bench.doc_tables import ROOT, documents, refresh
+from report.doc_tables import ROOT, documents, refresh
 
 
 def test_a_quoted_table_is_replaced_by_its_source_and_a_missing_source_is_an_error(tmp_path):
@@ -18,4 +18,4 @@ def test_a_quoted_table_is_replaced_by_its_source_and_a_missing_source_is_an_err
 
 def test_every_quoted_table_in_the_docs_is_current():
     stale = [doc.relative_to(ROOT) for doc in documents() if refresh(doc.read_text()) != doc.read_text()]
-    assert not stale, f"run python -m bench.doc_tables: {stale}"
+    assert not stale, f"run python -m report.doc_tables: {stale}"

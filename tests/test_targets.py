@@ -136,7 +136,7 @@ def test_a_changed_number_flips_its_row_and_a_missing_one_is_one_line(project_co
 
 def test_committed_targets_md_is_what_bench_targets_writes_now():
     committed = (ROOT / "docs" / "figures" / "targets.md").read_text()
-    assert judge() == committed, "run python -m bench.targets (and python -m bench.doc_tables)"
+    assert judge() == committed, "run python -m bench.targets (and python -m report.doc_tables)"
 
 
 def test_the_default_models_results_must_be_of_its_unet(project_copy):

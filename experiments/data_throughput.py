@@ -1,6 +1,7 @@
 """Reading speed of the data layer: a folder of small PNGs against the sprites' ``.npz``, side by side, one thread.
 
-    python -m bench.data_throughput [--num_images 10000] [--repeats 3] [--json docs/figures/own_data/throughput.json]
+    python -m experiments.data_throughput [--num_images 10000] [--repeats 3]
+        [--json docs/figures/own_data/throughput.json]
 
 A temporary folder of ``num_images`` 16x16 PNGs in 5 class subfolders is written first (the real sprites, cycled,
 so the files compress as sprites do; not timed), then each source is read ``repeats`` times and the median is kept:
@@ -101,7 +102,7 @@ def table(rows: list[dict], batch: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     import json
 
-    p = argparse.ArgumentParser(prog="python -m bench.data_throughput", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.data_throughput", description=__doc__.split("\n\n")[0])
     p.add_argument("--num_images", type=int, default=10_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch", type=int, default=128, help="batch size of the gather timing (the default config's)")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = measure(args.num_images, args.repeats, args.batch)
     text = table(rows, args.batch)
     print(text)
-    result = {**result_envelope("bench.data_throughput", argv), "threads": 1, "repeats": args.repeats,
+    result = {**result_envelope("experiments.data_throughput", argv), "threads": 1, "repeats": args.repeats,
               "batch": args.batch, "rows": rows, "table": text}
     write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     write_text_atomic(args.json.with_suffix(".md"), text + "\n")

@@ -1,6 +1,6 @@
 """Copy each benchmark's committed table into the docs that quote it, so the prose never holds stale numbers.
 
-    python -m bench.doc_tables [--check]
+    python -m report.doc_tables [--check]
 
 A Markdown file quotes a table between two markers::
 

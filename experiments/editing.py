@@ -2,7 +2,7 @@
 (reconstruction error against steps, beside the DDIM paper's Table 2), interpolation through inverted latents,
 RePaint inpainting and SDEdit image-to-image.
 
-    python -m bench.editing [--pipeline pretrained/sprites_ddpm] [--conditional pretrained/sprites_conditional]
+    python -m experiments.editing [--pipeline pretrained/sprites_ddpm] [--conditional pretrained/sprites_conditional]
         [--out docs/figures/editing] [--overwrite] [--quick]
 
 One torch thread. Sections (the sprites are a seeded choice from the real half A of the pair-aware split,
@@ -64,7 +64,7 @@ STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.editing", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m experiments.editing", description=__doc__.split("\n\n")[0])
     p.add_argument("--pipeline", default="pretrained/sprites_ddpm", help="the unconditional model folder")
     p.add_argument("--conditional", default="pretrained/sprites_conditional", help="the class-conditional model")
     p.add_argument("--num_images", type=int, default=100)
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     real_b_features = extract_sprite_features(real[half_b], net)
     ddim = _load(SpritesDDIMPipeline, args.pipeline)
     with output_dir(args.out, MARKER, args.overwrite) as tmp:
-        result: dict[str, Any] = {**result_envelope("bench.editing", argv, args.pipeline),
+        result: dict[str, Any] = {**result_envelope("experiments.editing", argv, args.pipeline),
                                   "conditional": args.conditional, "sprites": chosen.tolist(),
                                   "settings": {"repaint": REPAINT, "jumps": JUMPS, "strengths": STRENGTHS}}
         result["reconstruction"] = reconstruction(ddim, images, args.num_images_500)
