@@ -139,7 +139,9 @@ def test_heun_without_churn_equals_diffusers_heun_on_karras_sigmas(shipped, nfe,
     stock = HeunDiscreteScheduler(**_config(shipped), use_karras_sigmas=True)
     a = _ours(shipped, "heun", nfe, _latents(), sigma_schedule="karras")
     b = _stock(stock, shipped.unet, steps_for_nfe("heun", nfe), _latents())
-    assert np.abs(a - b).max() < 2e-5  # float32 rounding through the UNet calls (1.1e-5 measured at nfe 5)
+    # float32 rounding through the UNet calls: 1.1e-5 to 2.3e-5 measured at nfe 5 on machines of this kind; a
+    # wrong sigma or timestep moves the images by more than 1e-3 (the rounded-timestep test above)
+    assert np.abs(a - b).max() < 1e-4
 
 
 @pytest.mark.parametrize("sampler, nfe, steps", [("heun", 5, 3), ("heun", 9, 5), ("euler", 4, 4)])
