@@ -169,17 +169,18 @@ def config_variance(scheduler, variance: str | None) -> str:
 
 
 def runs_own_steps(pipe, alternative: str | None = None) -> bool:
-    """True when ``pipe.scheduler`` is a DDPMScheduler or DDIMScheduler, whose schedule the pipeline's written-out
-    steps read. Another scheduler (``pipe.scheduler = X.from_config(pipe.scheduler.config)``): False, or with
-    ``alternative`` (a pipeline that runs its own method only) a one-line ``ValueError`` naming the pipelines that
-    sample with it."""
-    if type(pipe.scheduler).__name__ in OWN_SCHEDULERS:
+    """True when ``pipe.scheduler`` is one of ``pipe.own_schedulers`` (default: DDPMScheduler and DDIMScheduler),
+    whose schedule the pipeline's written-out steps read. Another scheduler (``pipe.scheduler =
+    X.from_config(pipe.scheduler.config)``): False, or with ``alternative`` (a pipeline that runs its own method
+    only) a one-line ``ValueError`` naming the pipelines that sample with it."""
+    own = getattr(pipe, "own_schedulers", OWN_SCHEDULERS)
+    name = type(pipe.scheduler).__name__
+    if name in own:
         return True
     if alternative is not None:
-        name = type(pipe.scheduler).__name__
-        raise ValueError(f"{type(pipe).__name__} runs {alternative} and reads only a DDPMScheduler's or "
-                         f"DDIMScheduler's schedule, not a {name}; SpritesDDPMPipeline or SpritesDDIMPipeline sample "
-                         f"with {name} (assign it to their .scheduler)")
+        raise ValueError(f"{type(pipe).__name__} runs {alternative} and reads only a {' or '.join(own)}'s "
+                         f"schedule, not a {name}; SpritesDDPMPipeline or SpritesDDIMPipeline sample with {name} "
+                         "(assign it to their .scheduler)")
     return False
 
 

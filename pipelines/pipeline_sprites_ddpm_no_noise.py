@@ -12,5 +12,7 @@ class SpritesDDPMWithoutNoisePipeline(SpritesDDPMPipeline):
     """Algorithm 2 with the sigma_t z of every step removed (sigma_t = 0): the chain follows the mean of each
     step from the same x_T, which shows why the sampler needs its noise."""
 
+    own_method_only = "Algorithm 2 without its noise"
+
     def sampling_steps(self, *args: Any) -> list[DDPMStep]:
         return [step._replace(sigma=0.0) for step in super().sampling_steps(*args)]

@@ -26,6 +26,7 @@ from pipelines.common import (
     check_sampling_args,
     config_default,
     config_variance,
+    runs_own_steps,
 )
 from pipelines.image_io import images_output, read_images
 from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
@@ -80,6 +81,7 @@ class SpritesImg2ImgPipeline(DataPriorMixin, ClassNamesMixin, SavedFolderMixin, 
             output_type: "pil", "np" or "pt".
             return_dict: return a ``SpritesPipelineOutput`` (else a tuple).
         """
+        runs_own_steps(self, alternative="SDEdit on its own DDPM and DDIM steps")
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))

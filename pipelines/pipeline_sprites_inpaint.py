@@ -31,6 +31,7 @@ from pipelines.common import (
     check_sampling_args,
     config_default,
     initial_noise,
+    runs_own_steps,
 )
 from pipelines.image_io import images_output, read_images, read_masks
 from pipelines.labels import ClassConditioning, ClassNamesMixin, guidance
@@ -102,6 +103,7 @@ class SpritesInpaintPipeline(DataPriorMixin, ClassNamesMixin, SavedFolderMixin, 
             clip_sample: clip the predicted x_0 to [-1, 1]; None: the scheduler config's.
             timestep_spacing: "leading", "trailing" or "linspace"; None: the scheduler config's.
         """
+        runs_own_steps(self, alternative="RePaint on its own DDIM steps")
         _, alphas_cumprod = read_schedule(self.scheduler)
         T = len(alphas_cumprod)
         clip_sample = bool(config_default(self.scheduler, clip_sample, "clip_sample", False))

@@ -18,7 +18,15 @@ from diffusers import (
     EulerDiscreteScheduler,
 )
 
-from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesESDDPMPipeline, SpritesSolverPipeline
+from pipelines import (
+    SpritesDDIMPipeline,
+    SpritesDDPMPipeline,
+    SpritesESDDPMPipeline,
+    SpritesImg2ImgPipeline,
+    SpritesInpaintPipeline,
+    SpritesSolverPipeline,
+)
+from pipelines.pipeline_sprites_ddpm_no_noise import SpritesDDPMWithoutNoisePipeline
 from pipelines.schedule import make_scheduler
 
 STEPS = 4
@@ -29,8 +37,10 @@ def _run(pipe, seed: int = 0, **kw) -> np.ndarray:
     return pipe(batch_size=2, generator=torch.Generator().manual_seed(seed), output_type="np", **kw).images
 
 
-@pytest.mark.parametrize("cls", [SpritesDDPMPipeline, SpritesDDIMPipeline])
-@pytest.mark.parametrize("other", [DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler])
+@pytest.mark.parametrize("cls, other", [
+    (SpritesDDPMPipeline, DPMSolverMultistepScheduler), (SpritesDDPMPipeline, EulerAncestralDiscreteScheduler),
+    (SpritesDDPMPipeline, DDIMScheduler),  # the usual swap: DDIM's steps, as in diffusers' DDPMPipeline
+    (SpritesDDIMPipeline, DPMSolverMultistepScheduler), (SpritesDDIMPipeline, EulerAncestralDiscreteScheduler)])
 def test_an_assigned_scheduler_samples_as_in_the_stock_pipeline(cls, other, unet):
     """Our pipeline on another scheduler equals diffusers' DDPMPipeline on it, bit for bit (the stock pipeline
     skips ``init_noise_sigma`` and ``scale_model_input``, so the reference adds them for a sigma scheduler)."""
@@ -99,10 +109,22 @@ def test_written_out_settings_are_refused_with_another_scheduler(kw, word, unet)
         _run(ddim, num_inference_steps=STEPS, eta=1.0)
 
 
-@pytest.mark.parametrize("cls", [SpritesSolverPipeline, SpritesESDDPMPipeline])
+SPRITE = np.linspace(0, 1, 2 * 16 * 16 * 3, dtype=np.float32).reshape(2, 16, 16, 3)
+OWN_METHOD_CALLS = {
+    SpritesSolverPipeline: lambda pipe: _run(pipe),
+    SpritesESDDPMPipeline: lambda pipe: _run(pipe),
+    SpritesDDPMWithoutNoisePipeline: lambda pipe: _run(pipe, num_inference_steps=STEPS),
+    SpritesImg2ImgPipeline: lambda pipe: pipe(SPRITE, strength=0.5, num_inference_steps=STEPS, output_type="np"),
+    SpritesInpaintPipeline: lambda pipe: pipe(SPRITE, np.ones((16, 16)), num_inference_steps=STEPS,
+                                                jump_length=2, output_type="np"),
+}
+
+
+@pytest.mark.parametrize("cls", list(OWN_METHOD_CALLS), ids=lambda c: c.__name__)
 def test_pipelines_with_their_own_method_refuse_another_scheduler(cls, unet):
     pipe = cls(unet=unet, scheduler=make_scheduler())
+    OWN_METHOD_CALLS[cls](pipe)  # samples with the schedule it reads
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     with pytest.raises(ValueError, match="SpritesDDPMPipeline or SpritesDDIMPipeline sample with") as e:
-        _run(pipe)
+        OWN_METHOD_CALLS[cls](pipe)
     assert "\n" not in str(e.value) and cls.__name__ in str(e.value) and "DPMSolverMultistepScheduler" in str(e.value)

@@ -95,12 +95,14 @@ def ddpm_update(x_t: torch.Tensor, eps: torch.Tensor, step: DDPMStep, noise: tor
 class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, SavedFolderMixin, DiffusionPipeline):
     """DDPM sampling of a sprites ``UNet2DModel`` (Ho et al. 2020, Algorithm 2).
 
-    With a ``DDPMScheduler`` or a ``DDIMScheduler`` the loop below runs Algorithm 2, reading only the scheduler's
-    schedule and sampling defaults; any other diffusers scheduler assigned to ``pipe.scheduler`` samples with its
-    own steps (:mod:`pipelines.scheduler_loop`).
+    With a ``DDPMScheduler`` the loop below runs Algorithm 2, reading only the scheduler's schedule and sampling
+    defaults; any other diffusers scheduler assigned to ``pipe.scheduler`` (a ``DDIMScheduler`` too, as in
+    diffusers' ``DDPMPipeline``) samples with its own steps (:mod:`pipelines.scheduler_loop`).
     """
 
     model_cpu_offload_seq = "unet"
+    own_schedulers = ("DDPMScheduler",)
+    own_method_only: str | None = None  # a subclass whose method no other scheduler has names it: then refused
 
     def __init__(self, unet, scheduler):
         super().__init__()
@@ -151,7 +153,7 @@ class SpritesDDPMPipeline(SchedulerLoopMixin, DataPriorMixin, ClassNamesMixin, S
         betas, alphas_cumprod = read_schedule(self.scheduler)
         T = len(betas)
         n = T if num_inference_steps is None else num_inference_steps
-        if not runs_own_steps(self):  # another diffusers scheduler samples (pipelines.scheduler_loop)
+        if not runs_own_steps(self, self.own_method_only):  # another scheduler samples (pipelines.scheduler_loop)
             refuse_own_settings(self, variance=variance, clip_sample=clip_sample, timestep_spacing=timestep_spacing)
             return self.scheduler_loop(batch_size, generator, n, prior, class_labels, guidance_scale, latents,
                                        output_type, return_intermediates, intermediate_every, return_dict)

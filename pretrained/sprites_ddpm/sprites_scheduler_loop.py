@@ -4,9 +4,9 @@
 
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
 
-The DDPM and DDIM pipelines run their written-out steps with a DDPMScheduler or DDIMScheduler (whose schedule they
-read) and this loop with any other scheduler; the pipelines with a method of their own refuse another scheduler
-(:func:`pipelines.common.runs_own_steps`).
+The DDPM pipeline runs its written-out steps with a DDPMScheduler, the DDIM pipeline with a DDPMScheduler or
+DDIMScheduler (whose schedule they read), and both run this loop with any other scheduler; the pipelines with a
+method of their own refuse another scheduler (:func:`pipelines.common.runs_own_steps`).
 """
 
 from __future__ import annotations
