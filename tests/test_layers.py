@@ -391,3 +391,22 @@ def test_a_planted_violation_is_caught(tmp_path, case):
     found = violations(root)
     assert expected in found, found
     assert len(found) == 1, found
+
+
+def test_a_training_run_without_periodic_evaluation_loads_no_evaluation(tmp_path):
+    """The trainer end to end (a micro run of 2 steps, ``eval_every: 0``) never imports the evaluation package;
+    the control run with ``eval_every: 2`` does."""
+    from tests.train_helpers import MICRO
+
+    code = ("import sys\nfrom training.train import main\n"
+            "rc = main(sys.argv[1:])\n"
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] == 'evaluation') != [])")
+    loaded = {}
+    for every in ("0", "2"):
+        args = [*MICRO, "--max_train_steps", "2", "--checkpoint_every", "2", "--eval_every", every,
+                "--eval_samples", "4", "--eval_batch_size", "4", "--output_dir", str(tmp_path / f"run{every}")]
+        out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        loaded[every] = out.stdout.splitlines()[-1]
+    assert loaded == {"0": "0 False", "2": "0 True"}
