@@ -31,7 +31,8 @@ DEFAULT = "pretrained/sprites_ddpm"  # the default model (L_simple)
 DEFAULT_RESULTS = "docs/figures/training/candidates/sprites_eps/rerun/eval/results.json"  # its UNet's N = 1,000 rows
 FRONTIER = "python -m bench.sampler_frontier --pipeline " + MEASURED + " --config configs/bench/"
 CANDIDATES = "python -m bench.sampler_frontier --config configs/bench/candidates.yaml "
-FIRST_MODEL_SHA256 = "7e4ae2ccb0e6dfbc7d332618cf71c33b73aac9b07c4c0eb1a77b9603e65aabaa"  # before commit 1049b13
+# the first model; its folder: git archive 1049b13^ pretrained/sprites_ddpm
+FIRST_MODEL_SHA256 = "7e4ae2ccb0e6dfbc7d332618cf71c33b73aac9b07c4c0eb1a77b9603e65aabaa"
 
 
 class TargetsError(Exception):

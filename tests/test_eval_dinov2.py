@@ -1,4 +1,4 @@
-"""FD-DINOv2 through transformers (issue 24): a tiny randomly initialised DINOv2 saved with save_pretrained (and a
+"""FD-DINOv2 through transformers: a tiny randomly initialised DINOv2 saved with save_pretrained (and a
 DINOv2-like image processor config) takes exactly the path of a real checkpoint; one command scores several
 feature spaces; every space's FD and KID agree with torchmetrics' given the same feature extractor."""
 

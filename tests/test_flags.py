@@ -1,4 +1,4 @@
-"""One flag style (issue 23): every command's flags are spelled with underscores; the dashed spelling of a flag is
+"""One flag style: every command's flags are spelled with underscores; the dashed spelling of a flag is
 a hidden alias for one release (sprites.cli.ArgumentParser; score_toy, apart, states its one alias itself)."""
 
 from __future__ import annotations

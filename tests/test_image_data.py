@@ -1,5 +1,5 @@
-"""The image-set layer: the default sprites exactly as before, image folders, saved data sets and arrays of any small
-shape, the PNG exporter's round trip, and one line for each kind of bad input."""
+"""The image-set layer: the default sprites as the course's arrays, image folders, saved data sets and arrays of
+any small shape, the PNG exporter's round trip, and one line for each kind of bad input."""
 
 from __future__ import annotations
 
@@ -248,7 +248,8 @@ def test_evaluation_during_training_is_refused_on_other_data(tmp_path):
 
 
 def test_moments_command_reads_any_data_source(tmp_path, sprites_arrays):
-    """training.moments' data moments of an image folder are those of its decoded images; of the sprites, as before."""
+    """training.moments' data moments of an image folder are those of its decoded images; of the sprites, those of
+    the course's arrays."""
     import torch
 
     from pipelines.prior import DataMoments

@@ -1,4 +1,4 @@
-"""One folder, one sampler (issue 12): our pipelines take their defaults from the saved scheduler config, so with
+"""One folder, one sampler: our pipelines take their defaults from the saved scheduler config, so with
 their defaults they sample a folder exactly as diffusers' stock DDPMPipeline and DDIMPipeline do."""
 
 from __future__ import annotations

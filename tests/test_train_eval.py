@@ -1,4 +1,4 @@
-"""Evaluation during training (issue 21): eval.jsonl rows that survive a kill and a resume, best/, the trackers'
+"""Evaluation during training: eval.jsonl rows that survive a kill and a resume, best/, the trackers'
 TensorBoard events, and the post-hoc command giving the same rows from the checkpoints. The runs are the micro
 run of tests/train_helpers.py with 8 samples per set."""
 
@@ -184,6 +184,6 @@ def test_sample_sets_add_the_named_samplers_from_both_priors():
 
 
 def test_the_production_trainer_holds_no_fault_hook():
-    """Faults are injected by tests/fault_injection.py (monkeypatching), not by the trainer (issue 23, item 7)."""
+    """Faults are injected by tests/fault_injection.py (monkeypatching), not by the trainer."""
     source = (ROOT / "training" / "train.py").read_text()
     assert "SPRITEDIFF_FAULT" not in source and "inject_fault" not in source and "SIGKILL" not in source

@@ -1,4 +1,4 @@
-"""Training that survives faults (issue 6): resume after kill -9, atomic saves, bad input, NaN, determinism,
+"""Training that survives faults: resume after kill -9, atomic saves, bad input, NaN, determinism,
 and two processes agreeing with one. Every run is a real subprocess of the training script on a micro UNet."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Settings the trainer must honour (issue 12): hflip, the image shape of the UNet config, the loss weighting and
+"""Settings the trainer must honour: hflip, the image shape of the UNet config, the loss weighting and
 EMA options, checkpoint export, and launch errors that stay one line under accelerate."""
 
 from __future__ import annotations
