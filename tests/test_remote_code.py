@@ -182,6 +182,10 @@ def test_stock_pipelines_load_the_folders_and_sample_as_ours(folders):
     images = stock_pipeline(DDPMPipeline, folders["solver"])(batch_size=2, num_inference_steps=2,
                                                              generator=_seed(), output_type="np").images
     assert images.shape == (2, 16, 16, 3)
+    # a class-conditional folder loads there too, but the stock pipelines pass no class labels to the UNet: it
+    # samples through our pipeline (custom_pipeline=..., as docs/pipelines.md says), not through theirs
+    with pytest.raises(ValueError, match="class_labels should be provided"):
+        stock_pipeline(DDPMPipeline, folders["conditional"])(batch_size=1, num_inference_steps=2, generator=_seed())
 
 
 def test_the_folder_carries_the_least_code_and_our_loaders_read_it(folders):
