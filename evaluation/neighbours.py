@@ -74,8 +74,8 @@ def nearest_neighbours(queries: Any, references: Any, query_groups: Any = None, 
 def pixel_nearest_neighbours(queries: Any, references: Any, query_groups: Any = None,
                              reference_groups: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`nearest_neighbours` of uint8 sprites in pixel space, distances on the [0, 1] scale."""
-    q = to_uint8_nhwc(queries, value_range=(0.0, 1.0))
-    r = to_uint8_nhwc(references, value_range=(0.0, 1.0))
+    q = to_uint8_nhwc(queries, value_range=(0.0, 1.0), channels=None)
+    r = to_uint8_nhwc(references, value_range=(0.0, 1.0), channels=None)
     dist, index = nearest_neighbours(q, r, query_groups, reference_groups)
     return dist / PIXEL_SCALE, index
 
@@ -89,7 +89,7 @@ def training_reference(images: np.ndarray, include_flips: bool = True) -> tuple[
     id of each reference (``evaluation.splits.pair_ids``: sprite ``i``, its mirror ``i +- 894`` and both flips share
     one), ``source`` the index of the data-set sprite it comes from.
     """
-    images = to_uint8_nhwc(images)
+    images = to_uint8_nhwc(images, channels=None)
     groups = pair_ids(len(images))
     source = np.arange(len(images))
     if not include_flips:
@@ -103,7 +103,7 @@ class TrainingReference:
     pixel space and, with ``net``, in the sprite network's feature space."""
 
     def __init__(self, images: np.ndarray, include_flips: bool = True, net: SpriteFeatureNet | None = None):
-        self.real = to_uint8_nhwc(images)
+        self.real = to_uint8_nhwc(images, channels=None)
         self.images, self.groups, self.source = training_reference(self.real, include_flips)
         self.include_flips = include_flips
         self.features = extract_sprite_features(self.images, net) if net is not None else None

@@ -100,7 +100,7 @@ def sample_in_batches(pipe, num_images: int, batch_size: int, seed: int = 0,
         result = pipe(batch_size=n, generator=generator, output_type="np", **kwargs)
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
-        out.append(to_uint8_nhwc(result.images, value_range=(0.0, 1.0)))
+        out.append(to_uint8_nhwc(result.images, value_range=(0.0, 1.0), channels=None))
     timing = {"wall_s": wall, "cpu_s": cpu, "images_per_s": num_images / wall if wall > 0 else float("inf"),
               "load_1min_before": load_before, "load_1min_after": os.getloadavg()[0]}
     return np.concatenate(out), timing

@@ -14,11 +14,15 @@ from .test_own_features import SMALL
 from .test_train_own_data import COLOURS, squares
 from .train_helpers import train
 
+GREYS = {"dark": (40,), "light": (200,)}
 
-@pytest.fixture(scope="module")
-def folder_and_net(tmp_path_factory):
-    root = tmp_path_factory.mktemp("own_eval")
-    folder = write_folder(root / "shapes", {name: squares(c, 8, 12, i) for i, (name, c) in enumerate(COLOURS.items())})
+
+@pytest.fixture(scope="module", params=["rgb", "grey"])
+def folder_and_net(request, tmp_path_factory):
+    """A folder of coloured (or grey) squares and a feature network trained on it."""
+    root = tmp_path_factory.mktemp(f"own_eval_{request.param}")
+    colours = COLOURS if request.param == "rgb" else GREYS
+    folder = write_folder(root / "shapes", {name: squares(c, 8, 12, i) for i, (name, c) in enumerate(colours.items())})
     assert train_classifier([*SMALL, "--epochs", "3", "--train_data_dir", str(folder),
                              "--output_dir", str(root / "net")]) == 0
     return folder, root / "net" / "features_v1.safetensors"
