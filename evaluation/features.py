@@ -198,7 +198,7 @@ def extract_sprite_features(images: Any, net: SpriteFeatureNet | None = None, ba
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
-    out = [net.features(images_to_tensor(arr[i:i + batch_size]).to(device)).double().cpu()
+    out = [net.features(images_to_tensor(arr[i:i + batch_size]).to(device)).cpu().double()
            for i in range(0, arr.shape[0], batch_size)]
     net.train(was_training)
     if not out:

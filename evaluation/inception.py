@@ -322,7 +322,7 @@ def extract_inception_features(images: Any, net: FIDInceptionV3, batch_size: int
     out = []
     for i in range(0, arr.shape[0], batch_size):
         batch = torch.from_numpy(arr[i:i + batch_size]).permute(0, 3, 1, 2).float().div(255.0).to(device)
-        out.append(net(batch).double().cpu())
+        out.append(net(batch).cpu().double())
     if not out:
         return np.zeros((0, FIDInceptionV3.num_features))
     return torch.cat(out).numpy()

@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+import torch
 
 from evaluation.features import extract_sprite_features, load_sprite_feature_net
 from evaluation.metrics import precision_recall
@@ -25,15 +27,24 @@ from pipelines.labels import SPRITE_CLASSES
 PR_NEIGHBOURS = 3  # k of the precision/recall manifolds (the paper's default)
 
 
-class SpriteScorer:
-    """sprite-FID, KID, precision/recall and class mix of generated sprites (uint8 (N, 16, 16, 3))."""
+def feature_net_on(path: str | None, device: str | torch.device) -> Any:
+    """The feature network of ``path`` (None: the sprite network) on ``device``: the loaded (cached) one on the
+    CPU, a copy of it elsewhere."""
+    net = load_sprite_feature_net(path)
+    return net if torch.device(device).type == "cpu" else copy.deepcopy(net).to(device)
 
-    def __init__(self, data_path: str | None = None, split_seed: int = 0, kid_subsets: int = 100):
+
+class SpriteScorer:
+    """sprite-FID, KID, precision/recall and class mix of generated sprites (uint8 (N, 16, 16, 3)); the feature
+    network runs on ``device`` (the statistics on the CPU in float64)."""
+
+    def __init__(self, data_path: str | None = None, split_seed: int = 0, kid_subsets: int = 100,
+                 device: str | torch.device = "cpu"):
         from sprites.data import read_sprites_arrays
 
         self.real, self.labels = read_sprites_arrays(data_path)
         labels = self.labels
-        self.net = load_sprite_feature_net()
+        self.net = feature_net_on(None, device)
         self.real_features = extract_sprite_features(self.real, self.net)
         self.half_a, self.half_b = halves_by_pairs(labels, split_seed)
         self.classes = list(SPRITE_CLASSES)
@@ -42,13 +53,13 @@ class SpriteScorer:
 
     @classmethod
     def own_data(cls, images: np.ndarray, labels: np.ndarray | None, feature_net: str, class_names: list[str] | None,
-                 seed: int = 0, kid_subsets: int = 100) -> SpriteScorer:
+                 seed: int = 0, kid_subsets: int = 100, device: str | torch.device = "cpu") -> SpriteScorer:
         """The same numbers for any image set in a network of ``python -m evaluation.train_classifier``: the
         reference is every training image (no held-out half), so the floor is in-sample; the class shares need
         labels whose classes the network predicts."""
         self = cls.__new__(cls)
         self.real, self.labels = images, labels
-        self.net = load_sprite_feature_net(feature_net)
+        self.net = feature_net_on(feature_net, device)
         self.real_features = extract_sprite_features(images, self.net)
         self.half_a = self.half_b = np.arange(len(images))
         num = self.net.config.num_classes

@@ -50,7 +50,7 @@ def predict_classes(images: Any, net: SpriteFeatureNet, batch_size: int = 1024) 
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        logits = [net(images_to_tensor(arr[i:i + batch_size]).to(device)).double().cpu()
+        logits = [net(images_to_tensor(arr[i:i + batch_size]).to(device)).cpu().double()
                   for i in range(0, len(arr), batch_size)]
     net.train(was_training)
     probs = torch.cat(logits).softmax(1).numpy() if logits else np.zeros((0, net.config.num_classes))

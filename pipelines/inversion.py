@@ -86,7 +86,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | Sequence[float] | torch.T
     parallel samples (sin(theta) < 1e-6) fall back to the straight line."""
     if a.shape != b.shape:
         raise ValueError(f"slerp: a and b must have one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-    ts = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+    ts = torch.as_tensor(t, dtype=torch.float64).reshape(-1).to(a.device)
     if not torch.isfinite(ts).all():
         raise ValueError(f"slerp: t must be finite, got {t}")
     batched = a.ndim > 1

@@ -125,7 +125,7 @@ class GaussianPrior:
             return z
         if tuple(z.shape[1:]) != self.shape:
             raise ValueError(f"the data moments are for images {self.shape}, the UNet samples {tuple(z.shape[1:])}")
-        flat = z.flatten(1).double().cpu()
+        flat = z.flatten(1).cpu().double()
         if self.kind == "moments-mean":
             x = flat
         elif self.kind == "moments-diagonal":

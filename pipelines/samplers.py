@@ -87,7 +87,7 @@ class Denoiser:
         """The (fractional) timestep of ``sigma``: linear interpolation of t in log sigma, clamped to [0, T-1]
         (a 0-dim tensor ``sigma`` gives a tensor, differentiable in ``sigma``)."""
         if isinstance(sigma, torch.Tensor):
-            table = torch.as_tensor(self.log_sigmas, dtype=sigma.dtype)
+            table = torch.as_tensor(self.log_sigmas, dtype=sigma.dtype, device=sigma.device)
             s = torch.log(sigma.clamp_min(1e-10)).clamp(table[0], table[-1])
             i = torch.searchsorted(table, s.detach().reshape(1)).clamp(1, len(table) - 1)[0]
             return (i - 1) + (s - table[i - 1]) / (table[i] - table[i - 1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,14 +34,15 @@ DRY_SIZES = {"config": "configs/tiny.yaml", "steps": 4, "sprites": 8, "ddim_step
 CPU_RECORD = ROOT / "pretrained" / "sprites_ddpm" / "training" / "stats.jsonl"
 
 
-def run(cmd: list[str], env: dict | None = None) -> float:
-    """Run ``cmd`` from the repository root (its output shown); its wall-clock seconds; stop on failure."""
+def run(cmd: list[str], env: dict | None = None, check: bool = True) -> tuple[float, int]:
+    """Run ``cmd`` from the repository root (its output shown): (wall-clock seconds, exit code); with ``check``,
+    stop on failure."""
     print("+", " ".join(cmd), flush=True)
     start = time.perf_counter()
     code = subprocess.call(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
-    if code:
+    if code and check:
         raise SystemExit(f"error: exit {code} from: {' '.join(cmd)}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, code
 
 
 def images_per_s(stats: Path) -> float:
@@ -57,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not torch.cuda.is_available() and not DRY:
+        if torch.version.cuda is None and shutil.which("nvidia-smi"):
+            print(f"gpu_check: this torch ({torch.__version__}) is a CPU build, but the machine has nvidia-smi: "
+                  "install a CUDA build of torch in the venv (PyPI's torch==2.13.0 for Linux is one), then run "
+                  "this again")
+            return 1
         print("gpu_check: no CUDA device here (torch.cuda.is_available() is False): nothing to check, exit 0")
         return 0
     sizes, device = (DRY_SIZES, "cpu") if DRY else (SIZES, "cuda")
@@ -67,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
               "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
               "torch": torch.__version__, "sizes": sizes}
 
-    result["cuda_tests_s"] = run([py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/test_cuda.py"])
+    # a failing CUDA test is recorded and the check goes on: the JSON then holds every other number too
+    result["cuda_tests_s"], result["cuda_tests_exit"] = run(
+        [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/test_cuda.py"], check=False)
 
     # bf16 where the GPU has it (Ampere and later), else fp16 (recorded as "precision")
-    precision = "bf16" if DRY or torch.cuda.is_bf16_supported() else "fp16"
+    precision = "bf16" if DRY or torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     result["precision"] = precision
     run_dir = out / f"train_{precision}"
     launch = [py, "-m", "accelerate.commands.launch", "--num_processes", "1", "--num_machines", "1",
               "--mixed_precision", precision, "--dynamo_backend", "no", *(["--cpu"] if DRY else [])]
-    result["train_s"] = run([*launch, "-m", "training.train", "--config", sizes["config"],
+    result["train_s"], _ = run([*launch, "-m", "training.train", "--config", sizes["config"],
                              "--mixed_precision", precision, "--eval_every", "0",
                              "--max_train_steps", str(sizes["steps"]), "--checkpoint_every", str(sizes["steps"]),
                              "--log_every", str(max(1, sizes["steps"] // 10)), "--output_dir", str(run_dir),
@@ -86,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sample = [py, "-m", "training.sample", "--pipeline", "pretrained/sprites_ddpm", "--device", device,
               "--num_images", str(sizes["sprites"])]
-    result["ddim50_s"] = run([*sample, "--sampler", "ddim", "--nfe", str(sizes["ddim_steps"]),
+    result["ddim50_s"], _ = run([*sample, "--sampler", "ddim", "--nfe", str(sizes["ddim_steps"]),
                               "--out", str(out / "ddim.npy")])
-    result["fast_preset_s"] = run([*sample, "--preset", "fast", "--out", str(out / "fast.npy")])
+    result["fast_preset_s"], _ = run([*sample, "--preset", "fast", "--out", str(out / "fast.npy")])
     for name in ("ddim", "fast"):
         import numpy as np
 
@@ -102,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(path, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"gpu_check: wrote {path}")
+    if result["cuda_tests_exit"]:
+        print(f"gpu_check: the CUDA tests failed (pytest exit {result['cuda_tests_exit']}; their output is above)")
+        return 1
     return 0
 
 

@@ -25,6 +25,22 @@ def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.skipif(torch.version.cuda is not None, reason="tests a CPU build of torch")
+def test_a_cpu_build_of_torch_on_a_machine_with_nvidia_smi_says_so_and_exits_1(tmp_path):
+    """The GPU is there but this torch cannot use it: one line that says what to install, and a failing exit."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho GPU 0\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "SPRITEDIFF_GPU_CHECK_DRY"}
+    env["PATH"] = f"{bin_dir}:{env['PATH']}"
+    r = subprocess.run([*SCRIPT, "--out", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and "CPU build" in lines[0] and "CUDA build" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_the_dry_run_runs_every_command_on_the_cpu_and_writes_the_json(tmp_path):
     r = subprocess.run([*SCRIPT, "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True,
@@ -35,6 +51,7 @@ def test_the_dry_run_runs_every_command_on_the_cpu_and_writes_the_json(tmp_path)
     for key in ("cuda_tests_s", "train_s", "ddim50_s", "fast_preset_s", "train_images_per_s", "cpu_images_per_s"):
         assert result[key] > 0, key
     assert result["speed_up"] == result["train_images_per_s"] / result["cpu_images_per_s"]
+    assert result["cuda_tests_exit"] == 0 and result["precision"] == "bf16"
     commands = [line for line in r.stdout.splitlines() if line.startswith("+ ")]
     assert len(commands) == 4 and "--mixed_precision bf16" in commands[1] and "--preset fast" in commands[3]
     assert "passed" in r.stdout or "skipped" in r.stdout  # the CUDA tests ran (skipped without CUDA)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pipelines.atomic import atomic_file, write_text_atomic
 from pipelines.loading import pipeline_class
@@ -160,9 +161,9 @@ def plot_eval(out: str | Path) -> Path | None:
 class RunEvaluator:
     """Everything an evaluation needs that does not change over a run, built once: the scorer with the real
     sprites, the memorisation reference, the data moments, the floor, the requested labels of a conditional
-    model. ``evaluate(unet, scheduler, step)`` gives one row."""
+    model. ``evaluate(unet, scheduler, step)`` gives one row; the feature network runs on ``device``."""
 
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, device: str | torch.device = "cpu"):
         from evaluation.neighbours import TrainingReference
         from evaluation.quality import SpriteScorer
         from training.moments import data_moments
@@ -176,10 +177,10 @@ class RunEvaluator:
 
             data = load_training_data(cfg)
             self.scorer = SpriteScorer.own_data(data.images, data.labels, cfg.eval_feature_net, data.class_names,
-                                                cfg.eval_seed)
+                                                cfg.eval_seed, device=device)
             self.moments = DataMoments.from_images(fit_images(images_to_tensor(data.images), cfg.unet), cfg.hflip)
         else:
-            self.scorer = SpriteScorer(cfg.data_path)
+            self.scorer = SpriteScorer(cfg.data_path, device=device)
             self.moments = data_moments(cfg.unet, cfg.data_path, cfg.hflip)
         self.reference = TrainingReference(self.scorer.real, include_flips=cfg.hflip)
         self.real_distances = self.reference.real_leave_pair_out()["pixel"]

@@ -98,7 +98,7 @@ def run_edit(args: argparse.Namespace, labels: list | None) -> int:
                 print(f"{out}: DDIM-{steps} latents {tuple(latents.shape)} of {args.invert}")
                 return 0
             back = pipe(batch_size=len(images), latents=latents, num_inference_steps=steps, eta=0.0,
-                        clip_sample=False, class_labels=labels, output_type="pt").images
+                        clip_sample=False, class_labels=labels, output_type="pt").images.cpu()
             mse = float(((back - images) ** 2).mean())
             grid = to_uint8(torch.cat([images, back]).movedim(1, -1).numpy())
             caption = f"top: {args.invert}; bottom: DDIM-{steps} inversion sampled back, MSE {mse:.2e} per dimension"

@@ -30,7 +30,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -338,6 +337,7 @@ def build_training(cfg: TrainConfig, accelerator: Accelerator, data, unet, out: 
     loss_fn = DiffusionLoss(scheduler.alphas_cumprod, cfg.loss_weighting, cfg.min_snr_gamma)
     optimizer, lr_scheduler, ema = make_optimization(cfg, unet)
     unet, optimizer = accelerator.prepare(unet, optimizer)
+    ema.to(accelerator.device)  # the EMA copied the weights before prepare moved them to the device
     # The LR schedule counts global steps: stepped by hand, not through accelerate (which steps it per process).
     accelerator.register_for_checkpointing(lr_scheduler)
     accelerator.register_for_checkpointing(ema)
@@ -353,6 +353,7 @@ def resume(run: TrainingRun, ckpt: Path | None, resume_arg: str | None) -> int:
     step = 0
     if ckpt is not None:
         run.accelerator.load_state(str(ckpt))
+        run.ema.to(run.accelerator.device)  # accelerate loads custom state on the CPU
         step = int(ckpt.name.split("-")[-1])
     if run.is_main and resume_arg:
         for rows in ("stats.jsonl", "eval.jsonl"):  # rows past the checkpoint come again, the same
@@ -440,24 +441,20 @@ def save_checkpoint(run: TrainingRun, step: int) -> None:
         prune_checkpoints(run.out, run.cfg.checkpoints_total_limit)
 
 
-@contextlib.contextmanager
-def ema_weights(run: TrainingRun) -> Iterator[torch.nn.Module]:
-    """The UNet with the EMA weights, in eval mode; the training weights and mode are put back afterwards."""
-    run.ema.store(run.unet.parameters())
-    run.ema.copy_to(run.unet.parameters())
-    try:
-        yield run.accelerator.unwrap_model(run.unet).eval()
-    finally:
-        run.ema.restore(run.unet.parameters())
-        run.unet.train()
+def ema_unet(run: TrainingRun, device: torch.device | str | None = None) -> torch.nn.Module:
+    """A float32 UNet with the EMA weights, in eval mode, on ``device`` (default: the accelerator's): sampled
+    outside accelerate's mixed-precision wrapper, with the training weights untouched."""
+    unet = build_unet(run.cfg.unet, run.cfg.conditional)
+    unet.load_state_dict(run.accelerator.unwrap_model(run.unet).state_dict())
+    run.ema.copy_to(unet.parameters())
+    return unet.to(run.accelerator.device if device is None else device).eval()
 
 
 def save_ema_samples(run: TrainingRun, step: int) -> None:
     """A sample grid of the EMA weights at ``step``."""
     path = run.out / "samples" / f"step_{step:07d}.png"
-    with ema_weights(run) as unet:
-        sample_grid(unet, run.scheduler, run.cfg, path,
-                    f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
+    sample_grid(ema_unet(run), run.scheduler, run.cfg, path,
+                f"{run.out.name}: step {step}, EMA weights, DDIM {run.cfg.sample_inference_steps} steps")
     log_grid(run.accelerator, path, step)
 
 
@@ -466,8 +463,7 @@ def evaluate_ema(run: TrainingRun, step: int) -> None:
     it is the best so far, and the row to the trackers."""
     from training.periodic_eval import record, summary, tracker_values
 
-    with ema_weights(run) as unet:
-        row = record(run.out, run.evaluator, unet, run.scheduler, step)
+    row = record(run.out, run.evaluator, ema_unet(run), run.scheduler, step)
     logger.info(summary(row, run.cfg))
     run.accelerator.log(tracker_values(row), step=step)
 
@@ -513,10 +509,7 @@ def save_final(run: TrainingRun, step: int, status: str) -> int:
     """The EMA model as the run's pipeline/ (with the loss curve, a last sample grid and the model card), pushed
     to the hub when asked; returns the exit code (4: the push failed)."""
     cfg, out = run.cfg, run.out
-    final_unet = build_unet(cfg.unet, cfg.conditional)
-    final_unet.load_state_dict(run.accelerator.unwrap_model(run.unet).state_dict())
-    run.ema.copy_to(final_unet.parameters())
-    final_unet.eval()
+    final_unet = ema_unet(run)
     stats = out / "stats.jsonl"
     plot_loss(stats, out / "loss.png", loss_label(cfg.loss_weighting))
     sample_grid(final_unet, run.scheduler, cfg, out / "samples" / "final.png",
@@ -580,7 +573,7 @@ def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     if run.is_main and cfg.eval_every:
         from training.periodic_eval import RunEvaluator
 
-        run.evaluator = RunEvaluator(cfg)
+        run.evaluator = RunEvaluator(cfg, run.accelerator.device)
     if run.is_main:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
                     out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.step_batch_size,

@@ -61,7 +61,7 @@ def read_schedule(scheduler) -> tuple[np.ndarray, np.ndarray]:
     if prediction != "epsilon":
         raise ValueError(f"scheduler: prediction_type is {prediction!r}; these pipelines need a model trained to "
                          "predict the noise (prediction_type='epsilon').")
-    betas = scheduler.betas.double().cpu().numpy()
+    betas = scheduler.betas.cpu().double().numpy()
     return betas, np.cumprod(1 - betas)
 
 
