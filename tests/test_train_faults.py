@@ -61,6 +61,21 @@ def test_kill9_then_resume_latest_ends_with_the_same_weights(reference, tmp_path
     assert steps == list(range(2, 13, 2))  # rows the killed run logged past its checkpoint are replaced
 
 
+def test_dropout_and_sample_grids_on_the_way_resume_to_the_same_weights(tmp_path):
+    """Dropout draws from the global random state, and a sample grid at every checkpoint must not move it: a run
+    killed after its step-4 checkpoint and resumed ends with the uninterrupted run's weights."""
+    extra = ["--unet.dropout", "0.1", "--sample_every", "4"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert train(whole, *extra).returncode == 0
+    assert sorted(p.name for p in (whole / "samples").iterdir()) == ["final.png", "step_0000004.png",
+                                                                      "step_0000008.png", "step_0000012.png"]
+    assert train(killed, *extra, fault="kill@6").returncode == -9
+    r = train(killed, *extra, "--resume", "latest")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert_same(weights(killed), weights(whole), atol=1e-6)
+    assert_same(ema_weights(killed), ema_weights(whole), atol=1e-6)
+
+
 def test_kill_during_a_save_keeps_the_previous_checkpoint(reference, tmp_path):
     out = tmp_path / "killed_in_save"
     r = train(out, fault="kill-in-save@8")

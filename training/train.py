@@ -443,8 +443,10 @@ def save_checkpoint(run: TrainingRun, step: int) -> None:
 
 def ema_unet(run: TrainingRun, device: torch.device | str | None = None) -> torch.nn.Module:
     """A float32 UNet with the EMA weights, in eval mode, on ``device`` (default: the accelerator's): sampled
-    outside accelerate's mixed-precision wrapper, with the training weights untouched."""
-    unet = build_unet(run.cfg.unet, run.cfg.conditional)
+    outside accelerate's mixed-precision wrapper, with the training weights and the global random state (which
+    dropout draws from) untouched."""
+    with torch.random.fork_rng(devices=[]):  # building a UNet draws its initial weights
+        unet = build_unet(run.cfg.unet, run.cfg.conditional)
     unet.load_state_dict(run.accelerator.unwrap_model(run.unet).state_dict())
     run.ema.copy_to(unet.parameters())
     return unet.to(run.accelerator.device if device is None else device).eval()
