@@ -25,19 +25,25 @@ def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.skipif(torch.version.cuda is not None, reason="tests a CPU build of torch")
-def test_a_cpu_build_of_torch_on_a_machine_with_nvidia_smi_says_so_and_exits_1(tmp_path):
-    """The GPU is there but this torch cannot use it: one line that says what to install, and a failing exit."""
+def test_a_cpu_build_of_torch_on_a_machine_with_nvidia_smi_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
+    """The GPU is there but this torch cannot use it (a CPU build, as made here): one line that says what to
+    install, and a failing exit."""
+    import importlib.util
+
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho GPU 0\n")
     (bin_dir / "nvidia-smi").chmod(0o755)
-    env = {k: v for k, v in os.environ.items() if k != "SPRITEDIFF_GPU_CHECK_DRY"}
-    env["PATH"] = f"{bin_dir}:{env['PATH']}"
-    r = subprocess.run([*SCRIPT, "--out", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=120)
-    lines = r.stdout.strip().splitlines()
-    assert r.returncode == 1 and len(lines) == 1 and "CPU build" in lines[0] and "CUDA build" in lines[0]
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("SPRITEDIFF_GPU_CHECK_DRY", raising=False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.main(["--out", str(tmp_path / "out")]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "CPU build" in lines[0] and "CUDA build" in lines[0]
     assert not (tmp_path / "out").exists()
 
 
