@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -131,6 +132,9 @@ def test_evaluate_run_fills_missing_steps_with_the_same_rows(eval_run, tmp_path)
     assert after[0] == rows[0] and after[2] == rows[2]  # rows already there are kept as they were
     assert (copy / "eval.png").is_file()
     assert evaluate_run(copy, [], log=lambda *_: None) == []  # nothing left to do
+    for bad in ("gpu", "cuda:0" if not torch.cuda.is_available() else "cpu:x"):
+        with pytest.raises(ConfigError, match=f"--device {bad}"):
+            evaluate_run(copy, [], log=lambda *_: None, device=bad)
     with pytest.raises(ConfigError, match="only --eval_samples"):
         evaluate_run(copy, ["--learning_rate", "1"])
 
