@@ -15,12 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ["bash", "scripts/gpu_check.sh"]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the machine without a GPU")
-def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "SPRITEDIFF_GPU_CHECK_DRY"}
-    r = subprocess.run([*SCRIPT, "--out", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0 and r.stdout.strip().splitlines() == [
+def gpu_check_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SPRITEDIFF_GPU_CHECK_DRY", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the machine without a GPU, on any machine
+    gpu_check = gpu_check_module()
+    monkeypatch.setattr(gpu_check.shutil, "which", lambda name: None)
+    assert gpu_check.main(["--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.strip().splitlines() == [
         "gpu_check: no CUDA device here (torch.cuda.is_available() is False): nothing to check, exit 0"]
     assert not (tmp_path / "out").exists()
 
@@ -28,8 +38,6 @@ def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path):
 def test_a_cpu_build_of_torch_on_a_machine_with_nvidia_smi_says_so_and_exits_1(tmp_path, monkeypatch, capsys):
     """The GPU is there but this torch cannot use it (a CPU build, as made here): one line that says what to
     install, and a failing exit."""
-    import importlib.util
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text("#!/bin/sh\necho GPU 0\n")
@@ -38,10 +46,7 @@ def test_a_cpu_build_of_torch_on_a_machine_with_nvidia_smi_says_so_and_exits_1(t
     monkeypatch.delenv("SPRITEDIFF_GPU_CHECK_DRY", raising=False)
     monkeypatch.setattr(torch.version, "cuda", None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
-    assert gpu_check.main(["--out", str(tmp_path / "out")]) == 1
+    assert gpu_check_module().main(["--out", str(tmp_path / "out")]) == 1
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and "CPU build" in lines[0] and "CUDA build" in lines[0]
     assert not (tmp_path / "out").exists()

@@ -4,6 +4,7 @@ CI provides: SPRITEDIFF_REQUIRE_BROWSER) or a missing CUDA device. A project mod
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,17 @@ import pytest
 from tests.conftest import importorskip_third_party, project_packages
 
 TESTS = Path(__file__).resolve().parent
-# What a skipif condition may test: the browser, a CUDA device, or whether a third-party package is installed.
-ALLOWED_CONDITIONS = ("find_chromium()", "torch.cuda.is_available()", "importlib.util.find_spec(")
+# The whole of a skipif condition: no browser (where CI does not require one), no CUDA device, or a third-party
+# package that is not installed.
+ALLOWED_CONDITIONS = {'find_chromium() is None and not os.environ.get("SPRITEDIFF_REQUIRE_BROWSER")',
+                      "not torch.cuda.is_available()"}
+MISSING_PACKAGE = re.compile(r'importlib\.util\.find_spec\("(?P<name>[\w.]+)"\) is None')
+
+
+def allowed_condition(condition: str) -> bool:
+    """A skipif condition the rule allows (see ALLOWED_CONDITIONS and MISSING_PACKAGE), as written."""
+    m = MISSING_PACKAGE.fullmatch(condition)
+    return condition in ALLOWED_CONDITIONS or bool(m and m.group("name").split(".")[0] not in project_packages())
 
 
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -51,8 +61,21 @@ def test_every_skip_in_the_tests_source_is_an_allowed_kind(path):
         assert arg.value.split(".")[0] not in project_packages(), \
             f"{path.name}:{call.lineno}: importorskip({arg.value!r}) hides a project module's ImportError"
     for call in calls(tree, "skipif"):
-        condition = ast.get_source_segment(source, call.args[0])
-        assert any(allowed in condition for allowed in ALLOWED_CONDITIONS), \
+        condition = " ".join(ast.get_source_segment(source, call.args[0]).split())
+        assert allowed_condition(condition), \
             f"{path.name}:{call.lineno}: skipif({condition}) is not a missing browser, CUDA device or package"
     assert not [c.lineno for c in calls(tree, "skip") if ast.get_source_segment(source, c.func).startswith(
         "pytest")], f"{path.name}: pytest.skip (only the kinds above may skip)"
+    assert not [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr in
+                ("skip", "xfail") and ast.unparse(node).startswith("pytest.mark")], \
+        f"{path.name}: pytest.mark.skip / xfail (a test passes, fails or skips for a missing package, browser or GPU)"
+
+
+def test_the_rule_refuses_what_is_not_a_missing_thing():
+    """The conditions themselves: each allowed kind passes, a padded or a project-package condition does not."""
+    assert allowed_condition("not torch.cuda.is_available()")
+    assert allowed_condition('importlib.util.find_spec("torchmetrics") is None')
+    assert not allowed_condition('importlib.util.find_spec("pipelines") is None')
+    assert not allowed_condition('importlib.util.find_spec("wandb") is not None')
+    assert not allowed_condition("not torch.cuda.is_available() or True")
+    assert not allowed_condition("torch.cuda.is_available()")
