@@ -173,6 +173,19 @@ def test_every_sampler_by_name_runs_that_sampler(pipeline_dir, tmp_path, capsys)
     again = tmp_path / "again.npy"
     main(["--pipeline", str(pipeline_dir), "--sampler", "heun", "--nfe", "3", "--num_images", "2", "--out", str(again)])
     np.testing.assert_array_equal(np.load(again), arrays["heun"])
+    # and each is the sampler of that name, called directly (a swap of two names would fail here)
+    from pipelines import SpritesDDIMPipeline, SpritesDDPMPipeline, SpritesSolverPipeline
+
+    for sampler in SAMPLER_NAMES:
+        if sampler in ("ddpm", "ddim"):
+            cls = SpritesDDPMPipeline if sampler == "ddpm" else SpritesDDIMPipeline
+            pipe, call = cls.from_pretrained(pipeline_dir), {"num_inference_steps": 3}
+        else:
+            pipe, call = SpritesSolverPipeline.from_pretrained(pipeline_dir), {"sampler": sampler, "nfe": 3}
+        pipe.set_progress_bar_config(disable=True)
+        want = pipe(batch_size=2, generator=torch.Generator().manual_seed(0), output_type="np", **call).images
+        np.testing.assert_array_equal(arrays[sampler], (np.clip(want, 0, 1) * 255).round().astype(np.uint8),
+                                      err_msg=f"--sampler {sampler}")
 
 
 def test_presets(pipeline_dir, tmp_path, capsys, monkeypatch):
