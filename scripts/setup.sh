@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (or reuse) .venv and install spritediff with its pinned dependencies.
-# torch is pinned to the 2.13.0 CPU wheel first: an unpinned torch may pull a multi-GB CUDA build.
+# torch==2.13.0 is installed first, pinned: here pip takes the CPU wheel on local disk (from PyPI on Linux it is a
+# CUDA build); an unpinned torch, asked for by another package, may pull a multi-GB CUDA build of another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SPRITEDIFF_VENV:-.venv}"

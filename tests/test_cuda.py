@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,5 +146,23 @@ def test_mixed_precision_training_on_the_gpu(tmp_path, precision):
     assert np.isfinite(runs[precision]).all()
     assert runs[precision][0] == pytest.approx(runs["no"][0], rel=0.05)
     assert runs[precision] != runs["no"]  # the low precision took part in the forward pass
+    log = (tmp_path / precision / "log.txt").read_text()
+    assert re.search(rf"device cuda(:\d+)?, mixed precision {precision}", log)  # it trained on the GPU
     saved = load_file(tmp_path / precision / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
     assert {v.dtype for v in saved.values()} == {torch.float32}  # the EMA pipeline is saved in float32
+
+
+def test_evaluation_during_training_and_after_it_on_the_gpu(tmp_path):
+    """eval_every on the GPU (sampling and the feature network there), then training.evaluate_run --device cuda
+    on the same checkpoints: finite rows, the same steps."""
+    from training.evaluate_run import evaluate_run
+
+    out = tmp_path / "run"
+    r = train(out, "--eval_every", "6", "--eval_samples", "8", "--eval_batch_size", "8")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [6, 12] and all(np.isfinite(row["fid_ddim50_moments"]) for row in rows)
+    (out / "eval.jsonl").write_text(json.dumps(rows[0]) + "\n")  # step 12 to evaluate again, after the run
+    new = evaluate_run(out, [], log=lambda *_: None, device="cuda")
+    assert [row["step"] for row in new] == [8, 12]  # the kept checkpoints without a row
+    assert new[1]["fid_ddim50_moments"] == pytest.approx(rows[1]["fid_ddim50_moments"], rel=0.05)

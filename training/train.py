@@ -580,6 +580,7 @@ def run_training(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         logger.info("training %s: %d images, %d parameters, global batch %d on %d process(es), steps %d -> %d",
                     out, len(run.images), sum(p.numel() for p in run.unet.parameters()), cfg.step_batch_size,
                     accelerator.num_processes, step, cfg.max_train_steps)
+        logger.info("device %s, mixed precision %s", accelerator.device, accelerator.mixed_precision)
         if cfg.gradient_accumulation_steps > 1:
             logger.info("gradient accumulation: %d forward passes of %d images per step",
                         cfg.gradient_accumulation_steps, cfg.train_batch_size)
