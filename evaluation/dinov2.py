@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sprites.machine import default_device
+
 __all__ = ["DINOv2Features", "DINOv2WeightsNotFound", "check_dinov2", "extract_dinov2_features", "load_dinov2"]
 
 NEEDED = ("config.json", "preprocessor_config.json")
@@ -147,7 +149,7 @@ def load_dinov2(source: str | Path, device: str | torch.device | None = None) ->
             transformers_logging.enable_progress_bar()
     if model.config.model_type != "dinov2":
         raise ValueError(f"{source} holds a {model.config.model_type!r} model, not DINOv2")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     return DINOv2Features(model.to(device), processor, str(source))
 
 

@@ -19,6 +19,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def default_device() -> str:
+    """The device a command uses when none is given: "cuda" where torch sees one, else "cpu"."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def machine_info(**extra: Any) -> dict[str, Any]:
     """Platform, processor, CPU model, CPU count, torch threads and the CPU kernels torch dispatches to (float
     results can differ between machines whose kernels differ), the versions of torch, diffusers and Python, and

@@ -14,6 +14,16 @@ from sprites.data import read_sprites_arrays
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def load_script(name: str):
+    """The module of ``scripts/NAME.py`` (the scripts folder is not a package), loaded afresh."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def project_packages() -> set[str]:
     """The repository's top-level Python packages (every folder with an ``__init__.py``, tests included)."""
     return {p.parent.name for p in ROOT.glob("*/__init__.py") if not p.parent.name.startswith(".")}

@@ -11,17 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ["bash", "scripts/gpu_check.sh"]
 
 
 def gpu_check_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("gpu_check")
 
 
 def test_without_a_gpu_it_prints_one_line_and_exits_0(tmp_path, monkeypatch, capsys):

@@ -3,17 +3,15 @@ than the product, counted by the command the page quotes (python scripts/line_co
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def line_counts():
-    spec = importlib.util.spec_from_file_location("line_counts", ROOT / "scripts" / "line_counts.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("line_counts")
 
 
 def test_bench_holds_under_2000_lines_and_the_apparatus_is_no_larger_than_the_product():

@@ -22,6 +22,7 @@ import torch
 
 from sprites.data import SpritesDataError
 from sprites.errors import ConfigError
+from sprites.machine import default_device
 from training.checkpoints import list_checkpoints
 from training.config import load_config
 
@@ -59,7 +60,7 @@ def evaluate_run(run: Path, overrides: list[str] | None = None, log=print, devic
     run = Path(run)
     cfg = run_config(run, list(overrides or []))
     try:
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = torch.device(device or default_device())
     except RuntimeError as exc:
         raise ConfigError(f"--device {device}: {exc}") from None
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -116,9 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runtime == "onnxruntime" and args.device not in (None, "cpu"):
         p.error("--runtime onnxruntime runs on the CPU only; drop --device or use --runtime torch")
     if args.device is None:
-        import torch
+        from sprites.machine import default_device
 
-        args.device = "cuda" if torch.cuda.is_available() and args.runtime != "onnxruntime" else "cpu"
+        args.device = "cpu" if args.runtime == "onnxruntime" else default_device()
     return args
 
 

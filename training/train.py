@@ -441,15 +441,15 @@ def save_checkpoint(run: TrainingRun, step: int) -> None:
         prune_checkpoints(run.out, run.cfg.checkpoints_total_limit)
 
 
-def ema_unet(run: TrainingRun, device: torch.device | str | None = None) -> torch.nn.Module:
-    """A float32 UNet with the EMA weights, in eval mode, on ``device`` (default: the accelerator's): sampled
+def ema_unet(run: TrainingRun) -> torch.nn.Module:
+    """A float32 UNet with the EMA weights, in eval mode, on the accelerator's device: sampled
     outside accelerate's mixed-precision wrapper, with the training weights and the global random state (which
     dropout draws from) untouched."""
     with torch.random.fork_rng(devices=[]):  # building a UNet draws its initial weights
         unet = build_unet(run.cfg.unet, run.cfg.conditional)
     unet.load_state_dict(run.accelerator.unwrap_model(run.unet).state_dict())
     run.ema.copy_to(unet.parameters())
-    return unet.to(run.accelerator.device if device is None else device).eval()
+    return unet.to(run.accelerator.device).eval()
 
 
 def save_ema_samples(run: TrainingRun, step: int) -> None:
